@@ -1,0 +1,33 @@
+# Two commands on a fresh machine: `make demo` (main job on bundled data) and `make test`.
+# Both create .venv with a Python 3.10 interpreter (lava-nc 0.10.0 needs 3.10 and numpy<2).
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test venv lint bench clean
+
+demo: $(STAMP)
+	$(PY) -m scripts.cli demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(VENV)/bin/lint-imports
+
+venv: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml .ci/find_python310
+	@set -e; if [ ! -x $(PY) ]; then \
+	  PY310=$$(sh .ci/find_python310); \
+	  echo "creating $(VENV) with $$PY310"; \
+	  $$PY310 -m venv $(VENV); \
+	fi
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[all]"
+	@touch $(STAMP)
+
+bench: $(STAMP)
+	$(PY) scripts/bench_training.py --json runs/bench_training.json
+	$(PY) scripts/bench_sim.py --json runs/bench_sim.json
+
+clean:
+	rm -rf $(VENV) build *.egg-info

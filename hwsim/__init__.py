@@ -1,0 +1,10 @@
+"""hwsim: a fixed-point, event-driven, Loihi-style chip simulator (numpy + numba only).
+
+Layers: ``constants`` and ``spec`` (bit widths, limits) -> ``network`` (the chip IR) ->
+kernels (pure numba functions) -> simulator, mapper, counters, HDF5 I/O, export to Lava.
+hwsim never imports torch, models or rules; Lava is imported only inside its export module.
+"""
+from .spec import LOIHI, ChipSpec, SpecError
+from .network import Network
+
+__all__ = ["ChipSpec", "LOIHI", "SpecError", "Network"]

@@ -1,0 +1,356 @@
+"""Chip network IR: the one description that crosses from models/rules into the chip.
+
+A :class:`Network` holds spike inputs, populations of integer compartments, projections between
+them and probes. Everything is integer and validated against a :class:`~hwsim.spec.ChipSpec`
+when it is added: a value the chip cannot hold raises :class:`~hwsim.spec.SpecError` naming the
+object, the parameter, the value and the allowed range. Nothing is clipped silently.
+
+Arithmetic (Lava 0.10.0 bit-accurate models; ../shared/reference/lava-semantics.md):
+
+* LIF compartment, per step t (u, v are 24-bit two's complement)::
+
+      u = wrap24(trunc0(u * (4096 - (du + 1)) / 4096) + (a << 6))
+      v = clip24(trunc0(v * (4096 - dv) / 4096) + u + (bias_mant << bias_exp))
+      s = v > (vth << 6);  v[s] = 0            (u is not reset)
+
+* Dense / Sparse / Conv projection: weights are the integer mantissas, used after the chip's
+  clip to ``weight_bits`` and truncation of the ``8 - num_weight_bits (+1 if mixed)`` low bits;
+  the summed input of a step is shifted by ``weight_exp`` (floor) and arrives one step later.
+  Graded projections multiply the spike payload by the weight.
+* Conv uses torch's layout and cross-correlation: weights (C_out, C_in/groups, KH, KW),
+  populations (C, H, W), flattened in C-major order (as torch ``flatten``).
+* A per-synapse delay d delivers at t_spike + 1 + d.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Union
+
+import numpy as np
+
+from .spec import LOIHI, ChipSpec, SpecError, check_array_range, check_range
+
+NEURON_KINDS = ("lif", "lif_reset", "ternary_lif")
+SIGN_MODES = ("mixed", "excitatory", "inhibitory")
+PROBE_VARS = ("u", "v", "s")
+
+
+def _shape(shape) -> tuple[int, ...]:
+    if isinstance(shape, (int, np.integer)):
+        shape = (int(shape),)
+    shape = tuple(int(s) for s in shape)
+    if not shape or any(s < 1 for s in shape):
+        raise SpecError(f"shape={shape} must be a non-empty tuple of positive sizes")
+    return shape
+
+
+def _per_compartment(name: str, value, n: int, lo: int, hi: int, where: str) -> np.ndarray:
+    a = np.asarray(value)
+    if a.ndim == 0:
+        a = np.full(n, a)
+    a = a.reshape(-1)
+    if a.size != n:
+        raise SpecError(f"{where}: {name} has {a.size} entries, the population has {n} compartments")
+    check_array_range(name, a, lo, hi, where)
+    return a.astype(np.int64)
+
+
+def infer_sign_mode(weights: np.ndarray) -> str:
+    """Lava's default: all >= 0 excitatory, all <= 0 inhibitory, else mixed."""
+    if weights.size == 0 or weights.min() >= 0:
+        return "excitatory"
+    if weights.max() <= 0:
+        return "inhibitory"
+    return "mixed"
+
+
+@dataclass(frozen=True, eq=False)
+class SpikeInput:
+    """An input port. ``graded`` inputs carry signed integer payloads (message_bits wide);
+    binary inputs carry 0/1. Data is supplied per run as an array (T, *shape) or (T, B, *shape)."""
+
+    name: str
+    shape: tuple[int, ...]
+    graded: bool = False
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+
+@dataclass(frozen=True, eq=False)
+class Population:
+    """Integer LIF compartments (Lava LIF / LIFReset / TernaryLIF, fixed_pt).
+
+    du : int, 12-bit current decay, [-1, 4095] (-1: no decay, 4095: full decay)
+    dv : int, 12-bit voltage decay, [0, 4096]
+    vth : int, unsigned threshold mantissa (vth_mant_bits); threshold = vth << 6
+    bias_mant, bias_exp : per compartment; bias = bias_mant << bias_exp
+    u_init, v_init : per compartment, uv_bits two's complement
+    reset_interval, reset_offset : lif_reset only: u = v = 0 when t % interval == offset % interval
+    vth_lo : ternary_lif only, signed; spikes -1 where v < vth_lo << 6
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    kind: str
+    du: int
+    dv: int
+    vth: int
+    bias_mant: np.ndarray
+    bias_exp: np.ndarray
+    u_init: np.ndarray
+    v_init: np.ndarray
+    reset_interval: int = 0
+    reset_offset: int = 0
+    vth_lo: int = 0
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
+    def graded_output(self) -> bool:
+        """Ternary compartments emit signed (-1/0/+1) messages."""
+        return self.kind == "ternary_lif"
+
+
+@dataclass(frozen=True, eq=False)
+class _Projection:
+    name: str
+    src: str
+    dst: str
+    weight_exp: int
+    num_weight_bits: int
+    sign_mode: str
+    graded: bool
+
+
+@dataclass(frozen=True, eq=False)
+class DenseProjection(_Projection):
+    """Dense weights (n_dst, n_src) of integer mantissas; optional per-synapse ``delays`` (same shape)."""
+
+    weights: np.ndarray = field(default=None)
+    delays: Optional[np.ndarray] = None
+
+
+@dataclass(frozen=True, eq=False)
+class SparseProjection(_Projection):
+    """Sparse synapses as parallel arrays (dst index, src index, weight mantissa[, delay])."""
+
+    dst_index: np.ndarray = field(default=None)
+    src_index: np.ndarray = field(default=None)
+    weights: np.ndarray = field(default=None)
+    delays: Optional[np.ndarray] = None
+    n_dst: int = 0
+    n_src: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class ConvProjection(_Projection):
+    """2-D convolution (torch cross-correlation semantics), weights (C_out, C_in/groups, KH, KW)."""
+
+    weights: np.ndarray = field(default=None)
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
+
+
+Projection = Union[DenseProjection, SparseProjection, ConvProjection]
+
+
+@dataclass(frozen=True, eq=False)
+class Probe:
+    """Record ``var`` ('u', 'v' or 's') of population ``target`` at every step."""
+
+    target: str
+    var: str
+
+
+def conv_output_shape(in_shape, c_out, kernel, stride, padding, dilation) -> tuple[int, int, int]:
+    """(C_out, H_out, W_out) for a (C, H, W) input, as torch.nn.Conv2d computes it."""
+    _, h, w = in_shape
+    ho = (h + 2 * padding[0] - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1
+    wo = (w + 2 * padding[1] - dilation[1] * (kernel[1] - 1) - 1) // stride[1] + 1
+    return (int(c_out), int(ho), int(wo))
+
+
+def _pair(name, v, where) -> tuple[int, int]:
+    if isinstance(v, (int, np.integer)):
+        v = (int(v), int(v))
+    v = tuple(int(x) for x in v)
+    if len(v) != 2:
+        raise SpecError(f"{where}: {name}={v} must be an int or a pair of ints")
+    return v
+
+
+class Network:
+    """Builder and container of the chip IR. Names are unique across inputs and populations."""
+
+    def __init__(self, spec: ChipSpec = LOIHI, name: str = "network"):
+        self.spec = spec
+        self.name = name
+        self.inputs: dict[str, SpikeInput] = {}
+        self.populations: dict[str, Population] = {}
+        self.projections: dict[str, Projection] = {}
+        self.probes: list[Probe] = []
+
+    # ---- nodes ---------------------------------------------------------------------
+    def _new_name(self, name: str):
+        if not isinstance(name, str) or not name:
+            raise SpecError(f"name={name!r} must be a non-empty string")
+        if name in self.inputs or name in self.populations or name in self.projections:
+            raise SpecError(f"name={name!r} is already used in network {self.name!r}")
+
+    def add_input(self, name: str, shape, graded: bool = False) -> SpikeInput:
+        self._new_name(name)
+        node = SpikeInput(name, _shape(shape), bool(graded))
+        self.inputs[name] = node
+        return node
+
+    def add_population(self, name: str, shape, *, du: int = 0, dv: int = 0, vth: int = 10,
+                       bias_mant=0, bias_exp=0, u_init=0, v_init=0, kind: str = "lif",
+                       reset_interval: int = 0, reset_offset: int = 0, vth_lo: int = 0) -> Population:
+        self._new_name(name)
+        where = f"population {name!r}"
+        shape = _shape(shape)
+        n = int(np.prod(shape))
+        sp = self.spec
+        if kind not in NEURON_KINDS:
+            raise SpecError(f"{where}: kind={kind!r} is not one of {NEURON_KINDS}")
+        du = check_range("du", du, *sp.du_range, where)
+        dv = check_range("dv", dv, *sp.dv_range, where)
+        vth = check_range("vth", vth, *sp.vth_range, where)
+        uv = sp.uv_range
+        pop = Population(
+            name=name, shape=shape, kind=kind, du=du, dv=dv, vth=vth,
+            bias_mant=_per_compartment("bias_mant", bias_mant, n, *sp.bias_mant_range, where),
+            bias_exp=_per_compartment("bias_exp", bias_exp, n, *sp.bias_exp_range, where),
+            u_init=_per_compartment("u_init", u_init, n, *uv, where),
+            v_init=_per_compartment("v_init", v_init, n, *uv, where),
+            reset_interval=check_range("reset_interval", reset_interval, 0 if kind != "lif_reset" else 1,
+                                       1 << 16, where),
+            reset_offset=check_range("reset_offset", reset_offset, 0, 1 << 16, where),
+            vth_lo=check_range("vth_lo", vth_lo, -sp.vth_range[1], sp.vth_range[1], where),
+        )
+        self.populations[name] = pop
+        return pop
+
+    def node(self, name: str) -> Union[SpikeInput, Population]:
+        if name in self.inputs:
+            return self.inputs[name]
+        if name in self.populations:
+            return self.populations[name]
+        raise SpecError(f"no input or population named {name!r} in network {self.name!r}; "
+                        f"have {sorted(self.inputs) + sorted(self.populations)}")
+
+    # ---- projections ---------------------------------------------------------------
+    def _common(self, where, src, dst, weights, weight_exp, num_weight_bits, sign_mode, graded):
+        s, d = self.node(src), self.node(dst)
+        if not isinstance(d, Population):
+            raise SpecError(f"{where}: dst={dst!r} is an input; projections must end on a population")
+        w = np.asarray(weights)
+        sign_mode = infer_sign_mode(w) if sign_mode is None else sign_mode
+        if sign_mode not in SIGN_MODES:
+            raise SpecError(f"{where}: sign_mode={sign_mode!r} is not one of {SIGN_MODES}")
+        check_array_range("weights", w, *self.spec.weight_range(sign_mode), where)
+        weight_exp = check_range("weight_exp", weight_exp, *self.spec.weight_exp_range, where)
+        num_weight_bits = check_range("num_weight_bits", num_weight_bits, 1, self.spec.weight_bits, where)
+        src_graded = (isinstance(s, SpikeInput) and s.graded) or (isinstance(s, Population) and s.graded_output)
+        graded = bool(graded) or src_graded
+        return s, d, w.astype(np.int64), weight_exp, num_weight_bits, sign_mode, graded
+
+    def _delays(self, where, delays, shape):
+        if delays is None:
+            return None
+        dl = np.asarray(delays)
+        if dl.shape != shape:
+            raise SpecError(f"{where}: delays has shape {dl.shape}, expected {shape}")
+        return check_array_range("delays", dl, *self.spec.delay_range, where).astype(np.int64)
+
+    def connect_dense(self, name: str, src: str, dst: str, weights, *, weight_exp: int = 0,
+                      num_weight_bits: int = 8, sign_mode: Optional[str] = None, graded: bool = False,
+                      delays=None) -> DenseProjection:
+        self._new_name(name)
+        where = f"projection {name!r}"
+        s, d, w, we, nwb, sm, gr = self._common(where, src, dst, weights, weight_exp, num_weight_bits,
+                                                sign_mode, graded)
+        if w.shape != (d.size, s.size):
+            raise SpecError(f"{where}: weights has shape {w.shape}, expected (n_dst, n_src) = {(d.size, s.size)}")
+        p = DenseProjection(name, src, dst, we, nwb, sm, gr, weights=w,
+                            delays=self._delays(where, delays, w.shape))
+        self.projections[name] = p
+        return p
+
+    def connect_sparse(self, name: str, src: str, dst: str, dst_index, src_index, weights, *,
+                       weight_exp: int = 0, num_weight_bits: int = 8, sign_mode: Optional[str] = None,
+                       graded: bool = False, delays=None) -> SparseProjection:
+        self._new_name(name)
+        where = f"projection {name!r}"
+        s, d, w, we, nwb, sm, gr = self._common(where, src, dst, weights, weight_exp, num_weight_bits,
+                                                sign_mode, graded)
+        di = np.asarray(dst_index).reshape(-1)
+        si = np.asarray(src_index).reshape(-1)
+        w = w.reshape(-1)
+        if not (di.size == si.size == w.size):
+            raise SpecError(f"{where}: dst_index ({di.size}), src_index ({si.size}) and weights ({w.size}) "
+                            "must have the same length")
+        check_array_range("dst_index", di, 0, d.size - 1, where)
+        check_array_range("src_index", si, 0, s.size - 1, where)
+        if np.unique(di * s.size + si).size != di.size:
+            raise SpecError(f"{where}: duplicate (dst, src) synapses")
+        p = SparseProjection(name, src, dst, we, nwb, sm, gr, dst_index=di.astype(np.int64),
+                             src_index=si.astype(np.int64), weights=w,
+                             delays=self._delays(where, delays, w.shape), n_dst=d.size, n_src=s.size)
+        self.projections[name] = p
+        return p
+
+    def connect_conv(self, name: str, src: str, dst: str, weights, *, stride=1, padding=0, dilation=1,
+                     groups: int = 1, weight_exp: int = 0, num_weight_bits: int = 8,
+                     sign_mode: Optional[str] = None, graded: bool = False) -> ConvProjection:
+        self._new_name(name)
+        where = f"projection {name!r}"
+        s, d, w, we, nwb, sm, gr = self._common(where, src, dst, weights, weight_exp, num_weight_bits,
+                                                sign_mode, graded)
+        if w.ndim != 4:
+            raise SpecError(f"{where}: conv weights must be 4-D (C_out, C_in/groups, KH, KW), got shape {w.shape}")
+        if len(s.shape) != 3 or len(d.shape) != 3:
+            raise SpecError(f"{where}: conv needs (C, H, W) shapes, src is {s.shape}, dst is {d.shape}")
+        stride, padding, dilation = (_pair(n, v, where) for n, v in
+                                     (("stride", stride), ("padding", padding), ("dilation", dilation)))
+        if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
+            raise SpecError(f"{where}: stride={stride} and dilation={dilation} must be >= 1, padding={padding} >= 0")
+        groups = check_range("groups", groups, 1, s.shape[0], where)
+        c_out, c_in_g, kh, kw = w.shape
+        if s.shape[0] % groups or c_out % groups or c_in_g != s.shape[0] // groups:
+            raise SpecError(f"{where}: weights {w.shape} with groups={groups} do not fit src channels "
+                            f"{s.shape[0]} (C_in/groups must equal weights.shape[1], both divisible by groups)")
+        expect = conv_output_shape(s.shape, c_out, (kh, kw), stride, padding, dilation)
+        if d.shape != expect:
+            raise SpecError(f"{where}: dst shape {d.shape} does not match the conv output shape {expect}")
+        p = ConvProjection(name, src, dst, we, nwb, sm, gr, weights=w, stride=stride, padding=padding,
+                           dilation=dilation, groups=groups)
+        self.projections[name] = p
+        return p
+
+    def add_probe(self, target: str, var: str) -> Probe:
+        node = self.node(target)
+        if not isinstance(node, Population):
+            raise SpecError(f"probe target={target!r} is an input; probes read populations")
+        if var not in PROBE_VARS:
+            raise SpecError(f"probe var={var!r} is not one of {PROBE_VARS}")
+        p = Probe(target, var)
+        self.probes.append(p)
+        return p
+
+    # ---- queries -------------------------------------------------------------------
+    def projections_into(self, dst: str) -> list[Projection]:
+        return [p for p in self.projections.values() if p.dst == dst]
+
+    def projections_from(self, src: str) -> list[Projection]:
+        return [p for p in self.projections.values() if p.src == src]
+
+    def __repr__(self):
+        return (f"Network({self.name!r}, inputs={list(self.inputs)}, populations={list(self.populations)}, "
+                f"projections={list(self.projections)})")

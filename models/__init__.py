@@ -1,0 +1,2 @@
+"""models: float PyTorch reference networks that mirror the chip (LIF family, surrogates, layers,
+networks, initialization and health, encoders, data)."""

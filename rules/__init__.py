@@ -1,0 +1,1 @@
+"""rules: training procedures (float forms; on-chip forms where a chip can run them)."""
