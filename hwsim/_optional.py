@@ -6,6 +6,15 @@ HAS_LAVA = find_spec("lava") is not None
 
 def require_lava(feature: str):
     """Import and return the ``lava`` package, or raise ImportError naming the feature and the install."""
+    import sys
+
+    if "lava.magma.core.run_configs" not in sys.modules:
+        # Lava calls mp.set_start_method('fork') at import without force=True; if anything
+        # (e.g. scikit-learn/joblib) fixed the start method first, that import fails with
+        # "context has already been set". Clear it so Lava can set its own.
+        import multiprocessing as mp
+
+        mp.set_start_method(None, force=True)
     try:
         import lava  # noqa: F401
         from lava.magma.core.run_configs import Loihi2SimCfg  # noqa: F401  (fails on Python != 3.10)

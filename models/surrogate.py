@@ -82,8 +82,8 @@ class Surrogate:
         if self.kind == "triangle":
             return 0.99 * self.param
         if self.kind == "sigmoid":
-            # sig'(z) / sig'(0) = 0.01  ->  4 e^-z / (1+e^-z)^2 = 0.01
-            z = math.log(200.0 + math.sqrt(200.0 ** 2 - 1.0))
+            # sig'(z) / sig'(0) = 0.01  ->  4 w / (1 + w)^2 = 0.01 with w = e^z  ->  w^2 - 398 w + 1 = 0
+            z = math.log(199.0 + math.sqrt(199.0 ** 2 - 1.0))
             return z / self.param
         # atan: 1 / (1 + (pi/2 a x)^2) = 0.01
         return math.sqrt(99.0) / (math.pi / 2.0 * self.param)
