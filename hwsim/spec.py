@@ -16,6 +16,13 @@ class SpecError(ValueError):
     """A chip parameter outside the range the chip (or the spec) allows."""
 
 
+class MappingError(SpecError):
+    """A network does not fit the chip's cores (see :func:`hwsim.mapper.map_network`).
+
+    The message names the population, the resource, what it needs and the limit.
+    """
+
+
 def check_range(name: str, value, lo: int, hi: int, where: str = "") -> int:
     """Return ``int(value)`` if ``lo <= value <= hi`` and it is an integer, else raise SpecError.
 
