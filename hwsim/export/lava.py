@@ -1,0 +1,762 @@
+"""Export a chip network (:mod:`hwsim.network`) to Lava 0.10.0 processes and run it in fixed point.
+
+This is the only module of hwlearn that imports ``lava``, always inside functions.
+
+Mapping (IR -> Lava, ``Loihi2SimCfg(select_tag="fixed_pt")``)
+-----------------------------------------------------------------
+=================================  ===============================================================
+IR                                 Lava
+=================================  ===============================================================
+SpikeInput (binary or graded)      ``io.source.RingBuffer`` (int32 payloads; row k sent at step k+1)
+Population kind ``lif``            ``LIF`` (``PyLifModelBitAcc``)
+Population kind ``lif_reset``      ``LIFReset`` (reset_interval, reset_offset)
+Population kind ``ternary_lif``    ``TernaryLIF`` (vth_hi = vth, vth_lo)
+DenseProjection                    ``Dense``; ``DelayDense`` when it has delays
+SparseProjection                   ``Sparse`` (scipy csr); ``DelaySparse`` when it has delays
+ConvProjection, weight_exp >= 0    ``Conv`` with effective weights ``<< weight_exp``, flipped and
+                                   transposed to (C_out, KX, KY, C_in/groups)
+ConvProjection, weight_exp < 0     ``Sparse`` built from the conv (torch cross-correlation)
+spikes of every population         a recorder process (or ``io.sink.RingBuffer``, ``reader="lava"``)
+probed u / v                       a Var recorder (or ``monitor.Monitor``, ``reader="lava"``)
+=================================  ===============================================================
+
+Weights. Dense and Sparse get ``weights, weight_exp, num_weight_bits, sign_mode`` exactly as the
+IR holds them: Lava applies the same clip (8 bits) and truncation as the chip. (For a
+``ChipSpec.weight_bits`` other than 8, the effective weights are exported with a
+``num_weight_bits`` that makes Lava's truncation a no-op.) Lava's ``Conv`` ignores
+``weight_exp`` and ``num_weight_bits`` and never clips, so conv weights are exported already
+clipped and truncated (computed with Lava's own ``clip_weights``/``truncate_weights``); a
+positive ``weight_exp`` is folded into them (``sum(w << e) == sum(w) << e``); a negative one
+cannot be, so such a conv becomes a Lava ``Sparse`` with the IR's weight parameters.
+
+Layouts. IR populations and inputs of shape (C, H, W) are Lava processes of shape (W, H, C)
+(Lava's Conv works in WHC); every other shape is flat ``(n,)`` in the IR's C-major order. Dense
+and Sparse connect through virtual ports ``s_out.transpose([2, 1, 0]).flatten()`` and
+``a_out.reshape((C, H, W)).transpose([2, 1, 0])``; per-compartment parameters, inputs and
+recordings are permuted accordingly. Results are returned in the IR's C-major order.
+
+Several projections into one population are several connections to its ``a_in``: Lava sums
+them (int32), as the chip does.
+
+What cannot be exported (raises :class:`UnexportableError`, never a silently different graph)
+---------------------------------------------------------------------------------------------
+* A conv whose output could differ between the chip (``wrap24(floor_shift(sum, weight_exp))``
+  with an exact sum) and Lava: a Lava ``Conv`` computes the sum in float64 and casts it to int32
+  before the 24-bit wrap, so ``|sum << weight_exp|`` must stay below 2**31; a conv exported as
+  ``Sparse`` (weight_exp < 0) does not wrap to 24 bits and scipy sums graded products in int32,
+  so ``|sum|`` must stay below 2**31 and ``|floor_shift(sum)|`` below 2**23. The bounds use
+  the largest |payload| actually present in the inputs (1 for binary and ternary sources).
+* Delays above 63 (Lava ``DelayDense``/``DelaySparse`` limit).
+* ``ternary_lif`` with ``vth_lo > vth`` (Lava's ``TernaryLIF`` rejects it).
+* Effective weights outside Lava's 8-bit clip range (only possible with ``weight_bits > 8``).
+
+Reading results. ``Var.get()`` and Lava's sinks/Monitors move one float64 per element through a
+channel (about 16 us each, 8 s for 512 neurons x 1000 steps). The default ``reader="fast"``
+records into memory-mapped files instead: a small recorder process per population receives the
+spikes in ``run_spk`` (exactly what an ``io.sink.RingBuffer`` stores) and a Var recorder reads
+``u``/``v`` through a RefPort in post-management (exactly what a ``Monitor`` does).
+``reader="lava"`` uses Lava's own ``sink.RingBuffer`` and ``Monitor``; tests check both agree.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+from .._optional import require_lava
+from ..network import ConvProjection, DenseProjection, Network, Population, SparseProjection
+
+__all__ = ["UnexportableError", "LavaGraph", "to_lava", "run_lava", "lava_shape", "conv_to_sparse",
+           "LAVA_MAX_DELAY"]
+
+LAVA_MAX_DELAY = 63          # lava/proc/dense/models.py: DelayDense raises above 63
+LAVA_CONV_WRAP_BITS = 24     # lava/proc/conv/models.py: signed_clamp(conv, bits=24)
+LAVA_WEIGHT_CLIP_BITS = 8    # lava/utils/weightutils.py: clip_weights(num_bits=8)
+_INT32_LIMIT = 1 << 31
+READERS = ("fast", "lava")
+
+
+class UnexportableError(ValueError):
+    """The network uses something Lava 0.10.0 cannot reproduce bit-exactly; the message says what."""
+
+
+# ---------------------------------------------------------------------------------------------
+# layout helpers (pure numpy)
+# ---------------------------------------------------------------------------------------------
+def lava_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Lava process shape of an IR node: (C, H, W) -> (W, H, C); anything else -> (n,)."""
+    shape = tuple(int(s) for s in shape)
+    return tuple(reversed(shape)) if len(shape) == 3 else (int(np.prod(shape)),)
+
+
+def _to_lava(a, shape) -> np.ndarray:
+    """A per-compartment array in IR (C-major) order -> Lava layout."""
+    a = np.asarray(a).reshape(shape)
+    return a.transpose(2, 1, 0) if len(shape) == 3 else a.reshape(-1)
+
+
+def _rows_from_lava(a: np.ndarray, shape) -> np.ndarray:
+    """(T, *lava_shape) -> (T, n) in IR order."""
+    a = np.asarray(a)
+    if len(shape) == 3:
+        a = a.transpose(0, 3, 2, 1)
+    return a.reshape(a.shape[0], -1)
+
+
+def _inputs_to_lava(x: np.ndarray, shape) -> np.ndarray:
+    """(T, *shape) -> (*lava_shape, T) int32 for a RingBuffer."""
+    T = x.shape[0]
+    x = x.reshape((T,) + tuple(shape))
+    if len(shape) == 3:
+        return np.ascontiguousarray(x.transpose(3, 2, 1, 0)).astype(np.int32)
+    return np.ascontiguousarray(x.reshape(T, -1).T).astype(np.int32)
+
+
+def conv_to_sparse(proj: ConvProjection, src_shape, dst_shape, weights: Optional[np.ndarray] = None):
+    """Synapses of a conv with torch cross-correlation semantics, in IR (C-major) indices.
+
+    Parameters
+    ----------
+    proj : ConvProjection
+        Geometry (stride, padding, dilation, groups) and, unless ``weights`` is given, weights
+        (C_out, C_in/groups, KH, KW).
+    src_shape, dst_shape : tuple (C, H, W)
+    weights : ndarray, optional
+        Weights to use instead of ``proj.weights`` (e.g. after clip/truncation).
+
+    Returns
+    -------
+    dst, src, w : ndarray
+        int64 arrays, one entry per (output, input) pair the kernel covers (zeros included).
+    """
+    w = np.asarray(proj.weights if weights is None else weights, dtype=np.int64)
+    c_out, cin_g, kh, kw = w.shape
+    C, H, W = src_shape
+    _, Ho, Wo = dst_shape
+    sh, sw = proj.stride
+    ph, pw = proj.padding
+    dh, dw = proj.dilation
+    cout_g = c_out // proj.groups
+    dsts, srcs, wgts = [], [], []
+    ho, wo = np.meshgrid(np.arange(Ho), np.arange(Wo), indexing="ij")
+    ho, wo = ho.reshape(-1), wo.reshape(-1)
+    for co in range(c_out):
+        g = co // cout_g
+        for cl in range(cin_g):
+            ci = g * cin_g + cl
+            for i in range(kh):
+                hi = ho * sh - ph + i * dh
+                for j in range(kw):
+                    wi = wo * sw - pw + j * dw
+                    ok = (hi >= 0) & (hi < H) & (wi >= 0) & (wi < W)
+                    n = int(ok.sum())
+                    if n == 0:
+                        continue
+                    dsts.append(co * Ho * Wo + ho[ok] * Wo + wo[ok])
+                    srcs.append(ci * H * W + hi[ok] * W + wi[ok])
+                    wgts.append(np.full(n, w[co, cl, i, j], np.int64))
+    if not dsts:
+        z = np.zeros(0, np.int64)
+        return z, z.copy(), z.copy()
+    return (np.concatenate(dsts).astype(np.int64), np.concatenate(srcs).astype(np.int64),
+            np.concatenate(wgts))
+
+
+# ---------------------------------------------------------------------------------------------
+# Lava-side classes (built lazily: importing this module must not import lava)
+# ---------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def _recorder_classes():
+    """Recorder Processes and their ProcessModels, which write into memory-mapped files.
+
+    ``SpikeRecorder`` stores ``a_in.recv()`` of step t in row t-1 (what ``io.sink.RingBuffer``
+    stores); ``VarRecorder`` reads a Var through a RefPort in post-management of step t (what
+    ``Monitor`` stores).
+    """
+    require_lava("Lava export")
+    from lava.magma.core.decorator import implements, requires
+    from lava.magma.core.model.py.model import PyLoihiProcessModel
+    from lava.magma.core.model.py.ports import PyInPort, PyRefPort
+    from lava.magma.core.model.py.type import LavaPyType
+    from lava.magma.core.process.ports.ports import InPort, RefPort
+    from lava.magma.core.process.process import AbstractProcess
+    from lava.magma.core.resources import CPU
+    from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+    class SpikeRecorder(AbstractProcess):
+        """Stores its input of every step in row ``(t - 1) % buffer`` of an int8 memmap file."""
+
+        def __init__(self, *, shape, buffer, path, name=None):
+            super().__init__(shape=shape, buffer=buffer, path=path, dtype="int8", name=name)
+            self.a_in = InPort(shape=shape)
+
+    class VarRecorder(AbstractProcess):
+        """Stores the value of a Var after every step in an int32 memmap file."""
+
+        def __init__(self, *, var, buffer, path, name=None):
+            super().__init__(shape=var.shape, buffer=buffer, path=path, dtype="int32", name=name)
+            self.ref = RefPort(shape=var.shape)
+            self.ref.connect_var(var)
+
+    class _MemmapMixin:
+        def _rows(self):
+            if self._mm is None:
+                p = self.proc_params
+                self._mm = np.memmap(p["path"], dtype=p["dtype"], mode="r+",
+                                     shape=(p["buffer"],) + tuple(p["shape"]))
+            return self._mm
+
+    @implements(proc=SpikeRecorder, protocol=LoihiProtocol)
+    @requires(CPU)
+    class PySpikeRecorderModel(_MemmapMixin, PyLoihiProcessModel):
+        a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32)
+
+        def __init__(self, proc_params):
+            super().__init__(proc_params)
+            self._mm = None
+
+        def run_spk(self):
+            data = self.a_in.recv()
+            rows = self._rows()
+            rows[(self.time_step - 1) % rows.shape[0]] = data
+
+    @implements(proc=VarRecorder, protocol=LoihiProtocol)
+    @requires(CPU)
+    class PyVarRecorderModel(_MemmapMixin, PyLoihiProcessModel):
+        ref: PyRefPort = LavaPyType(PyRefPort.VEC_DENSE, np.int32)
+
+        def __init__(self, proc_params):
+            super().__init__(proc_params)
+            self._mm = None
+
+        def post_guard(self):
+            return True
+
+        def run_post_mgmt(self):
+            rows = self._rows()
+            rows[(self.time_step - 1) % rows.shape[0]] = self.ref.read()
+
+    return SpikeRecorder, PySpikeRecorderModel, VarRecorder, PyVarRecorderModel
+
+
+def _sign_mode(name: str):
+    from lava.utils.weightutils import SignMode
+    return {"mixed": SignMode.MIXED, "excitatory": SignMode.EXCITATORY,
+            "inhibitory": SignMode.INHIBITORY}[name]
+
+
+def effective_weights(weights, sign_mode: str, num_weight_bits: int, weight_bits: int = 8) -> np.ndarray:
+    """Weight mantissas as the chip uses them (int64): clipped, then low bits truncated.
+
+    With ``weight_bits == 8`` this calls Lava's own ``clip_weights(num_bits=8)`` and
+    ``truncate_weights`` (the oracle's arithmetic); otherwise it applies the IR's rule for
+    other widths: clip to the sign mode's range, drop ``weight_bits - num_weight_bits (+1 if
+    mixed)`` low bits (inhibitory weights truncate their magnitude).
+    """
+    w = np.asarray(weights, dtype=np.int64)
+    if weight_bits == LAVA_WEIGHT_CLIP_BITS:
+        from lava.utils.weightutils import clip_weights, truncate_weights
+        sm = _sign_mode(sign_mode)
+        w = clip_weights(w.copy(), sm, num_bits=LAVA_WEIGHT_CLIP_BITS)
+        return np.asarray(truncate_weights(w, sm, int(num_weight_bits)), dtype=np.int64)
+    m = 1 << weight_bits
+    lo, hi = {"mixed": (-m, m - 1), "excitatory": (0, m - 1), "inhibitory": (-(m - 1), 0)}[sign_mode]
+    w = np.clip(w, lo, hi)
+    ntb = weight_bits - int(num_weight_bits) + (sign_mode == "mixed")
+    if ntb <= 0:
+        return w
+    if sign_mode == "inhibitory":
+        return -(((-w) >> ntb) << ntb)
+    return (w >> ntb) << ntb
+
+
+def _floor_shift(x: int, e: int) -> int:
+    return x << e if e >= 0 else x >> -e
+
+
+# ---------------------------------------------------------------------------------------------
+# the graph
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class LavaGraph:
+    """Lava processes built from a network by :func:`to_lava`, ready to run once.
+
+    Attributes
+    ----------
+    network : Network
+    T : int
+        Steps the sources hold and the recorders store.
+    processes : dict[str, AbstractProcess]
+        Per IR input, population and projection name, its Lava process.
+    exported_as : dict[str, str]
+        Per projection, the Lava process used and why (e.g. ``"Sparse (conv, weight_exp=-2)"``).
+    probes : list[tuple[str, str]]
+        (population, 'u' | 'v') recorded each step.
+    components : list[list[str]]
+        Connected components (node names); each is compiled and run on its own, since Lava runs
+        only the component of the process ``run`` is called on.
+    reader : str
+        ``"fast"`` (memmap recorders) or ``"lava"`` (sink.RingBuffer and Monitor).
+    """
+
+    network: Network
+    T: int
+    processes: dict
+    exported_as: dict
+    probes: list
+    components: list
+    reader: str
+    _spike_readers: dict = field(default_factory=dict, repr=False)
+    _var_readers: dict = field(default_factory=dict, repr=False)
+    _exceptions: dict = field(default_factory=dict, repr=False)
+    _tmpdir: Any = field(default=None, repr=False)
+    _used: bool = field(default=False, repr=False)
+
+    @property
+    def n_processes(self) -> int:
+        """Number of Lava processes (sources, neurons, synapses and recorders)."""
+        return len(self.processes) + len(self._spike_readers) + len(self._var_readers)
+
+    def summary(self) -> str:
+        """One line per exported object."""
+        lines = [f"Lava graph of network {self.network.name!r}: {self.n_processes} processes, "
+                 f"T={self.T}, {len(self.components)} component(s), reader={self.reader!r}"]
+        for name, node in self.network.inputs.items():
+            if name in self.processes:
+                lines.append(f"  input {name!r} {node.shape} -> RingBuffer{lava_shape(node.shape)}"
+                             + (" (graded)" if node.graded else ""))
+            else:
+                lines.append(f"  input {name!r}: feeds nothing, not exported")
+        for name, pop in self.network.populations.items():
+            lines.append(f"  population {name!r} {pop.shape} -> {type(self.processes[name]).__name__}"
+                         f"{lava_shape(pop.shape)}")
+        for name, how in self.exported_as.items():
+            p = self.network.projections[name]
+            lines.append(f"  projection {name!r} {p.src} -> {p.dst}: {how}")
+        return "\n".join(lines)
+
+    def _run_cfg(self):
+        from lava.magma.core.run_configs import Loihi2SimCfg
+        return Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=dict(self._exceptions))
+
+    def run(self, warmup: bool = True) -> dict:
+        """Run every component for ``T`` steps and return what was recorded.
+
+        Parameters
+        ----------
+        warmup : bool
+            Run one step first (compile, start the processes), then time the remaining ``T - 1``
+            steps alone (lava-semantics.md section 5); otherwise time all ``T`` steps including
+            startup.
+
+        Returns
+        -------
+        dict
+            ``spikes``: {population: int8 (T, n)}; ``probes``: {(population, var): int32 (T, n)},
+            rows in time-step order (row i = step i + 1), columns in IR C-major order;
+            ``timing``: {``run_s`` (timed steps, summed over components), ``timed_steps``,
+            ``startup_s`` (compile + first step), ``read_s``, ``n_processes``}.
+        """
+        if self._used:
+            raise RuntimeError("a LavaGraph runs once (Lava processes cannot be restarted); call to_lava again")
+        self._used = True
+        from lava.magma.core.run_conditions import RunSteps
+
+        T = self.T
+        spikes, probes = {}, {}
+        run_s = startup_s = read_s = 0.0
+        cfg = self._run_cfg()
+        try:
+            for comp in self.components:
+                anchor = self.processes[next(n for n in comp if n in self.network.populations)]
+                try:
+                    t0 = time.perf_counter()
+                    with warnings.catch_warnings():
+                        # Lava's model search imports sibling modules by file path and warns when that fails
+                        warnings.filterwarnings("ignore", message="Cannot import module")
+                        first = 1 if (warmup and T > 1) else T
+                        anchor.run(condition=RunSteps(num_steps=first), run_cfg=cfg)
+                        t1 = time.perf_counter()
+                        if first < T:
+                            anchor.run(condition=RunSteps(num_steps=T - first), run_cfg=cfg)
+                    t2 = time.perf_counter()
+                    if first < T:
+                        startup_s += t1 - t0
+                        run_s += t2 - t1
+                    else:
+                        run_s += t2 - t0
+                    for pop in comp:
+                        if pop in self.network.populations:
+                            spikes[pop] = self._read_spikes(pop)
+                    for key in self.probes:
+                        if key[0] in comp:
+                            probes[key] = self._read_var(key)
+                    read_s += time.perf_counter() - t2
+                finally:
+                    anchor.stop()          # no-op if the runtime never started
+        finally:
+            self.close()
+        timed_steps = T - 1 if (warmup and T > 1) else T
+        return {"spikes": spikes, "probes": probes,
+                "timing": {"run_s": run_s, "timed_steps": timed_steps, "startup_s": startup_s,
+                           "read_s": read_s, "n_processes": self.n_processes}}
+
+    def _read_spikes(self, pop: str) -> np.ndarray:
+        shape = self.network.populations[pop].shape
+        kind, obj = self._spike_readers[pop]
+        if kind == "fast":
+            data = np.array(np.memmap(obj, dtype=np.int8, mode="r", shape=(self.T,) + lava_shape(shape)))
+        else:
+            data = np.moveaxis(np.asarray(obj.data.get()), -1, 0)
+        return np.ascontiguousarray(_rows_from_lava(data, shape)).astype(np.int8)
+
+    def _read_var(self, key) -> np.ndarray:
+        pop, var = key
+        shape = self.network.populations[pop].shape
+        kind, obj = self._var_readers[key]
+        if kind == "fast":
+            data = np.array(np.memmap(obj, dtype=np.int32, mode="r", shape=(self.T,) + lava_shape(shape)))
+        else:
+            data = obj.get_data()[pop][var]
+        return np.ascontiguousarray(_rows_from_lava(data, shape)).astype(np.int32)
+
+    def close(self):
+        """Remove the recorder files (after a run, or to discard an unused graph)."""
+        if self._tmpdir is not None:
+            self._tmpdir.cleanup()
+            self._tmpdir = None
+
+
+# ---------------------------------------------------------------------------------------------
+# building
+# ---------------------------------------------------------------------------------------------
+def _check_inputs(net: Network, inputs: dict, T: Optional[int]) -> tuple[dict, int]:
+    inputs = dict(inputs or {})
+    unknown = sorted(set(inputs) - set(net.inputs))
+    if unknown:
+        raise ValueError(f"inputs has unknown name(s) {unknown}; the network's inputs are {sorted(net.inputs)}")
+    arrays = {}
+    for name, arr in inputs.items():
+        a = np.asarray(arr)
+        if a.dtype == np.bool_:
+            a = a.astype(np.int8)
+        node = net.inputs[name]
+        if a.dtype.kind not in "iuf" or a.ndim != len(node.shape) + 1 or a.shape[1:] != node.shape:
+            raise ValueError(f"inputs[{name!r}] has shape {a.shape} and dtype {a.dtype}; expected an integer "
+                             f"array (T, *shape) = (T, {', '.join(map(str, node.shape))}) (no batch axis: "
+                             "Lava runs one instance)")
+        if a.dtype.kind == "f":
+            if not np.all(np.isfinite(a)) or not np.all(a == np.round(a)):
+                raise ValueError(f"inputs[{name!r}] holds non-integer values")
+        if T is None:
+            T = a.shape[0]
+        if a.shape[0] < T:
+            raise ValueError(f"inputs[{name!r}] has {a.shape[0]} rows, fewer than T={T}")
+        a = a[:T]
+        lo, hi = net.spec.message_range if node.graded else (0, 1)
+        if a.size and (a.min() < lo or a.max() > hi):
+            what = "graded input: spec.message_range" if node.graded else "binary input"
+            raise ValueError(f"inputs[{name!r}] holds values in [{a.min()}, {a.max()}], outside [{lo}, {hi}] ({what})")
+        arrays[name] = a.astype(np.int64)
+    if T is None:
+        raise ValueError("T is needed when no input array is given")
+    if int(T) != T or T < 1:
+        raise ValueError(f"T={T!r} must be a positive integer")
+    return arrays, int(T)
+
+
+def _components(net: Network) -> list[list[str]]:
+    """Connected components over populations and the inputs that feed a projection."""
+    parent = {n: n for n in net.populations}
+    for p in net.projections.values():
+        parent.setdefault(p.src, p.src)
+
+    def find(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for p in net.projections.values():
+        a, b = find(p.src), find(p.dst)
+        if a != b:
+            parent[a] = b
+    groups: dict[str, list[str]] = {}
+    for n in list(net.inputs) + list(net.populations):
+        if n in parent:
+            groups.setdefault(find(n), []).append(n)
+    return [g for g in groups.values() if any(n in net.populations for n in g)]
+
+
+def _max_payload(net: Network, proj, arrays: dict) -> int:
+    src = net.node(proj.src)
+    if not proj.graded:
+        return 1
+    if isinstance(src, Population):
+        return 1                                   # ternary: -1 / 0 / +1
+    a = arrays.get(proj.src)
+    return int(np.abs(a).max()) if (a is not None and a.size) else 0
+
+
+def _dense_sparse_weights(name: str, weights, sign_mode: str, num_weight_bits: int, weight_exp: int, spec):
+    """(weights, kwargs) for a Lava Dense/Sparse reproducing the IR's weight arithmetic."""
+    kw = dict(weight_exp=int(weight_exp), sign_mode=_sign_mode(sign_mode))
+    if spec.weight_bits == LAVA_WEIGHT_CLIP_BITS:
+        return np.asarray(weights, np.int64), dict(kw, num_weight_bits=int(num_weight_bits))
+    w = effective_weights(weights, sign_mode, num_weight_bits, spec.weight_bits)
+    m = 1 << LAVA_WEIGHT_CLIP_BITS
+    lo, hi = {"mixed": (-m, m - 1), "excitatory": (0, m - 1), "inhibitory": (-(m - 1), 0)}[sign_mode]
+    if w.size and (w.min() < lo or w.max() > hi):
+        raise UnexportableError(
+            f"projection {name!r}: effective weights in [{w.min()}, {w.max()}] (spec.weight_bits="
+            f"{spec.weight_bits}) exceed Lava's 8-bit clip range [{lo}, {hi}] for sign_mode={sign_mode!r}")
+    # Lava truncates 8 - num_weight_bits (+1 if mixed) bits: choose num_weight_bits so that this is 0
+    return w, dict(kw, num_weight_bits=LAVA_WEIGHT_CLIP_BITS + (sign_mode == "mixed"))
+
+
+def _proj_weights(proj, spec):
+    return _dense_sparse_weights(proj.name, proj.weights, proj.sign_mode, proj.num_weight_bits,
+                                 proj.weight_exp, spec)
+
+
+def to_lava(net: Network, inputs: Optional[dict] = None, probes=None, *, T: Optional[int] = None,
+            reader: str = "fast") -> LavaGraph:
+    """Build Lava processes reproducing ``net`` bit-exactly on the given inputs.
+
+    Parameters
+    ----------
+    net : Network
+        The chip IR.
+    inputs : dict[str, ndarray], optional
+        Per input name, an integer array (T, *shape): binary inputs 0/1, graded inputs within
+        ``spec.message_range``. Inputs not given are silent. Row k is sent at Lava step k + 1.
+    probes : list of (population, var), optional
+        Variables 'u' / 'v' to record every step ('s' is always recorded, for every population).
+        Default: the u/v probes of ``net.probes``.
+    T : int, optional
+        Steps; default the length of the input arrays (longer arrays are cut to T).
+    reader : {"fast", "lava"}
+        How results are recorded (module docstring).
+
+    Returns
+    -------
+    LavaGraph
+
+    Raises
+    ------
+    UnexportableError
+        A part of the network has no bit-exact Lava equivalent (see the module docstring).
+    ImportError
+        Lava is not installed.
+    """
+    require_lava("Lava export")
+    from lava.proc.conv.process import Conv
+    from lava.proc.dense.process import DelayDense, Dense
+    from lava.proc.io.sink import RingBuffer as Sink
+    from lava.proc.io.source import RingBuffer
+    from lava.proc.lif.process import LIF, LIFReset, TernaryLIF
+    from lava.proc.monitor.process import Monitor
+    from lava.proc.sparse.process import DelaySparse, Sparse
+    from scipy.sparse import csr_matrix
+
+    if reader not in READERS:
+        raise ValueError(f"reader={reader!r} is not one of {READERS}")
+    arrays, T = _check_inputs(net, inputs, T)
+    if probes is None:
+        probes = [(p.target, p.var) for p in net.probes if p.var in ("u", "v")]
+    probe_list = []
+    for pr in probes:
+        target, var = (pr.target, pr.var) if hasattr(pr, "target") else tuple(pr)
+        if target not in net.populations:
+            raise ValueError(f"probe target={target!r} is not a population; have {sorted(net.populations)}")
+        if var == "s":
+            continue                       # spikes are always recorded
+        if var not in ("u", "v"):
+            raise ValueError(f"probe var={var!r} is not one of ('u', 'v', 's')")
+        if (target, var) not in probe_list:
+            probe_list.append((target, var))
+    spec = net.spec
+
+    # ---- checks that need no Lava objects -------------------------------------------------
+    for pop in net.populations.values():
+        if pop.kind == "ternary_lif" and pop.vth_lo > pop.vth:
+            raise UnexportableError(f"population {pop.name!r}: ternary_lif with vth_lo={pop.vth_lo} > "
+                                    f"vth={pop.vth}; Lava's TernaryLIF rejects vth_lo > vth_hi")
+    for proj in net.projections.values():
+        d = getattr(proj, "delays", None)
+        if d is not None and d.size and int(d.max()) > LAVA_MAX_DELAY:
+            raise UnexportableError(f"projection {proj.name!r}: delay {int(d.max())} exceeds Lava's "
+                                    f"DelayDense/DelaySparse limit {LAVA_MAX_DELAY}")
+
+    processes: dict[str, Any] = {}
+    exported_as: dict[str, str] = {}
+    fed = {p.src for p in net.projections.values()}
+    for name, node in net.inputs.items():
+        if name not in fed:
+            continue
+        x = arrays.get(name)
+        if x is None:
+            x = np.zeros((T,) + node.shape, np.int64)
+        processes[name] = RingBuffer(data=_inputs_to_lava(x, node.shape))
+    for name, p in net.populations.items():
+        common = dict(shape=lava_shape(p.shape), du=p.du, dv=p.dv, u=_to_lava(p.u_init, p.shape),
+                      v=_to_lava(p.v_init, p.shape), bias_mant=_to_lava(p.bias_mant, p.shape),
+                      bias_exp=_to_lava(p.bias_exp, p.shape), name=name)
+        if p.kind == "lif":
+            processes[name] = LIF(vth=p.vth, **common)
+        elif p.kind == "lif_reset":
+            processes[name] = LIFReset(vth=p.vth, reset_interval=p.reset_interval,
+                                       reset_offset=p.reset_offset, **common)
+        elif p.kind == "ternary_lif":
+            processes[name] = TernaryLIF(vth_hi=p.vth, vth_lo=p.vth_lo, **common)
+        else:  # pragma: no cover - the IR validates kinds
+            raise UnexportableError(f"population {name!r}: kind {p.kind!r} has no Lava process")
+
+    def flat_out(node_name):
+        shape = net.node(node_name).shape
+        port = processes[node_name].s_out
+        return port.transpose([2, 1, 0]).flatten() if len(shape) == 3 else port
+
+    def connect_in(a_out, dst_name):
+        shape = net.node(dst_name).shape
+        port = a_out.reshape(shape).transpose([2, 1, 0]) if len(shape) == 3 else a_out
+        port.connect(processes[dst_name].a_in)
+
+    for proj in net.projections.values():
+        msg_bits = spec.message_bits if proj.graded else 0
+        src_shape = net.node(proj.src).shape
+        dst_shape = net.node(proj.dst).shape
+        if isinstance(proj, DenseProjection):
+            w, kw = _proj_weights(proj, spec)
+            if proj.delays is None:
+                c = Dense(weights=w, num_message_bits=msg_bits, name=proj.name, **kw)
+                exported_as[proj.name] = "Dense"
+            else:
+                md = int(proj.delays.max()) if proj.delays.size else 0
+                c = DelayDense(weights=w, delays=proj.delays, max_delay=md, num_message_bits=msg_bits,
+                               name=proj.name, **kw)
+                exported_as[proj.name] = f"DelayDense (max_delay={md})"
+            flat_out(proj.src).connect(c.s_in)
+            connect_in(c.a_out, proj.dst)
+        elif isinstance(proj, SparseProjection):
+            w, kw = _proj_weights(proj, spec)
+            shape = (proj.n_dst, proj.n_src)
+            wm = csr_matrix((w, (proj.dst_index, proj.src_index)), shape=shape)
+            if proj.delays is None:
+                c = Sparse(weights=wm, num_message_bits=msg_bits, name=proj.name, **kw)
+                exported_as[proj.name] = "Sparse"
+            else:
+                dm = csr_matrix((proj.delays, (proj.dst_index, proj.src_index)), shape=shape)
+                md = int(proj.delays.max()) if proj.delays.size else 0
+                c = DelaySparse(weights=wm, delays=dm, max_delay=md, num_message_bits=msg_bits,
+                                name=proj.name, **kw)
+                exported_as[proj.name] = f"DelaySparse (max_delay={md})"
+            flat_out(proj.src).connect(c.s_in)
+            connect_in(c.a_out, proj.dst)
+        elif isinstance(proj, ConvProjection):
+            w_eff = effective_weights(proj.weights, proj.sign_mode, proj.num_weight_bits, spec.weight_bits)
+            payload = _max_payload(net, proj, arrays)
+            per_out = np.abs(w_eff).reshape(w_eff.shape[0], -1).sum(axis=1) if w_eff.size else np.zeros(1)
+            bound = int(per_out.max()) * payload
+            e = int(proj.weight_exp)
+            if e >= 0:
+                if bound << e >= _INT32_LIMIT:
+                    raise UnexportableError(
+                        f"projection {proj.name!r}: conv sums can reach {bound} << {e} >= 2**31 (largest "
+                        f"|payload| {payload}); Lava's Conv casts its float64 sum to int32 before the 24-bit "
+                        "wrap, so it cannot reproduce the chip's exact sum")
+                wl = np.ascontiguousarray((w_eff << e)[:, :, ::-1, ::-1].transpose(0, 3, 2, 1))
+                c = Conv(weight=wl, input_shape=lava_shape(src_shape), stride=tuple(proj.stride[::-1]),
+                         padding=tuple(proj.padding[::-1]), dilation=tuple(proj.dilation[::-1]),
+                         groups=proj.groups, num_message_bits=msg_bits, name=proj.name)
+                exported_as[proj.name] = ("Conv (effective weights, flipped, (C_out, KX, KY, C_in/g))"
+                                          + (f", weights << {e}" if e else ""))
+                processes[proj.src].s_out.connect(c.s_in)
+                c.a_out.connect(processes[proj.dst].a_in)
+            else:
+                limit = 1 << (LAVA_CONV_WRAP_BITS - 1)
+                if bound >= _INT32_LIMIT or _floor_shift(bound, e) > limit - 1 or \
+                        _floor_shift(-bound, e) < -limit:
+                    raise UnexportableError(
+                        f"projection {proj.name!r}: conv with weight_exp={e} is exported as a Lava Sparse, "
+                        f"which does not wrap its output to 24 bits, and its sums can reach {bound} (largest "
+                        f"|payload| {payload}): beyond 2**23 after the shift (or 2**31 before it), where the "
+                        "chip's 24-bit conv wrap would differ")
+                dst, src, ws = conv_to_sparse(proj, src_shape, dst_shape)
+                w, kw = _dense_sparse_weights(proj.name, ws, proj.sign_mode, proj.num_weight_bits, e, spec)
+                wm = csr_matrix((w, (dst, src)), shape=(int(np.prod(dst_shape)), int(np.prod(src_shape))))
+                c = Sparse(weights=wm, num_message_bits=msg_bits, name=proj.name, **kw)
+                exported_as[proj.name] = f"Sparse (from conv: weight_exp={e} < 0 is ignored by Lava's Conv)"
+                flat_out(proj.src).connect(c.s_in)
+                connect_in(c.a_out, proj.dst)
+        else:  # pragma: no cover
+            raise UnexportableError(f"projection {proj.name!r}: type {type(proj).__name__} has no Lava process")
+        processes[proj.name] = c
+
+    graph = LavaGraph(network=net, T=T, processes=processes, exported_as=exported_as, probes=probe_list,
+                      components=_components(net), reader=reader)
+    if reader == "fast":
+        SpikeRecorder, SpikeModel, VarRecorder, VarModel = _recorder_classes()
+        graph._tmpdir = tempfile.TemporaryDirectory(prefix="hwlearn-lava-")
+        for name, p in net.populations.items():
+            path = os.path.join(graph._tmpdir.name, f"s{len(graph._spike_readers)}.i8")
+            np.memmap(path, dtype=np.int8, mode="w+", shape=(T,) + lava_shape(p.shape)).flush()
+            rec = SpikeRecorder(shape=lava_shape(p.shape), buffer=T, path=path, name=f"{name}.spikes")
+            processes[name].s_out.connect(rec.a_in)
+            graph._spike_readers[name] = ("fast", path)
+            graph._exceptions[rec] = SpikeModel     # Lava's compiler looks up the instance...
+            graph._exceptions[SpikeRecorder] = SpikeModel   # ...its run config the class
+        for key in probe_list:
+            p = net.populations[key[0]]
+            path = os.path.join(graph._tmpdir.name, f"v{len(graph._var_readers)}.i32")
+            np.memmap(path, dtype=np.int32, mode="w+", shape=(T,) + lava_shape(p.shape)).flush()
+            rec = VarRecorder(var=getattr(processes[key[0]], key[1]), buffer=T, path=path,
+                              name=f"{key[0]}.{key[1]}")
+            graph._var_readers[key] = ("fast", path)
+            graph._exceptions[rec] = VarModel
+            graph._exceptions[VarRecorder] = VarModel
+    else:
+        for name, p in net.populations.items():
+            sink = Sink(shape=lava_shape(p.shape), buffer=T)
+            processes[name].s_out.connect(sink.a_in)
+            graph._spike_readers[name] = ("lava", sink)
+        for key in probe_list:
+            m = Monitor()
+            m.probe(getattr(processes[key[0]], key[1]), T)
+            graph._var_readers[key] = ("lava", m)
+    return graph
+
+
+def run_lava(net: Network, inputs: Optional[dict], T: Optional[int] = None, probes=None, *,
+             reader: str = "fast", warmup: bool = True) -> dict:
+    """Export ``net`` with :func:`to_lava` and run it in Lava fixed point (``Loihi2SimCfg``).
+
+    Parameters
+    ----------
+    net, inputs, probes, reader
+        As for :func:`to_lava`.
+    T : int, optional
+        Steps; default the input length.
+    warmup : bool
+        Time only the steps after the first (compile and process start excluded).
+
+    Returns
+    -------
+    dict
+        ``spikes`` {population: int8 (T, n)}, ``probes`` {(population, var): int32 (T, n)}, row i =
+        Lava time step i + 1, columns in the IR's C-major order; ``timing`` (see
+        :meth:`LavaGraph.run`); ``exported_as`` {projection: Lava process}.
+    """
+    graph = to_lava(net, inputs, probes, T=T, reader=reader)
+    try:
+        out = graph.run(warmup=warmup)
+    finally:
+        graph.close()
+    out["exported_as"] = dict(graph.exported_as)
+    return out

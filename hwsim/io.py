@@ -1,0 +1,850 @@
+"""HDF5 files for chip networks and run records (h5py), with an exact round trip.
+
+Two file formats share one layout convention:
+
+``hwlearn-network`` (:func:`save_network` / :func:`load_network`)::
+
+    /                   attrs: format, format_version, hwlearn_version, name
+    /spec               attrs: every ChipSpec field (int)
+    /inputs/<i>         attrs: name, shape, graded                  (i = insertion order)
+    /populations/<i>    attrs: name, shape, kind, du, dv, vth, reset_interval, reset_offset, vth_lo
+                        datasets: bias_mant, bias_exp, u_init, v_init
+    /projections/<i>    attrs: name, kind (dense | sparse | conv), src, dst, weight_exp,
+                               num_weight_bits, sign_mode, graded
+                               [sparse: n_dst, n_src] [conv: stride, padding, dilation, groups]
+                        datasets: weights [, delays] [sparse: dst_index, src_index]
+    /probes             attrs: target (str array), var (str array)
+
+``hwlearn-run`` (:func:`save_run` / :func:`load_run`)::
+
+    /                   attrs: format, format_version, hwlearn_version
+    /record             the run record, encoded generically (below)
+    /network            optional: the network, laid out as in a network file (without root attrs)
+
+A record is stored as a typed tree, so spikes, probes, counters, overflow counts and whatever
+else the record carries come back with the same Python types and numpy dtypes: every node has
+an attribute ``pytype`` (``ndarray``, ``int``, ``float``, ``bool``, ``str``, ``npscalar``,
+``none``, ``dict``, ``list``, ``tuple``, ``dataclass``); dict entries are children ``000000``,
+``000001``, ... with their key JSON-encoded in the attribute ``key`` (strings, ints and tuples
+of them, such as ``("pop", "v")``).
+
+Integrity. The first 512 bytes of every file (an HDF5 "user block", which HDF5 ignores) hold
+a header ``HWLEARN-HDF5 {"format", "format_version", "sha256", "size"}`` with the SHA-256 of the
+rest of the file, so a truncated or damaged file is recognised before the HDF5 library parses
+it (HDF5 can crash on damaged metadata). A file whose hash no longer matches (edited with h5py,
+or damaged) or that has no header is read completely in a child process first; if that fails
+or crashes the file is reported as corrupt, otherwise it is loaded normally. HDF5's own
+checksums still guard it: files are written with ``libver=("v110", "v110")`` (any HDF5 >= 1.10
+reads them), whose metadata carries checksums, and array datasets carry Fletcher-32.
+
+Every problem with a file (not HDF5, truncated, corrupt, foreign such as a lava-dl netx file,
+written by a newer version, missing pieces) raises :class:`FormatError`, which names the file
+and what is wrong. Loading rebuilds the network through the :class:`~hwsim.network.Network`
+builder, so out-of-range values in a hand-edited file raise the usual
+:class:`~hwsim.spec.SpecError` (prefixed with the file name).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import h5py
+import numpy as np
+
+from .network import ConvProjection, DenseProjection, Network, SparseProjection
+from .spec import ChipSpec, SpecError
+
+__all__ = [
+    "FormatError", "save_network", "load_network", "save_run", "load_run", "read_format",
+    "diff_networks", "NETWORK_FORMAT", "RUN_FORMAT", "FORMAT_VERSION",
+]
+
+NETWORK_FORMAT = "hwlearn-network"
+RUN_FORMAT = "hwlearn-run"
+FORMAT_VERSION = 1          # bump on any incompatible layout change; readers refuse newer files
+HWLEARN_VERSION = "0.1.0"
+USERBLOCK_SIZE = 512       # bytes before the HDF5 data holding the hwlearn header (HDF5 ignores them)
+_HEADER_MAGIC = b"HWLEARN-HDF5 "
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+_COMPRESS_MIN_SIZE = 4096   # arrays with at least this many elements are gzip-compressed
+
+PathLike = Union[str, os.PathLike]
+
+# Fields of the IR dataclasses this module knows how to store. Saving a network whose IR has
+# grown a field that is not listed here raises instead of silently dropping it.
+_INPUT_FIELDS = ("name", "shape", "graded")
+_POP_ATTRS = ("name", "shape", "kind", "du", "dv", "vth", "reset_interval", "reset_offset", "vth_lo")
+_POP_ARRAYS = ("bias_mant", "bias_exp", "u_init", "v_init")
+_PROJ_COMMON = ("name", "src", "dst", "weight_exp", "num_weight_bits", "sign_mode", "graded")
+_PROJ_KINDS = {DenseProjection: "dense", SparseProjection: "sparse", ConvProjection: "conv"}
+_PROJ_EXTRA = {
+    "dense": {"weights", "delays"},
+    "sparse": {"weights", "delays", "dst_index", "src_index", "n_dst", "n_src"},
+    "conv": {"weights", "stride", "padding", "dilation", "groups"},
+}
+_NETWORK_ATTRS = {"spec", "name", "inputs", "populations", "projections", "probes"}
+
+
+class FormatError(ValueError):
+    """A file that is not a valid hwlearn HDF5 file of the expected kind and version.
+
+    The message names the file and says what is wrong (not HDF5, truncated, corrupt, foreign,
+    newer version, missing or malformed entry).
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# low-level helpers
+# ---------------------------------------------------------------------------------------------
+def _write_array(group: h5py.Group, name: str, arr: np.ndarray) -> h5py.Dataset:
+    arr = np.asarray(arr)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"cannot store array {name!r} of dtype {arr.dtype} (only bool/int/float)")
+    if arr.ndim == 0 or arr.size == 0:
+        return group.create_dataset(name, data=arr)
+    kw = {}
+    if arr.size >= _COMPRESS_MIN_SIZE:
+        kw = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+    return group.create_dataset(name, data=arr, fletcher32=True, **kw)
+
+
+def _str_attr(obj, key: str, where: str) -> str:
+    if key not in obj.attrs:
+        raise FormatError(f"missing attribute {key!r} at {where}")
+    v = obj.attrs[key]
+    if isinstance(v, bytes):
+        v = v.decode("utf-8")
+    if not isinstance(v, str):
+        raise FormatError(f"attribute {key!r} at {where} should be a string, got {type(v).__name__}")
+    return v
+
+
+def _int_attr(obj, key: str, where: str) -> int:
+    if key not in obj.attrs:
+        raise FormatError(f"missing attribute {key!r} at {where}")
+    v = np.asarray(obj.attrs[key])
+    if v.ndim != 0 or v.dtype.kind not in "iub":
+        raise FormatError(f"attribute {key!r} at {where} should be an integer, got {v!r}")
+    return int(v)
+
+
+def _bool_attr(obj, key: str, where: str) -> bool:
+    return bool(_int_attr(obj, key, where))
+
+
+def _tuple_attr(obj, key: str, where: str) -> tuple[int, ...]:
+    if key not in obj.attrs:
+        raise FormatError(f"missing attribute {key!r} at {where}")
+    v = np.asarray(obj.attrs[key])
+    if v.ndim != 1 or v.dtype.kind not in "iu":
+        raise FormatError(f"attribute {key!r} at {where} should be a 1-D integer array, got {v!r}")
+    return tuple(int(x) for x in v)
+
+
+def _array(group, key: str, where: str) -> np.ndarray:
+    if key not in group:
+        raise FormatError(f"missing dataset {key!r} at {where}")
+    obj = group[key]
+    if not isinstance(obj, h5py.Dataset):
+        raise FormatError(f"{where}/{key} should be a dataset")
+    a = obj[()]
+    if not isinstance(a, np.ndarray) or a.dtype.kind not in "biuf":
+        raise FormatError(f"{where}/{key} should be a numeric array, got {type(a).__name__}")
+    return a
+
+
+def _ordered_children(group: h5py.Group, where: str) -> list:
+    keys = sorted(group.keys())
+    expect = [f"{i:06d}" for i in range(len(keys))]
+    if keys != expect:
+        raise FormatError(f"{where} should hold entries 000000..{len(keys) - 1:06d} in order, "
+                          f"found {keys[:5]}{'...' if len(keys) > 5 else ''}")
+    return [group[k] for k in keys]
+
+
+def _file_sha256(fh, start: int) -> tuple[str, int]:
+    h = hashlib.sha256()
+    fh.seek(start)
+    n = 0
+    while True:
+        chunk = fh.read(1 << 20)
+        if not chunk:
+            break
+        h.update(chunk)
+        n += len(chunk)
+    return h.hexdigest(), start + n
+
+
+def _read_header(path: Path) -> tuple[Optional[dict], bool]:
+    """Parse the hwlearn userblock header; return (header or None, content hash matches)."""
+    with open(path, "rb") as fh:
+        block = fh.read(USERBLOCK_SIZE)
+        if not block.startswith(_HEADER_MAGIC):
+            return None, False
+        raw = block[len(_HEADER_MAGIC):].split(b"\n", 1)[0]
+        try:
+            header = json.loads(raw.decode("utf-8"))
+            if not isinstance(header, dict):
+                raise ValueError("not a JSON object")
+            fmt, version = header["format"], header["format_version"]
+            digest, size = header["sha256"], header["size"]
+            if not (isinstance(fmt, str) and isinstance(version, int) and isinstance(digest, str)
+                    and isinstance(size, int)):
+                raise ValueError("bad field types")
+        except (ValueError, KeyError, UnicodeDecodeError) as exc:
+            raise FormatError(f"{path}: corrupt hwlearn header in the first {USERBLOCK_SIZE} bytes "
+                              f"({exc})") from None
+        actual, actual_size = _file_sha256(fh, USERBLOCK_SIZE)
+    return header, (actual == digest and actual_size == size)
+
+
+def _has_hdf5_signature(path: Path) -> bool:
+    """True if the HDF5 signature is at offset 0, 512, 1024, 2048, ... (where HDF5 looks)."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        off = 0
+        while off + 8 <= size:
+            fh.seek(off)
+            if fh.read(8) == _HDF5_SIGNATURE:
+                return True
+            off = 512 if off == 0 else off * 2
+    return False
+
+
+# Reads every attribute and dataset of a file in a child process, so that a file the HDF5
+# library would crash on (it can segfault on damaged metadata) is reported instead of killing us.
+_PROBE_SCRIPT = r"""
+import sys
+import h5py
+path = sys.argv[1]
+try:
+    f = h5py.File(path, "r")
+except Exception as exc:
+    print(f"cannot open: {type(exc).__name__}: {exc}", file=sys.stderr)
+    sys.exit(4)
+def visit(g):
+    for k in g.attrs.keys():
+        g.attrs[k]
+    for k in g.keys():
+        o = g[k]
+        if isinstance(o, h5py.Group):
+            visit(o)
+        else:
+            for a in o.attrs.keys():
+                o.attrs[a]
+            o[()]
+try:
+    visit(f)
+except Exception as exc:
+    print(f"cannot read {type(exc).__name__}: {exc}", file=sys.stderr)
+    sys.exit(5)
+"""
+
+
+def _probe_in_child(path: Path, timeout: float = 120.0):
+    """Raise FormatError if reading the whole file crashes, hangs or fails in a child process."""
+    try:
+        res = subprocess.run([sys.executable, "-I", "-c", _PROBE_SCRIPT, str(path)],
+                             capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise FormatError(f"{path}: corrupt HDF5 file (reading it did not finish in {timeout:.0f} s)") from None
+    if res.returncode == 0:
+        return
+    detail = (res.stderr.strip().splitlines() or [""])[-1]
+    if res.returncode < 0:
+        raise FormatError(f"{path}: corrupt HDF5 file (the HDF5 library crashed with signal "
+                          f"{-res.returncode} reading it)")
+    raise FormatError(f"{path}: corrupt or truncated HDF5 file ({detail})")
+
+
+def _open_checked(path: PathLike, expected_format: Union[str, tuple[str, ...]]):
+    """Open ``path`` read-only after checking it is an intact hwlearn file of an expected format.
+
+    Order of checks: exists; hwlearn header (format name, version) and SHA-256 of the content;
+    a file whose hash does not match (edited with h5py, or damaged) or that has no header is
+    first read completely in a child process; then the root attributes are checked in HDF5.
+    Returns the open :class:`h5py.File` (the caller closes it) and the format name.
+    """
+    path = Path(path)
+    expected = (expected_format,) if isinstance(expected_format, str) else tuple(expected_format)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.is_dir():
+        raise FormatError(f"{path}: is a directory, not an HDF5 file")
+    if path.stat().st_size == 0:
+        raise FormatError(f"{path}: empty file (0 bytes), not an HDF5 file")
+
+    def check_kind(fmt, version, where):
+        if fmt not in expected:
+            other = {NETWORK_FORMAT: "a network file (use load_network)",
+                     RUN_FORMAT: "a run record (use load_run)"}.get(fmt, f"of format {fmt!r}")
+            raise FormatError(f"{path}: is {other}, expected format {' or '.join(map(repr, expected))}")
+        if version > FORMAT_VERSION:
+            raise FormatError(f"{path}: {fmt} format_version {version} ({where}) was written by a newer "
+                              f"hwlearn; this version reads up to {FORMAT_VERSION}. Upgrade hwlearn.")
+        if version < 1:
+            raise FormatError(f"{path}: invalid format_version {version} ({where})")
+
+    header, intact = _read_header(path)
+    if header is not None:
+        check_kind(header["format"], header["format_version"], "file header")
+    if not intact:
+        if not _has_hdf5_signature(path):
+            if header is not None:
+                raise FormatError(f"{path}: truncated or corrupt hwlearn file (no HDF5 data after the header)")
+            with open(path, "rb") as fh:
+                head = fh.read(8)
+            raise FormatError(f"{path}: not an HDF5 file (no HDF5 signature; first bytes {head!r})")
+        _probe_in_child(path)
+    try:
+        f = h5py.File(path, "r")
+    except Exception as exc:
+        raise FormatError(f"{path}: HDF5 file cannot be opened; it is truncated or corrupt ({exc})") from None
+    try:
+        if "format" not in f.attrs:
+            hint = ""
+            if "layer" in f:
+                hint = " It looks like a lava-dl netx file (has /layer); hwlearn cannot read netx files."
+            raise FormatError(f"{path}: not an hwlearn file (the root has no 'format' attribute; "
+                              f"expected one of {list(expected)}).{hint}")
+        fmt = _str_attr(f, "format", "/")
+        check_kind(fmt, _int_attr(f, "format_version", "/"), "root attribute")
+        if header is not None and fmt != header["format"]:
+            raise FormatError(f"{path}: header says {header['format']!r} but the root attribute "
+                              f"says {fmt!r}")
+        return f, fmt
+    except FormatError:
+        f.close()
+        raise
+    except Exception as exc:
+        f.close()
+        raise FormatError(f"{path}: corrupt HDF5 file ({type(exc).__name__}: {exc})") from None
+
+
+def _with_path(exc: FormatError, path) -> FormatError:
+    """``exc`` with the file name in front (layout errors are raised without it)."""
+    msg = str(exc)
+    return exc if msg.startswith(f"{path}:") else FormatError(f"{path}: {msg}")
+
+
+def read_format(path: PathLike) -> tuple[str, int]:
+    """Return ``(format, format_version)`` of an hwlearn HDF5 file after its integrity checks.
+
+    Raises
+    ------
+    FormatError
+        If the file is not a valid hwlearn file.
+    """
+    f, fmt = _open_checked(path, (NETWORK_FORMAT, RUN_FORMAT))
+    try:
+        return fmt, _int_attr(f, "format_version", "/")
+    finally:
+        f.close()
+
+
+def _atomic_write(path: PathLike, writer, fmt: str):
+    """Write to a temporary file next to ``path``, add the header, rename it into place."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with h5py.File(tmp, "w", libver=("v110", "v110"), userblock_size=USERBLOCK_SIZE) as f:
+            writer(f)
+            f.attrs["format"] = fmt
+            f.attrs["format_version"] = FORMAT_VERSION
+            f.attrs["hwlearn_version"] = HWLEARN_VERSION
+        with open(tmp, "r+b") as fh:
+            digest, size = _file_sha256(fh, USERBLOCK_SIZE)
+            header = _HEADER_MAGIC + json.dumps(
+                {"format": fmt, "format_version": FORMAT_VERSION, "sha256": digest, "size": size},
+                separators=(",", ":")).encode() + b"\n"
+            assert len(header) <= USERBLOCK_SIZE
+            fh.seek(0)
+            fh.write(header.ljust(USERBLOCK_SIZE, b"\0"))
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+# ---------------------------------------------------------------------------------------------
+# networks
+# ---------------------------------------------------------------------------------------------
+def _check_known_fields(obj, known: set, what: str):
+    names = {f.name for f in dataclasses.fields(obj)}
+    unknown = names - known
+    if unknown:
+        raise NotImplementedError(f"hwsim.io cannot store {what} field(s) {sorted(unknown)} yet; "
+                                  "extend hwsim/io.py (and bump FORMAT_VERSION if needed)")
+
+
+def _write_network(g: h5py.Group, net: Network):
+    extra = {k for k, v in vars(net).items() if not k.startswith("_")} - _NETWORK_ATTRS
+    if extra:
+        raise NotImplementedError(f"hwsim.io cannot store Network attribute(s) {sorted(extra)} yet")
+    g.attrs["name"] = net.name
+    spec = g.create_group("spec")
+    for f in dataclasses.fields(ChipSpec):
+        spec.attrs[f.name] = int(getattr(net.spec, f.name))
+
+    gi = g.create_group("inputs")
+    for i, node in enumerate(net.inputs.values()):
+        _check_known_fields(node, set(_INPUT_FIELDS), "SpikeInput")
+        e = gi.create_group(f"{i:06d}")
+        e.attrs["name"] = node.name
+        e.attrs["shape"] = np.asarray(node.shape, dtype=np.int64)
+        e.attrs["graded"] = int(node.graded)
+
+    gp = g.create_group("populations")
+    for i, pop in enumerate(net.populations.values()):
+        _check_known_fields(pop, set(_POP_ATTRS) | set(_POP_ARRAYS), "Population")
+        e = gp.create_group(f"{i:06d}")
+        for k in _POP_ATTRS:
+            v = getattr(pop, k)
+            if k == "shape":
+                e.attrs[k] = np.asarray(v, dtype=np.int64)
+            elif isinstance(v, str):
+                e.attrs[k] = v
+            else:
+                e.attrs[k] = int(v)
+        for k in _POP_ARRAYS:
+            _write_array(e, k, np.asarray(getattr(pop, k)))
+
+    gj = g.create_group("projections")
+    for i, p in enumerate(net.projections.values()):
+        kind = _PROJ_KINDS.get(type(p))
+        if kind is None:
+            raise NotImplementedError(f"hwsim.io cannot store projection type {type(p).__name__}")
+        _check_known_fields(p, set(_PROJ_COMMON) | _PROJ_EXTRA[kind], type(p).__name__)
+        e = gj.create_group(f"{i:06d}")
+        e.attrs["kind"] = kind
+        for k in _PROJ_COMMON:
+            v = getattr(p, k)
+            e.attrs[k] = v if isinstance(v, str) else int(v)
+        _write_array(e, "weights", np.asarray(p.weights))
+        if kind in ("dense", "sparse") and p.delays is not None:
+            _write_array(e, "delays", np.asarray(p.delays))
+        if kind == "sparse":
+            _write_array(e, "dst_index", np.asarray(p.dst_index))
+            _write_array(e, "src_index", np.asarray(p.src_index))
+            e.attrs["n_dst"] = int(p.n_dst)
+            e.attrs["n_src"] = int(p.n_src)
+        if kind == "conv":
+            for k in ("stride", "padding", "dilation"):
+                e.attrs[k] = np.asarray(getattr(p, k), dtype=np.int64)
+            e.attrs["groups"] = int(p.groups)
+
+    pr = g.create_group("probes")
+    pr.attrs["target"] = np.array([p.target for p in net.probes], dtype=h5py.string_dtype())
+    pr.attrs["var"] = np.array([p.var for p in net.probes], dtype=h5py.string_dtype())
+
+
+def _str_list_attr(obj, key, where) -> list[str]:
+    if key not in obj.attrs:
+        raise FormatError(f"missing attribute {key!r} at {where}")
+    v = np.asarray(obj.attrs[key])
+    if v.ndim != 1:
+        raise FormatError(f"attribute {key!r} at {where} should be a 1-D string array")
+    out = []
+    for x in v.reshape(-1):
+        if isinstance(x, bytes):
+            x = x.decode("utf-8")
+        if not isinstance(x, str):
+            raise FormatError(f"attribute {key!r} at {where} should hold strings, got {x!r}")
+        out.append(x)
+    return out
+
+
+def _read_network(g: h5py.Group, base: str) -> Network:
+    """Rebuild a Network from group ``g``; FormatError for layout problems, SpecError for values."""
+    for k in ("spec", "inputs", "populations", "projections", "probes"):
+        if k not in g or not isinstance(g[k], h5py.Group):
+            raise FormatError(f"missing group {base}/{k}")
+    gs = g["spec"]
+    names = [f.name for f in dataclasses.fields(ChipSpec)]
+    missing = [n for n in names if n not in gs.attrs]
+    if missing:
+        raise FormatError(f"{base}/spec is missing field(s) {missing}")
+    unknown = sorted(set(gs.attrs.keys()) - set(names))
+    if unknown:
+        raise FormatError(f"{base}/spec has unknown field(s) {unknown}")
+    spec = ChipSpec(**{n: _int_attr(gs, n, f"{base}/spec") for n in names})
+    net = Network(spec, name=_str_attr(g, "name", base or "/"))
+
+    for e in _ordered_children(g["inputs"], f"{base}/inputs"):
+        w = e.name
+        net.add_input(_str_attr(e, "name", w), _tuple_attr(e, "shape", w), graded=_bool_attr(e, "graded", w))
+
+    for e in _ordered_children(g["populations"], f"{base}/populations"):
+        w = e.name
+        kw = dict(kind=_str_attr(e, "kind", w))
+        for k in ("du", "dv", "vth", "reset_interval", "reset_offset", "vth_lo"):
+            kw[k] = _int_attr(e, k, w)
+        for k in _POP_ARRAYS:
+            kw[k] = _array(e, k, w)
+        net.add_population(_str_attr(e, "name", w), _tuple_attr(e, "shape", w), **kw)
+
+    for e in _ordered_children(g["projections"], f"{base}/projections"):
+        w = e.name
+        kind = _str_attr(e, "kind", w)
+        name = _str_attr(e, "name", w)
+        common = dict(weight_exp=_int_attr(e, "weight_exp", w),
+                      num_weight_bits=_int_attr(e, "num_weight_bits", w),
+                      sign_mode=_str_attr(e, "sign_mode", w),
+                      graded=_bool_attr(e, "graded", w))
+        src, dst = _str_attr(e, "src", w), _str_attr(e, "dst", w)
+        weights = _array(e, "weights", w)
+        delays = _array(e, "delays", w) if "delays" in e else None
+        if kind == "dense":
+            net.connect_dense(name, src, dst, weights, delays=delays, **common)
+        elif kind == "sparse":
+            p = net.connect_sparse(name, src, dst, _array(e, "dst_index", w), _array(e, "src_index", w),
+                                   weights, delays=delays, **common)
+            for k in ("n_dst", "n_src"):
+                if _int_attr(e, k, w) != getattr(p, k):
+                    raise FormatError(f"{w}: {k}={_int_attr(e, k, w)} does not match the "
+                                      f"population size {getattr(p, k)}")
+        elif kind == "conv":
+            if delays is not None:
+                raise FormatError(f"{w}: conv projections have no delays")
+            net.connect_conv(name, src, dst, weights, stride=_tuple_attr(e, "stride", w),
+                             padding=_tuple_attr(e, "padding", w), dilation=_tuple_attr(e, "dilation", w),
+                             groups=_int_attr(e, "groups", w), **common)
+        else:
+            raise FormatError(f"{w}: unknown projection kind {kind!r} (dense, sparse or conv)")
+
+    pr = g["probes"]
+    targets = _str_list_attr(pr, "target", pr.name)
+    pvars = _str_list_attr(pr, "var", pr.name)
+    if len(targets) != len(pvars):
+        raise FormatError(f"{pr.name}: {len(targets)} probe targets but {len(pvars)} probe vars")
+    for t, v in zip(targets, pvars):
+        net.add_probe(t, v)
+    return net
+
+
+def save_network(net: Network, path: PathLike) -> Path:
+    """Write ``net`` to an HDF5 file (format ``hwlearn-network``).
+
+    Parameters
+    ----------
+    net : Network
+        The chip IR to store: spec, inputs, populations, projections (dense, sparse, conv, with
+        delays), probes, all integer arrays with their dtypes.
+    path : str or os.PathLike
+        Destination; written to a temporary file first and renamed into place.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    _atomic_write(path, lambda f: _write_network(f, net), NETWORK_FORMAT)
+    return Path(path)
+
+
+def load_network(path: PathLike) -> Network:
+    """Read a network from an ``hwlearn-network`` file (or the network embedded in a run file).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    Network
+        Rebuilt through the Network builder, so every value is validated again.
+
+    Raises
+    ------
+    FormatError
+        The file is not HDF5, truncated, corrupt, foreign, newer or malformed.
+    SpecError
+        A stored value is outside the chip's range (message prefixed with the file name).
+    FileNotFoundError
+        No such file.
+    """
+    f, fmt = _open_checked(path, (NETWORK_FORMAT, RUN_FORMAT))
+    try:
+        if fmt == RUN_FORMAT:
+            if "network" not in f:
+                raise FormatError(f"{path}: is a run record without an embedded network "
+                                  "(save_run(..., network=net) stores one)")
+            return _read_network(f["network"], "/network")
+        return _read_network(f, "")
+    except FormatError as exc:
+        raise _with_path(exc, path) from None
+    except SpecError as exc:
+        raise SpecError(f"{path}: {exc}") from None
+    except Exception as exc:
+        raise FormatError(f"{path}: malformed network file ({type(exc).__name__}: {exc})") from None
+    finally:
+        f.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# run records: a typed tree
+# ---------------------------------------------------------------------------------------------
+def _enc_key(k) -> str:
+    def enc(x):
+        if isinstance(x, (str, bool)) or x is None:
+            return x
+        if isinstance(x, (int, np.integer)):
+            return {"i": int(x)}
+        if isinstance(x, tuple):
+            return {"t": [enc(y) for y in x]}
+        raise TypeError(f"cannot store dict key {k!r} (str, int or tuples of them only)")
+    return json.dumps(enc(k))
+
+
+def _dec_key(s: str):
+    def dec(x):
+        if isinstance(x, dict):
+            if "i" in x:
+                return int(x["i"])
+            if "t" in x:
+                return tuple(dec(y) for y in x["t"])
+            raise ValueError(f"bad key encoding {s!r}")
+        return x
+    return dec(json.loads(s))
+
+
+def _write_value(parent: h5py.Group, name: str, value, where: str):
+    if value is None:
+        parent.create_group(name).attrs["pytype"] = "none"
+    elif isinstance(value, np.ndarray):
+        _write_array(parent, name, value).attrs["pytype"] = "ndarray"
+    elif isinstance(value, bool):
+        ds = parent.create_dataset(name, data=np.int8(value))
+        ds.attrs["pytype"] = "bool"
+    elif isinstance(value, np.generic):
+        if value.dtype.kind not in "biuf":
+            raise TypeError(f"{where}: cannot store numpy scalar of dtype {value.dtype}")
+        parent.create_dataset(name, data=value).attrs["pytype"] = "npscalar"
+    elif isinstance(value, int):
+        if not -(1 << 63) <= value < (1 << 63):
+            raise TypeError(f"{where}: integer {value} does not fit in int64")
+        parent.create_dataset(name, data=np.int64(value)).attrs["pytype"] = "int"
+    elif isinstance(value, float):
+        parent.create_dataset(name, data=np.float64(value)).attrs["pytype"] = "float"
+    elif isinstance(value, str):
+        g = parent.create_group(name)
+        g.attrs["pytype"] = "str"
+        g.attrs["value"] = value
+    elif isinstance(value, dict):
+        g = parent.create_group(name)
+        g.attrs["pytype"] = "dict"
+        for i, (k, v) in enumerate(value.items()):
+            child = f"{i:06d}"
+            _write_value(g, child, v, f"{where}[{k!r}]")
+            g[child].attrs["key"] = _enc_key(k)
+    elif isinstance(value, (list, tuple)):
+        g = parent.create_group(name)
+        g.attrs["pytype"] = "tuple" if isinstance(value, tuple) else "list"
+        for i, v in enumerate(value):
+            _write_value(g, f"{i:06d}", v, f"{where}[{i}]")
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        g = parent.create_group(name)
+        g.attrs["pytype"] = "dataclass"
+        g.attrs["class"] = f"{type(value).__module__}:{type(value).__qualname__}"
+        g.attrs["fields"] = np.array([f.name for f in dataclasses.fields(value)], dtype=h5py.string_dtype())
+        for f in dataclasses.fields(value):
+            _write_value(g, f.name, getattr(value, f.name), f"{where}.{f.name}")
+    elif hasattr(value, "to_dict") and callable(value.to_dict):
+        g_value = value.to_dict()
+        _write_value(parent, name, g_value, where)
+        parent[name].attrs["class"] = f"{type(value).__module__}:{type(value).__qualname__}"
+    else:
+        raise TypeError(f"{where}: cannot store a {type(value).__name__} in a run record "
+                        "(arrays, numbers, strings, None, dicts, lists, tuples and dataclasses only)")
+
+
+def _resolve_class(spec: str):
+    """Import ``module:qualname`` if it names a dataclass inside hwsim (never anything else)."""
+    mod, _, qual = spec.partition(":")
+    if not (mod == "hwsim" or mod.startswith("hwsim.")):
+        return None
+    try:
+        obj = importlib.import_module(mod)
+        for part in qual.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError):
+        return None
+    return obj if isinstance(obj, type) else None
+
+
+def _read_value(obj, where: str, rebuild: bool):
+    pytype = obj.attrs.get("pytype")
+    if isinstance(pytype, bytes):
+        pytype = pytype.decode()
+    if isinstance(obj, h5py.Dataset):
+        data = obj[()]
+        if pytype == "ndarray":
+            if not isinstance(data, np.ndarray):
+                raise FormatError(f"{where}: expected an array")
+            return data
+        if pytype == "int":
+            return int(data)
+        if pytype == "float":
+            return float(data)
+        if pytype == "bool":
+            return bool(data)
+        if pytype == "npscalar":
+            return data if isinstance(data, np.generic) else np.asarray(data)[()]
+        raise FormatError(f"{where}: dataset has unknown pytype {pytype!r}")
+    if pytype == "none":
+        return None
+    if pytype == "str":
+        return _str_attr(obj, "value", where)
+    if pytype == "dict":
+        out = {}
+        for child in _ordered_children(obj, where):
+            key = _dec_key(_str_attr(child, "key", child.name))
+            out[key] = _read_value(child, child.name, rebuild)
+        return out if not ("class" in obj.attrs and rebuild) else _rebuild_from_dict(obj, out, where)
+    if pytype in ("list", "tuple"):
+        items = [_read_value(c, c.name, rebuild) for c in _ordered_children(obj, where)]
+        return tuple(items) if pytype == "tuple" else items
+    if pytype == "dataclass":
+        order = _str_list_attr(obj, "fields", where) if "fields" in obj.attrs else sorted(obj.keys())
+        if sorted(order) != sorted(obj.keys()):
+            raise FormatError(f"{where}: fields {sorted(obj.keys())} do not match the stored list {order}")
+        fields = {k: _read_value(obj[k], obj[k].name, rebuild) for k in order}
+        cls = _resolve_class(_str_attr(obj, "class", where)) if rebuild else None
+        if cls is not None and dataclasses.is_dataclass(cls):
+            names = {f.name for f in dataclasses.fields(cls) if f.init}
+            if names == set(fields):
+                return cls(**fields)
+        return fields
+    raise FormatError(f"{where}: unknown pytype {pytype!r}")
+
+
+def _rebuild_from_dict(obj, data: dict, where: str):
+    cls = _resolve_class(_str_attr(obj, "class", where))
+    if cls is not None and hasattr(cls, "from_dict"):
+        return cls.from_dict(data)
+    return data
+
+
+def _record_payload(record) -> Any:
+    if dataclasses.is_dataclass(record) and not isinstance(record, type):
+        return record
+    if isinstance(record, dict):
+        return record
+    if hasattr(record, "__dict__"):
+        return {k: v for k, v in vars(record).items() if not k.startswith("_")}
+    raise TypeError(f"cannot store a run record of type {type(record).__name__}")
+
+
+def save_run(record, path: PathLike, network: Optional[Network] = None) -> Path:
+    """Write a simulator run record (format ``hwlearn-run``), optionally with its network.
+
+    Parameters
+    ----------
+    record : hwsim.simulator.RunRecord, dataclass or dict
+        Spikes, probes, counters (stored generically: every dataclass field, array and number
+        it exposes), overflow counts and any other fields, with exact dtypes.
+    path : str or os.PathLike
+        Destination; written to a temporary file first and renamed into place.
+    network : Network, optional
+        Stored under ``/network`` so :func:`load_network` can read it back from the run file.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    payload = _record_payload(record)
+
+    def writer(f):
+        _write_value(f, "record", payload, "record")
+        if network is not None:
+            _write_network(f.create_group("network"), network)
+
+    _atomic_write(path, writer, RUN_FORMAT)
+    return Path(path)
+
+
+def load_run(path: PathLike, rebuild: bool = True):
+    """Read a run record written by :func:`save_run`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    rebuild : bool
+        Rebuild dataclasses defined inside ``hwsim`` (such as ``RunRecord`` and its counters)
+        when their fields match; otherwise (or with ``rebuild=False``) they come back as dicts
+        of their fields. Classes outside ``hwsim`` are never imported.
+
+    Returns
+    -------
+    RunRecord or dict
+        The record, with arrays of the same dtypes and shapes as saved.
+
+    Raises
+    ------
+    FormatError
+        The file is not a valid ``hwlearn-run`` file.
+    """
+    f, _ = _open_checked(path, RUN_FORMAT)
+    try:
+        if "record" not in f:
+            raise FormatError(f"{path}: missing /record")
+        return _read_value(f["record"], "/record", rebuild)
+    except FormatError as exc:
+        raise _with_path(exc, path) from None
+    except Exception as exc:
+        raise FormatError(f"{path}: malformed run record ({type(exc).__name__}: {exc})") from None
+    finally:
+        f.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# comparison
+# ---------------------------------------------------------------------------------------------
+def _same_array(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and bool(np.array_equal(a, b))
+
+
+def diff_networks(a: Network, b: Network) -> list[str]:
+    """List every difference between two networks (empty list: identical, dtypes included).
+
+    Compares spec, name, the order and every field of inputs, populations and projections
+    (arrays by dtype, shape and value) and the probe list.
+    """
+    out = []
+    if a.spec != b.spec:
+        out.append(f"spec differs: {a.spec} != {b.spec}")
+    if a.name != b.name:
+        out.append(f"name differs: {a.name!r} != {b.name!r}")
+    for what in ("inputs", "populations", "projections"):
+        da, db = getattr(a, what), getattr(b, what)
+        if list(da) != list(db):
+            out.append(f"{what} differ: {list(da)} != {list(db)}")
+            continue
+        for k in da:
+            x, y = da[k], db[k]
+            if type(x) is not type(y):
+                out.append(f"{what}[{k!r}] type differs: {type(x).__name__} != {type(y).__name__}")
+                continue
+            for f in dataclasses.fields(x):
+                vx, vy = getattr(x, f.name), getattr(y, f.name)
+                if isinstance(vx, np.ndarray) or isinstance(vy, np.ndarray):
+                    if not _same_array(vx, vy):
+                        out.append(f"{what}[{k!r}].{f.name} differs")
+                elif vx != vy or type(vx) is not type(vy):
+                    out.append(f"{what}[{k!r}].{f.name} differs: {vx!r} != {vy!r}")
+    pa = [(p.target, p.var) for p in a.probes]
+    pb = [(p.target, p.var) for p in b.probes]
+    if pa != pb:
+        out.append(f"probes differ: {pa} != {pb}")
+    return out
