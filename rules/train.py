@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from models.encoders import ENCODERS, encode
+from models.init import init_chen_li
 from models.network import SpikingNet, build_mlp, default_device
 from models.neuron import LIFConfig
 from models.surrogate import Surrogate
@@ -46,6 +47,7 @@ from .ttl import TTL, TTLConfig
 RULES = ("bptt", "ottt-a", "ottt-o", "ttl", "rate-m", "rate-s")
 DATASETS = ("digits", "mnist")
 OPTIMIZERS = ("adam", "sgd")
+INITS = ("default", "chen-li")
 
 # Per-rule defaults; chosen on digits to reach the acceptance targets within 3 CPU-minutes.
 RULE_DEFAULTS = {
@@ -70,6 +72,7 @@ class TrainConfig:
     leak : LIF lambda in [0, 1] (None: rule default); surrogate alpha: ``alpha``
     truncation : TTL window K in [1, T] (None: 2, clipped to T);  block_size : layers per TTL block
     mse_weight : OTTT lambda_L;  loss : 'ce' | 'chenli-standin' (bptt, ttl)
+    init : 'default' (PyTorch's) | 'chen-li' (models.init.init_chen_li, calibrated on 256 training samples)
     limit : use only the first ``limit`` training samples (smoke tests)
     device : 'auto' | 'cpu' | 'cuda' | ...
     """
@@ -92,6 +95,7 @@ class TrainConfig:
     block_size: int = 1
     mse_weight: float = 0.05
     loss: str = "ce"
+    init: str = "default"
     seed: int = 0
     limit: Optional[int] = None
     device: str = "auto"
@@ -104,6 +108,8 @@ class TrainConfig:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer={self.optimizer!r} is not one of {OPTIMIZERS}")
         check_loss(self.loss)
+        if self.init not in INITS:
+            raise ValueError(f"init={self.init!r} is not one of {INITS}")
         if self.encoder not in ENCODERS:
             raise ValueError(f"encoder={self.encoder!r} is not one of {ENCODERS}")
         if int(self.T) != self.T or self.T < 1:
@@ -232,6 +238,9 @@ def train(cfg: TrainConfig, split=None, progress: bool = False,
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         net = build_net(cfg, x_train.shape[1], int(split.n_classes)).to(device)
+        if cfg.init == "chen-li":
+            sample = encode(x_train[:256], cfg.T, cfg.encoder, generator=torch.Generator().manual_seed(cfg.seed))
+            init_chen_li(net, sample.to(device), generator=cfg.seed)
         extra = rule.setup(net)
     params = list(net.parameters()) + [p for m in extra for p in m.parameters()]
     if cfg.optimizer == "adam":

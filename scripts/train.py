@@ -74,6 +74,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loss", default="ce", choices=LOSSES,
                    help="bptt/ttl loss on the time-averaged readout: ce, or chenli-standin (a documented "
                         "stand-in for Chen & Li's modified loss: MSE to one-hot; see docs/training.md)")
+    p.add_argument("--init", default="default", choices=("default", "chen-li"),
+                   help="weight initialization: default (PyTorch's) or chen-li (Chen & Li style: every layer "
+                        "calibrated to fire, see docs/models.md) (default: default)")
     p.add_argument("--seed", type=int, default=0, help="seed for init, batch order and encoders (default: 0)")
     p.add_argument("--limit", type=_positive_int("--limit"), default=None,
                    help="train on the first N samples only (smoke tests)")
@@ -92,7 +95,7 @@ def config_from_args(args):
                        batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
                        momentum=args.momentum, weight_decay=args.weight_decay, leak=args.leak,
                        alpha=args.alpha, truncation=args.truncation, block_size=args.block_size,
-                       mse_weight=args.mse_weight, loss=args.loss, seed=args.seed, limit=args.limit,
+                       mse_weight=args.mse_weight, loss=args.loss, init=args.init, seed=args.seed, limit=args.limit,
                        device=args.device)
 
 

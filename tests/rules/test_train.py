@@ -28,6 +28,7 @@ def test_seeded_runs_are_reproducible(rule):
     (dict(rule="ttl", T=4, truncation=5), "truncation"),
     (dict(rule="ttl", T=4, truncation=0), "truncation"),
     (dict(encoder="morse"), "encoder"),
+    (dict(init="xavier"), "init"),
     (dict(dataset="cifar"), "dataset"),
     (dict(dataset="mnist"), "data_dir"),
     (dict(hidden=(0,)), "hidden"),
@@ -60,3 +61,24 @@ def test_chenli_standin_loss_is_mse_on_mean_output():
     y = torch.tensor([1, 3])
     want = ((o.mean(0) - torch.nn.functional.one_hot(y, 4).float()) ** 2).mean()
     torch.testing.assert_close(sequence_loss(o, y, "chenli-standin"), want)
+
+
+def test_chen_li_init_makes_every_layer_fire_before_training():
+    """--init chen-li: the initialized net (before any update) fires in every hidden layer,
+    which PyTorch's default init does not guarantee (models.health is the independent check)."""
+    from models.health import health_report
+    from models.encoders import encode
+    from rules.train import build_net
+
+    cfg = TrainConfig(rule="bptt", init="chen-li", epochs=1, limit=32, hidden=(64, 64), T=4).resolved()
+    res = train(cfg)
+    assert res.config["init"] == "chen-li"
+    split = load_data(cfg)
+    x = torch.as_tensor(split.x_test[:64]).reshape(64, -1)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        net = build_net(cfg, 64, 10)
+    from models.init import init_chen_li
+    init_chen_li(net, encode(x, cfg.T), generator=cfg.seed)
+    rates = [h.rate for h in health_report(net, encode(x, cfg.T))]
+    assert all(0.01 < r < 0.6 for r in rates), rates
