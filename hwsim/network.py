@@ -9,9 +9,12 @@ Arithmetic (Lava 0.10.0 bit-accurate models; ../shared/reference/lava-semantics.
 
 * LIF compartment, per step t (u, v are 24-bit two's complement)::
 
-      u = wrap24(trunc0(u * (4096 - (du + 1)) / 4096) + (a << 6))
-      v = clip24(trunc0(v * (4096 - dv) / 4096) + u + (bias_mant << bias_exp))
+      u = wrap(trunc0(u * (4096 - (du + 1)) / 4096) + (a << 6))
+      v = clip(trunc0(v * (4096 - dv) / 4096) + u + (bias_mant << bias_exp), -(2**23 - 1), 2**23 - 1)
       s = v > (vth << 6);  v[s] = 0            (u is not reset)
+
+  where ``wrap`` is Lava's one-sided 24-bit wrap (values > 2**23 lose 2**24, values <= -2**23 gain
+  2**24, so +2**23 itself is kept) applied after int32 arithmetic; docs/hwsim.md has the details.
 
 * Dense / Sparse / Conv projection: weights are the integer mantissas, used after the chip's
   clip to ``weight_bits`` and truncation of the ``8 - num_weight_bits (+1 if mixed)`` low bits;

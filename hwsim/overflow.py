@@ -56,6 +56,6 @@ class StateOverflowError(ArithmeticError):
         self.instance = instance
         what = "wrapped" if variable == "u" else "was clipped"
         super().__init__(
-            f"population {population!r}: {variable} {what} (overflow of the 24-bit state) at time step "
+            f"population {population!r}: {variable} {what} (overflow of the uv_bits-wide state) at time step "
             f"{time_step} (record row {row}), compartment {compartment}, batch instance {instance}; "
             f"use overflow='wrap' or 'saturate' to continue past it (the state is now undefined: call reset())")

@@ -3,8 +3,8 @@
 Defaults are Loihi's, as Lava 0.10.0's bit-accurate models use them, and the core limits of
 Loihi 1 (Davies et al., "Loihi: A Neuromorphic Manycore Processor with On-Chip Learning",
 IEEE Micro 38(1), 2018: 128 neuromorphic cores, 1,024 compartments, 4,096 fan-in and 4,096
-fan-out axons and 128 KB of synaptic memory per core). Quantization studies vary a copy:
-``dataclasses.replace(spec, weight_bits=6)``.
+fan-out axons and 128 KB of synaptic memory per core). Quantization studies vary a validated copy:
+``spec.replace(weight_bits=6)`` (unknown fields raise SpecError).
 """
 from __future__ import annotations
 

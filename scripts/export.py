@@ -26,14 +26,16 @@ inputs:
                         binary inputs hold 0/1, graded inputs signed payloads; T is the first axis
   --steps/--rate/--seed otherwise every input gets seeded Bernoulli spikes: binary inputs 0/1 with
                         probability RATE per step and channel; graded inputs a payload uniform in
-                        [-128, 127] (excluding 0) with probability RATE
+                        [-128, 127] with 0 replaced by 1 (so 1 is twice as likely),
+                        sent with probability RATE
 
 exit status:
   0  success; with --verify, every step of spikes (and u, v) identical in hwsim and Lava
   1  --verify found a mismatch (the first one is printed)
   2  bad network or inputs file (not HDF5, corrupt, foreign, newer format, out-of-range values),
      or bad arguments
-  3  the network cannot be exported to Lava bit-exactly (the reason is printed), or Lava is missing
+  3  the network cannot be exported to Lava bit-exactly or does not fit the chip spec (the reason
+     is printed), or Lava is missing
 """
 
 
@@ -175,6 +177,8 @@ def run(args) -> int:
         return _error(str(exc), EXIT_BAD_FILE)
 
     from hwsim.export.lava import UnexportableError, to_lava
+    from hwsim.overflow import StateOverflowError
+    from hwsim.spec import MappingError
 
     try:
         if not args.verify:
@@ -191,6 +195,10 @@ def run(args) -> int:
         return _error(f"cannot export to Lava: {exc}", EXIT_UNEXPORTABLE)
     except ImportError as exc:
         return _error(str(exc), EXIT_UNEXPORTABLE)
+    except StateOverflowError as exc:
+        return _error(f"hwsim stopped on overflow (--overflow raise): {exc}", EXIT_MISMATCH)
+    except MappingError as exc:
+        return _error(f"the network does not fit the chip spec: {exc}", EXIT_UNEXPORTABLE)
     except ValueError as exc:        # inputs that do not fit the network
         return _error(str(exc), EXIT_BAD_FILE)
     print(f"{source}")

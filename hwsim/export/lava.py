@@ -584,6 +584,15 @@ def to_lava(net: Network, inputs: Optional[dict] = None, probes=None, *, T: Opti
     spec = net.spec
 
     # ---- checks that need no Lava objects -------------------------------------------------
+    # Lava's fixed-point models hard-code Loihi's state, decay and message widths; only the weight
+    # width is handled by re-encoding the weights. Any other width change would export a silently
+    # different network.
+    from ..spec import LOIHI
+    for field_name in ("uv_bits", "decay_bits", "message_bits"):
+        if getattr(spec, field_name) != getattr(LOIHI, field_name):
+            raise UnexportableError(
+                f"spec.{field_name}={getattr(spec, field_name)}: Lava's fixed-point models use "
+                f"{field_name}={getattr(LOIHI, field_name)} only; export needs the Loihi value")
     for pop in net.populations.values():
         if pop.kind == "ternary_lif" and pop.vth_lo > pop.vth:
             raise UnexportableError(f"population {pop.name!r}: ternary_lif with vth_lo={pop.vth_lo} > "

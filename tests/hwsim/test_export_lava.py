@@ -246,3 +246,19 @@ def test_effective_weights_match_lava_truncation(lava):
             c = np.clip(w, rng_lo, rng_hi)
             ref = -(((-c) >> ntb) << ntb) if sm == "inhibitory" else (c >> ntb) << ntb
             np.testing.assert_array_equal(got, ref)
+
+
+def test_non_loihi_state_width_is_unexportable():
+    """Lava's models hard-code 24-bit u/v: a uv_bits=16 network must not export silently."""
+    import numpy as np
+    import pytest
+    from hwsim import Network
+    from hwsim.export.lava import UnexportableError, to_lava
+    from hwsim.spec import LOIHI
+
+    net = Network(LOIHI.replace(uv_bits=16))
+    net.add_input("in", 3)
+    net.add_population("p", 2)
+    net.connect_dense("w", "in", "p", np.ones((2, 3), int))
+    with pytest.raises(UnexportableError, match="uv_bits=16"):
+        to_lava(net, {"in": np.zeros((5, 3), int)}, T=5)
