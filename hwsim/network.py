@@ -188,10 +188,23 @@ def _pair(name, v, where) -> tuple[int, int]:
     return v
 
 
+def _check_name(name) -> None:
+    """Names are stored in HDF5 (UTF-8, NUL-terminated): non-empty, encodable, without NUL."""
+    if not isinstance(name, str) or not name:
+        raise SpecError(f"name={name!r} must be a non-empty string")
+    if "\x00" in name:
+        raise SpecError(f"name={name!r} must not contain NUL characters")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise SpecError(f"name={name!r} is not encodable as UTF-8") from None
+
+
 class Network:
     """Builder and container of the chip IR. Names are unique across inputs and populations."""
 
     def __init__(self, spec: ChipSpec = LOIHI, name: str = "network"):
+        _check_name(name)
         self.spec = spec
         self.name = name
         self.inputs: dict[str, SpikeInput] = {}
@@ -201,8 +214,7 @@ class Network:
 
     # ---- nodes ---------------------------------------------------------------------
     def _new_name(self, name: str):
-        if not isinstance(name, str) or not name:
-            raise SpecError(f"name={name!r} must be a non-empty string")
+        _check_name(name)
         if name in self.inputs or name in self.populations or name in self.projections:
             raise SpecError(f"name={name!r} is already used in network {self.name!r}")
 

@@ -65,7 +65,8 @@ def test_diff_networks_sees_differences():
 def networks(draw):
     """Small random networks through the builder (so every one is valid)."""
     spec = ChipSpec(weight_bits=draw(st.integers(4, 8)), max_delay=draw(st.integers(0, 10)))
-    net = Network(spec, name=draw(st.text(min_size=1, max_size=8)))
+    net = Network(spec, name=draw(st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+                                          min_size=1, max_size=8)))
     seed = draw(st.integers(0, 2 ** 32 - 1))
     rng = np.random.default_rng(seed)
     nodes = []

@@ -84,3 +84,13 @@ def test_sparse_and_probe_validation():
         net.add_probe("p", "x")
     with pytest.raises(SpecError, match="no input or population named 'zz'"):
         net.add_probe("zz", "v")
+
+
+def test_names_must_survive_hdf5():
+    with pytest.raises(SpecError, match="NUL"):
+        Network(name="a\x00b")
+    net = Network()
+    with pytest.raises(SpecError, match="non-empty string"):
+        net.add_input("", 3)
+    with pytest.raises(SpecError, match="UTF-8"):
+        net.add_population("\ud800", 3)
