@@ -1,0 +1,475 @@
+"""``LearningDenseEngine``: a dense projection with the Loihi learning engine, bit-exact with Lava's
+``LearningDense`` fixed_pt model (``PyLearningDenseModelBitApproximate``, lava-nc 0.10.0).
+
+The engine owns the state (weights, tags, traces, spike times, the activation buffer and the random
+streams) and calls the numba kernels of :mod:`hwsim.learning.kernels`; the arithmetic is documented
+there. Timing follows Lava's LoihiProtocol: at step t (1-based) the engine first returns the
+activation computed at t-1, then accumulates the spikes of t with the weights as they are, updates
+the traces and, when ``t % t_epoch == 0``, learns.
+
+Random streams (Lava ``TraceRandom`` / ``ConnVarRandom``), pre-generated with numpy:
+
+* x traces: ``default_rng(seed)`` (decay, float in [0, 1)), ``default_rng(seed + 1)`` (impulse, int in
+  [0, 2**trace_bits)); y traces: seeds ``seed + 2``, ``seed + 3``. Draw 0 is taken at construction,
+  step t uses draw 2t-1 (post multi-spike impulses) and draw 2t (learning).
+* connection: ``default_rng(2)`` whatever the seed (Lava hard-codes it); epoch n uses draw n.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from ..spec import LOIHI, ChipSpec, SpecError, check_array_range, check_range
+from . import kernels as K
+from .program import SIGN_MODES, LearningProgram, compile_program
+from .rule import LearningRule, RuleError
+
+__all__ = ["LearningDenseEngine", "LearningCounters", "RandomStreams", "truncate_weights"]
+
+CONN_SEED = 2          # ConnVarRandom() default seed, fixed in Lava
+_INT32 = (-(1 << 31), (1 << 31) - 1)
+
+
+def truncate_weights(weights: np.ndarray, sign_mode: str, num_weight_bits: int,
+                     max_bits: int = 8) -> np.ndarray:
+    """Lava's ``truncate_weights``: drop ``max_bits - num_weight_bits (+1 if mixed)`` low bits
+    (arithmetic shift, so negative weights round toward -inf; inhibitory weights are negated first)."""
+    w = np.asarray(weights).astype(np.int64)
+    if sign_mode == "inhibitory":
+        w = -w
+    ntb = max_bits - num_weight_bits + (1 if sign_mode == "mixed" else 0)
+    w = (w >> ntb) << ntb
+    if sign_mode == "inhibitory":
+        w = -w
+    return w
+
+
+class RandomStreams:
+    """Pre-generated windows of Lava's trace and connection random streams.
+
+    Parameters
+    ----------
+    seed : int
+        The rule's ``rng_seed``.
+    imp_hi : int
+        Impulse random numbers are integers in [0, imp_hi) (2**trace_bits).
+    chunk : int
+        Draws generated at a time.
+    """
+
+    def __init__(self, seed: int, imp_hi: int, chunk: int = 4096):
+        self._gens = [np.random.default_rng(seed + k) for k in range(4)]
+        self._conn_gen = np.random.default_rng(CONN_SEED)
+        self._imp_hi = int(imp_hi)
+        self._chunk = int(chunk)
+        self.trace = [np.empty(0, np.float64), np.empty(0, np.int64), np.empty(0, np.float64),
+                      np.empty(0, np.int64)]
+        self.conn = np.empty(0, np.float64)
+        self.r_off = 0
+        self.c_off = 0
+
+    def _draw(self, k: int, n: int) -> np.ndarray:
+        g = self._gens[k]
+        if k in (0, 2):
+            return g.random(n)
+        return g.integers(0, self._imp_hi, size=n, dtype=np.int64)
+
+    def ensure(self, trace_first: int, trace_last: int, conn_first: int, conn_last: int) -> None:
+        """Make trace draws [trace_first, trace_last] and connection draws [conn_first, conn_last]
+        available, dropping older ones."""
+        drop = trace_first - self.r_off
+        if drop > self._chunk:
+            self.trace = [a[drop:] for a in self.trace]
+            self.r_off = trace_first
+        need = trace_last + 1 - (self.r_off + self.trace[0].shape[0])
+        if need > 0:
+            n = max(need, self._chunk)
+            self.trace = [np.concatenate([a, self._draw(k, n)]) for k, a in enumerate(self.trace)]
+        drop = conn_first - self.c_off
+        if drop > self._chunk:
+            self.conn = self.conn[drop:]
+            self.c_off = conn_first
+        need = conn_last + 1 - (self.c_off + self.conn.shape[0])
+        if need > 0:
+            self.conn = np.concatenate([self.conn, self._conn_gen.random(max(need, self._chunk))])
+
+
+@dataclass(frozen=True)
+class LearningCounters:
+    """Event counts of an engine since construction.
+
+    Attributes
+    ----------
+    steps, epochs : int
+        Steps run and learning epochs completed.
+    trace_updates : int
+        Non-zero trace values decayed (per trace, neuron and step of each epoch).
+    synapse_updates : dict
+        Per given target ('dw', 'dd', 'dt'): synapses evaluated, i.e. whose products had an active
+        dependency (x0 row, y0 column, or every synapse when u = 1), summed over epochs. Each is a
+        read-modify-write of that synaptic variable (a write-back), as on the chip.
+    syn_ops : int
+        Synaptic operations of the dense accumulation (pre spikes x n_post).
+    per_epoch : ndarray or None
+        int64 (n_epochs, 5): [t, trace_updates, synapse_updates (all targets), weight write-backs,
+        tag write-backs] per epoch, when the engine was built with ``record_epochs=True``.
+    """
+
+    steps: int
+    epochs: int
+    trace_updates: int
+    synapse_updates: dict
+    syn_ops: int
+    per_epoch: Optional[np.ndarray] = None
+
+    @property
+    def total_synapse_updates(self) -> int:
+        return int(sum(self.synapse_updates.values()))
+
+    @property
+    def weight_writebacks(self) -> int:
+        """Weights written back (the 'dw' synapse updates)."""
+        return int(self.synapse_updates.get("dw", 0))
+
+    @property
+    def tag_writebacks(self) -> int:
+        """Tags written back (the 'dd' and 'dt' synapse updates)."""
+        return int(self.synapse_updates.get("dd", 0) + self.synapse_updates.get("dt", 0))
+
+
+class LearningDenseEngine:
+    """A Lava ``LearningDense`` (fixed_pt) in numba: dense weights with on-chip learning.
+
+    Parameters
+    ----------
+    weights : array_like of int, shape (n_post, n_pre)
+        Initial weight mantissas, within ``spec.weight_range(sign_mode)`` ([-256, 255] for mixed).
+        They are truncated to ``num_weight_bits`` as Lava does on the first step (mixed with 8 bits
+        drops the LSB).
+    rule : LearningRule
+        The learning rule; its ``rng_seed`` must be set.
+    weight_exp : int
+        Shared weight exponent, in ``spec.weight_exp_range``; the activation sum is shifted by it.
+    num_weight_bits : int
+        Weight precision for the truncation, 1 .. ``spec.weight_bits`` (+1 in mixed mode).
+    sign_mode : {'mixed', 'excitatory', 'inhibitory'}
+        Learned weights are clipped to this sign (Lava's default is mixed, whatever W holds).
+    spec : ChipSpec
+        Bit widths (weight_bits, trace_bits, trace_frac_bits, tag_bits, accumulator_bits).
+    tag_1, tag_2 : array_like of int, shape (n_post, n_pre), optional
+        Initial tags (zeros by default); tag_1 in [-(2**tag_bits) - 1, 2**tag_bits - 1], tag_2 in
+        [0, 2**tag_bits - 1].
+    record_epochs : bool
+        Keep per-epoch counters (see :class:`LearningCounters`).
+
+    Notes
+    -----
+    State is stored fan-out major (n_pre, n_post); the attributes ``weights``, ``tag_1`` and ``tag_2``
+    are (n_post, n_pre) views of it, as Lava lays them out. Their dtype is int16 when the spec's ranges
+    fit (the default) and int32 otherwise. Writing into the views changes the engine's state.
+
+    Where the engine is stricter than Lava (same results on everything it accepts): weights and
+    tags outside their clip ranges are rejected (Lava clips them silently at the first epoch);
+    ``rng_seed`` must be given; steps must be consecutive; inputs are binary spikes
+    (``num_message_bits=0``, ``GradedSpikeCfg.USE_REGULAR_IMPULSE``; graded pre spikes are not
+    implemented). The weight truncation Lava does in the first ``run_spk`` happens here at
+    construction.
+    """
+
+    def __init__(self, weights, rule: LearningRule, *, weight_exp: int = 0, num_weight_bits: int = 8,
+                 sign_mode: str = "mixed", spec: ChipSpec = LOIHI, tag_1=None, tag_2=None,
+                 record_epochs: bool = False):
+        where = "LearningDenseEngine"
+        if not isinstance(rule, LearningRule):
+            raise TypeError(f"{where}: rule must be a hwsim.learning.LearningRule, got "
+                            f"{type(rule).__name__} (use LearningRule.from_lava for a Lava rule)")
+        if rule.rng_seed is None:
+            raise RuleError(f"{where}: rule.rng_seed is None; pass an explicit seed (Lava would draw a "
+                            f"random one, which cannot be reproduced)")
+        if sign_mode not in SIGN_MODES:
+            raise SpecError(f"{where}: sign_mode={sign_mode!r} is not one of {SIGN_MODES}")
+        w = np.asarray(weights)
+        if w.ndim != 2:
+            raise SpecError(f"{where}: weights must be a 2-D (n_post, n_pre) matrix, got shape {w.shape}")
+        lo, hi = spec.weight_range(sign_mode)
+        check_array_range("weights", w, lo, hi, where=f"{where} ({sign_mode})")
+        self.weight_exp = check_range("weight_exp", weight_exp, *spec.weight_exp_range, where=where)
+        mixed = 1 if sign_mode == "mixed" else 0
+        self.num_weight_bits = check_range("num_weight_bits", num_weight_bits, 1,
+                                           spec.weight_bits + mixed, where=where)
+        self.rule = rule
+        self.spec = spec
+        self.sign_mode = sign_mode
+        self.program: LearningProgram = compile_program(rule, spec, sign_mode)
+        n_post, n_pre = w.shape
+        self.n_pre, self.n_post = int(n_pre), int(n_post)
+        tag_hi = (1 << spec.tag_bits) - 1
+        fits16 = spec.weight_bits <= 15 and spec.tag_bits <= 14
+        self.dtype = np.dtype(np.int16 if fits16 else np.int32)
+        wt = truncate_weights(w, sign_mode, self.num_weight_bits, spec.weight_bits)
+        # synaptic state, fan-out major: SV[0] weights, SV[1] tag_2, SV[2] tag_1, each (n_pre, n_post)
+        self._SV = np.zeros((3, self.n_pre, self.n_post), self.dtype)
+        self._SV[0] = wt.T
+        self._SV[2] = self._tag_init(tag_1, "tag_1", -tag_hi - 2, tag_hi, where)
+        self._SV[1] = self._tag_init(tag_2, "tag_2", 0, tag_hi, where)
+        self._xtr = np.zeros((2, self.n_pre), np.int64)
+        self._ytr = np.zeros((3, self.n_post), np.int64)
+        self._tx = np.zeros(self.n_pre, np.int64)
+        self._ty = np.zeros(self.n_post, np.int64)
+        self._a_buff = np.zeros(self.n_post, np.int32)
+        self._cnt = np.zeros(K.N_CNT, np.int64)
+        self._epoch_log = [] if record_epochs else None
+        self.t = 0
+        p = self.program
+        self._par = np.zeros(K.N_PAR, np.int64)
+        self._par[[K.PAR_T_EPOCH, K.PAR_KIND, K.PAR_DECIM, K.PAR_TRACE_MAX, K.PAR_ACC_LO,
+                   K.PAR_ACC_HI, K.PAR_WEIGHT_EXP]] = (p.t_epoch, p.kind, p.decimate, p.trace_max,
+                                                      p.acc_lo, p.acc_hi, self.weight_exp)
+        T1 = p.t_epoch + 1
+        P = max(p.n_products, 1)
+        self._Hx = np.zeros((T1, 2, self.n_pre), np.int64)
+        self._Hy = np.zeros((T1, 3, self.n_post), np.int64)
+        self._A = np.zeros((P, self.n_pre), np.int64)
+        self._B = np.zeros((P, T1, self.n_post), np.int64)
+        self._G = np.zeros((P, T1, self.n_pre), np.int64)
+        self._TA = np.zeros((P, T1, self.n_pre), np.int64)
+        self._TB = np.zeros((P, T1, self.n_post), np.int64)
+        self._acc = np.zeros((3, self.n_post), np.int64)
+        self._gb = np.zeros((5, self.n_post), np.int64)
+        self._R = np.zeros(self.n_post, np.uint32)
+        self._dvec = np.zeros((3, self.n_pre, T1), np.int64)
+        self._y0m = np.zeros(self.n_post, np.int64)
+        self._y0b = np.zeros(self.n_post, np.bool_)
+        self._Dx = np.zeros((3, T1, self.n_post), np.int16)
+        self._raw_pre = np.zeros(self.n_pre, np.int64)
+        self._raw_post = np.zeros(self.n_post, np.int64)
+        self._zeros_post = np.zeros((1, self.n_post), np.int64)
+        self._nobap = np.zeros((1, self.n_post), np.bool_)
+        self.rng = RandomStreams(rule.rng_seed, p.imp_rand_hi)
+        self.rng.ensure(0, 0, 0, 0)   # draw 0 is taken at construction, as Lava's __init__ does
+
+    def _tag_init(self, tag, name, lo, hi, where):
+        if tag is None:
+            return 0
+        a = np.asarray(tag)
+        if a.shape != (self.n_post, self.n_pre):
+            raise SpecError(f"{where}: {name} has shape {a.shape}, the weights {(self.n_post, self.n_pre)}")
+        check_array_range(name, a, lo, hi, where=where)
+        return a.T
+
+    # ---- views -------------------------------------------------------------------------
+    @property
+    def weights(self) -> np.ndarray:
+        """Weight mantissas, (n_post, n_pre) view, ``weight_bits`` + sign."""
+        return self._SV[0].T
+
+    @property
+    def tag_1(self) -> np.ndarray:
+        """Tag ``t`` (tag_1), (n_post, n_pre) view, [-(2**tag_bits) - 1, 2**tag_bits - 1]."""
+        return self._SV[2].T
+
+    @property
+    def tag_2(self) -> np.ndarray:
+        """Tag ``d`` (tag_2, the delay tag), (n_post, n_pre) view, [0, 2**tag_bits - 1]."""
+        return self._SV[1].T
+
+    @property
+    def x1(self) -> np.ndarray:
+        """Pre trace x1 (n_pre,), unsigned ``trace_bits``."""
+        return self._xtr[0]
+
+    @property
+    def x2(self) -> np.ndarray:
+        """Pre trace x2 (n_pre,)."""
+        return self._xtr[1]
+
+    @property
+    def y1(self) -> np.ndarray:
+        """Post trace y1 (n_post,); for 3F the last received value (int32, unclipped)."""
+        return self._ytr[0]
+
+    @property
+    def y2(self) -> np.ndarray:
+        """Post trace y2 (n_post,)."""
+        return self._ytr[1]
+
+    @property
+    def y3(self) -> np.ndarray:
+        """Post trace y3 (n_post,)."""
+        return self._ytr[2]
+
+    @property
+    def tx(self) -> np.ndarray:
+        """Within-epoch time (1..t_epoch) of each pre neuron's last spike, 0 if none (n_pre,)."""
+        return self._tx
+
+    @property
+    def ty(self) -> np.ndarray:
+        """Within-epoch time of each post neuron's last bap spike, 0 if none (n_post,)."""
+        return self._ty
+
+    @property
+    def x0(self) -> np.ndarray:
+        """Lava's Var x0 as seen between steps: always False (Lava sets it only inside run_lrn).
+        ``tx > 0`` says which pre neurons spiked in the current epoch."""
+        return np.zeros(self.n_pre, np.bool_)
+
+    @property
+    def y0(self) -> np.ndarray:
+        """Lava's Var y0 between steps: the post neurons with a bap in the current epoch (copy)."""
+        return self._ty > 0
+
+    @property
+    def a_pending(self) -> np.ndarray:
+        """The activation (int32, n_post) the next step will send (computed at the last step).
+        A closed loop reads it to drive the post neurons before passing their spikes as ``bap``."""
+        return self._a_buff.copy()
+
+    @property
+    def counters(self) -> LearningCounters:
+        c = self._cnt
+        per_epoch = None
+        if self._epoch_log is not None:
+            per_epoch = (np.concatenate(self._epoch_log) if self._epoch_log
+                         else np.zeros((0, 5), np.int64))
+        return LearningCounters(
+            steps=int(c[K.CNT_STEPS]), epochs=int(c[K.CNT_EPOCHS]),
+            trace_updates=int(c[K.CNT_TRACE_UPDATES]),
+            synapse_updates={t: int(c[K.CNT_SYN_W + g]) for g, t in enumerate(("dw", "dd", "dt"))
+                             if self.program.tgt[g, 0]},
+            syn_ops=int(c[K.CNT_SYN_OPS]), per_epoch=per_epoch)
+
+    # ---- inputs ------------------------------------------------------------------------
+    def _check_bap(self, bap, shape, name="bap"):
+        if bap is None:
+            return None
+        if self.program.kind == K.KIND_PLAIN:
+            raise ValueError(f"{name}: a 'plain' rule takes no bap input (use kind='2F' or '3F')")
+        b = np.asarray(bap)
+        if b.shape != shape:
+            raise ValueError(f"{name} has shape {b.shape}, expected {shape}")
+        return np.ascontiguousarray(b.astype(np.bool_))
+
+    def _check_y(self, y, shape, name):
+        if y is None:
+            return None
+        if self.program.kind != K.KIND_3F:
+            raise ValueError(f"{name}: only a '3F' rule takes y inputs (rule kind is {self.rule.kind!r})")
+        a = np.asarray(y)
+        if a.shape != shape:
+            raise ValueError(f"{name} has shape {a.shape}, expected {shape}")
+        check_array_range(name, a, *_INT32, where="LearningDenseEngine (int32 port)")
+        return np.ascontiguousarray(a.astype(np.int64))
+
+    def kernel_args(self, t_first: int, t_last: int) -> tuple:
+        """Arguments of :func:`hwsim.learning.kernels.learn_step` after ``use_y``, for steps
+        ``t_first .. t_last`` (1-based).
+
+        For a simulator that accumulates the dense spikes itself and calls ``learn_step`` from its
+        own compiled loop: the random draws of these steps are made available first (the arrays
+        may be reallocated, so call this again for a later range), and the synaptic state is
+        ``SV`` (index 0 weights, 1 tag_2, 2 tag_1; each (n_pre, n_post), fan-out major). The
+        caller sets ``engine.t = t_last`` after running the steps.
+        """
+        T = self.program.t_epoch
+        self.rng.ensure(2 * t_first - 1, 2 * t_last, t_first // T, max(t_last // T, t_first // T))
+        p, r = self.program, self.rng
+        return (self._par, p.prod, p.fac, p.fac_c, p.tgt, p.imp_int, p.imp_frac, p.decay, p.tau_nz,
+                self._xtr, self._ytr, self._tx, self._ty, self._SV, r.trace[0], r.trace[1],
+                r.trace[2], r.trace[3], r.r_off, r.conn, r.c_off, self._Hx, self._Hy, self._A,
+                self._B, self._G, self._TA, self._TB, self._acc, self._gb, self._R, self._dvec,
+                self._y0m, self._y0b, self._Dx, self._raw_pre, self._raw_post, self._cnt)
+
+    # ---- running -----------------------------------------------------------------------
+    def step(self, t: int, s_in, bap=None, y1=None, y2=None, y3=None) -> np.ndarray:
+        """Run Lava time step t (1-based, consecutive).
+
+        Parameters
+        ----------
+        t : int
+            Must be the previous step + 1.
+        s_in : array_like (n_pre,)
+            Pre spikes of step t (non-zero = spike).
+        bap : array_like (n_post,), optional
+            Post (bap) spikes of step t ('2F' and '3F' rules); None reads as no spikes.
+        y1, y2, y3 : array_like of int (n_post,), optional
+            Third-factor inputs of step t ('3F' rules only), int32 range; None reads as zeros.
+
+        Returns
+        -------
+        ndarray of int32 (n_post,)
+            The activation sent at step t (computed at t-1; zeros at t = 1).
+        """
+        if t != self.t + 1:
+            raise ValueError(f"step t={t}: steps must be consecutive; the next step is {self.t + 1}")
+        s = np.asarray(s_in)
+        if s.shape != (self.n_pre,):
+            raise ValueError(f"s_in has shape {s.shape}, expected ({self.n_pre},)")
+        s = np.ascontiguousarray(s.astype(np.bool_))
+        b = self._check_bap(bap, (self.n_post,))
+        ys = [self._check_y(y, (self.n_post,), f"y{k + 1}") for k, y in enumerate((y1, y2, y3))]
+        use_y = np.array([y is not None for y in ys], np.bool_)
+        ys = [self._zeros_post[0] if y is None else y for y in ys]
+        a_out = np.zeros(self.n_post, np.int32)
+        args = self.kernel_args(t, t)
+        before = self._cnt.copy() if self._epoch_log is not None else None
+        K.engine_step(t, s, self._nobap[0] if b is None else b, b is not None, ys[0], ys[1], ys[2],
+                      use_y, self._a_buff, a_out, *args)
+        self.t = t
+        if before is not None and self._cnt[K.CNT_EPOCHS] != before[K.CNT_EPOCHS]:
+            d = self._cnt - before
+            self._epoch_log.append(np.array([[t, d[K.CNT_TRACE_UPDATES],
+                                              d[K.CNT_SYN_W] + d[K.CNT_SYN_D] + d[K.CNT_SYN_T],
+                                              d[K.CNT_SYN_W], d[K.CNT_SYN_D] + d[K.CNT_SYN_T]]],
+                                            np.int64))
+        return a_out
+
+    def run(self, n_steps: int, s_in, bap=None, y1=None, y2=None, y3=None,
+            record_weights: int = 0):
+        """Run ``n_steps`` consecutive steps in one compiled loop (the fast path).
+
+        Parameters
+        ----------
+        n_steps : int
+        s_in : array_like (n_steps, n_pre)
+            Pre spikes; row k is step ``self.t + 1 + k``.
+        bap : array_like (n_steps, n_post), optional
+        y1, y2, y3 : array_like of int (n_steps, n_post), optional
+            As in :meth:`step`.
+        record_weights : int
+            If > 0, record the weights every ``record_weights`` steps.
+
+        Returns
+        -------
+        a_out : ndarray of int32 (n_steps, n_post)
+            Activation sent at each step.
+        weights : ndarray (n_rec, n_post, n_pre) or None
+            Weights after steps ``record_weights, 2*record_weights, ...`` of this run.
+        """
+        n = check_range("n_steps", n_steps, 0, 1 << 40, where="LearningDenseEngine.run")
+        S = np.asarray(s_in)
+        if S.shape != (n, self.n_pre):
+            raise ValueError(f"s_in has shape {S.shape}, expected ({n}, {self.n_pre})")
+        S = np.ascontiguousarray(S.astype(np.bool_))
+        B = self._check_bap(bap, (n, self.n_post))
+        ys = [self._check_y(y, (n, self.n_post), f"y{k + 1}") for k, y in enumerate((y1, y2, y3))]
+        use_y = np.array([y is not None for y in ys], np.bool_)
+        ys = [self._zeros_post if y is None else y for y in ys]
+        rec = int(record_weights)
+        n_rec = n // rec if rec > 0 else 0
+        W_REC = np.zeros((n_rec, self.n_pre, self.n_post), self.dtype)
+        A_OUT = np.zeros((n, self.n_post), np.int32)
+        T = self.program.t_epoch
+        n_ep = (self.t + n) // T - self.t // T
+        log = np.zeros((n_ep if self._epoch_log is not None else 0, 5), np.int64)
+        if n == 0:
+            return A_OUT, (W_REC.transpose(0, 2, 1) if rec > 0 else None)
+        args = self.kernel_args(self.t + 1, self.t + n)
+        K.engine_run(self.t, n, S, self._nobap if B is None else B, B is not None, ys[0], ys[1], ys[2],
+                     use_y, self._a_buff, A_OUT, *args, rec, W_REC, log)
+        self.t += n
+        if self._epoch_log is not None and n_ep:
+            self._epoch_log.append(log)
+        return A_OUT, (W_REC.transpose(0, 2, 1) if rec > 0 else None)
