@@ -37,6 +37,17 @@ class Rule(Protocol):
         ...
 
 
+def single_update(loss_fn, optimizer, meter: SavedTensorMeter) -> float:
+    """One optimizer step on ``loss_fn()`` built as one graph (BPTT, rate-based); returns the loss."""
+    optimizer.zero_grad(set_to_none=True)
+    with meter.graph():
+        loss = loss_fn()
+    loss.backward()
+    optimizer.step()
+    meter.step()
+    return float(loss.detach())
+
+
 def check_batch(net: nn.Module, x_seq: torch.Tensor, y: torch.Tensor) -> None:
     """Raise ValueError naming the argument when ``x_seq``/``y`` do not fit ``net``."""
     shape = tuple(net.config.input_shape)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .base import check_batch, check_loss, sequence_loss
+from .base import check_batch, check_loss, sequence_loss, single_update
 from .memory import SavedTensorMeter
 
 
@@ -47,10 +47,4 @@ class BPTT:
         return sequence_loss(net(x_seq), y, self.config.loss)
 
     def train_batch(self, net, x_seq, y, optimizer, meter: SavedTensorMeter) -> float:
-        optimizer.zero_grad(set_to_none=True)
-        with meter.graph():
-            loss = self.loss(net, x_seq, y)
-        loss.backward()
-        optimizer.step()
-        meter.step()
-        return float(loss.detach())
+        return single_update(lambda: self.loss(net, x_seq, y), optimizer, meter)

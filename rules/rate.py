@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import check_batch
+from .base import check_batch, single_update
 from .memory import SavedTensorMeter
 
 STEP_MODES = ("m", "s")
@@ -174,10 +174,4 @@ class RateBP:
         return loss.detach() + (loss / T - (loss / T).detach())
 
     def train_batch(self, net, x_seq, y, optimizer, meter: SavedTensorMeter) -> float:
-        optimizer.zero_grad(set_to_none=True)
-        with meter.graph():
-            loss = self.loss(net, x_seq, y)
-        loss.backward()
-        optimizer.step()
-        meter.step()
-        return float(loss.detach())
+        return single_update(lambda: self.loss(net, x_seq, y), optimizer, meter)
