@@ -10,8 +10,8 @@ demo: $(STAMP)
 	$(PY) -m scripts.cli demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
 	$(VENV)/bin/lint-imports
+	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 venv: $(STAMP)
 
