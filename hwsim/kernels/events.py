@@ -15,6 +15,23 @@ ERR_NONINT = 3       # not an integer
 
 
 @njit(cache=True)
+def _count_row(row, lo, hi):
+    """(nonzero entries, bad entries) of one input row: bad = NaN, outside [lo, hi] or, when all
+    are in range, not an integer. Branch-free loops, so the valid case vectorises."""
+    c = 0
+    bad = 0
+    for i in range(uint64(row.shape[0])):
+        val = row[i]
+        c += val != 0
+        bad += (val != val) | (val < lo) | (val > hi)
+    if bad == 0:
+        for i in range(uint64(row.shape[0])):
+            val = row[i]
+            bad += np.int64(val) != val
+    return c, bad
+
+
+@njit(cache=True)
 def check_and_count(x, lo, hi, counts):
     """Check every entry of ``x`` (T, B, n) is an integer in [lo, hi]; add nonzeros to ``counts`` (B, T).
 
@@ -26,16 +43,7 @@ def check_and_count(x, lo, hi, counts):
     for t in range(T):
         for b in range(B):
             row = x[t, b]
-            c = 0
-            bad = 0
-            for i in range(uint64(n)):
-                val = row[i]
-                c += val != 0
-                bad += (val != val) | (val < lo) | (val > hi)
-            if bad == 0:
-                for i in range(uint64(n)):
-                    val = row[i]
-                    bad += np.int64(val) != val
+            c, bad = _count_row(row, lo, hi)
             if bad != 0:
                 return _locate(row, lo, hi, t, b)
             counts[b, t] += c
@@ -90,16 +98,8 @@ def count_parallel(x, lo, hi, counts, bad):
     for b in prange(B):
         nb = 0
         for t in range(T):
-            row = x[t, b]
-            c = 0
-            for i in range(uint64(n)):
-                val = row[i]
-                c += val != 0
-                nb += (val != val) | (val < lo) | (val > hi)
-            if nb == 0:
-                for i in range(uint64(n)):
-                    val = row[i]
-                    nb += np.int64(val) != val
+            c, bad_row = _count_row(x[t, b], lo, hi)
+            nb += bad_row
             counts[b, t] += c
         bad[b] += nb
 

@@ -539,6 +539,20 @@ def _fused_gather(g, i, R, nR, sh, th, sat_lo, sat_hi, lo, hi, pre_lo, pre_hi, t
 
 
 @njit(cache=True)
+def _fused_bounds(sat, preclip, acc_lo, acc_hi):
+    """(sat_lo, sat_hi, pre_lo, pre_hi) of a fused update: the sign-mode saturation of the
+    accumulator (EXC/tag_2 floor at 0, INH ceiling at 0) and the clip of a leading product, or
+    unbounded (+-2**62) where none applies."""
+    big = np.int64(1) << 62
+    zero = np.int64(0)
+    sat_lo = zero if sat == SAT_MAX0 else -big
+    sat_hi = zero if sat == SAT_MIN0 else big
+    pre_lo = acc_lo if preclip else -big
+    pre_hi = acc_hi if preclip else big
+    return sat_lo, sat_hi, pre_lo, pre_hi
+
+
+@njit(cache=True)
 def _row_update(g, i, gather, write, xa, u, nR, R, prod, fac, fac_c, tgt, tx, ty, y0m, A, B, G, TA,
                 TB, SV, acc, gb, terms, th, acc_lo, acc_hi):
     """Exact update of target g on row i, over all columns or (``gather``) over the post neurons R
@@ -548,7 +562,6 @@ def _row_update(g, i, gather, write, xa, u, nR, R, prod, fac, fac_c, tgt, tx, ty
     n_post = ty.shape[0]
     n_prod = prod.shape[0]
     T = TA.shape[1] - 1
-    big = np.int64(1) << 62
     n = nR if gather else n_post
     sh = tgt[g, G_SHIFT]
     sat = tgt[g, G_SAT]
@@ -600,11 +613,7 @@ def _row_update(g, i, gather, write, xa, u, nR, R, prod, fac, fac_c, tgt, tx, ty
             preclip = np.bool_(True)
         first = False
     if simple and nt > 0:
-        zero = np.int64(0)
-        sat_lo = zero if sat == SAT_MAX0 else -big
-        sat_hi = zero if sat == SAT_MIN0 else big
-        pre_lo = acc_lo if preclip else -big
-        pre_hi = acc_hi if preclip else big
+        sat_lo, sat_hi, pre_lo, pre_hi = _fused_bounds(sat, preclip, acc_lo, acc_hi)
         if gather:
             _fused_gather(g, i, R, nR, sh, th, sat_lo, sat_hi, tgt[g, G_LO], tgt[g, G_HI], pre_lo,
                           pre_hi, terms, v1, v2, write, SV, acc, gb, acc_lo, acc_hi)
@@ -740,16 +749,10 @@ def _split_rows(g, p_split, nt, preclip, kinds, ps, prod, tgt, tx, ty, R, nR, A,
     (computed from the old values), every other column the single-product ``clip(v + delta)`` in
     int16 lanes."""
     n_pre = tx.shape[0]
-    big = np.int64(1) << 62
     sh = tgt[g, G_SHIFT]
-    sat = tgt[g, G_SAT]
     lo = tgt[g, G_LO]
     hi = tgt[g, G_HI]
-    zero = np.int64(0)
-    sat_lo = zero if sat == SAT_MAX0 else -big
-    sat_hi = zero if sat == SAT_MIN0 else big
-    pre_lo = acc_lo if preclip else -big
-    pre_hi = acc_hi if preclip else big
+    sat_lo, sat_hi, pre_lo, pre_hi = _fused_bounds(tgt[g, G_SAT], preclip, acc_lo, acc_hi)
     lo16 = np.int16(lo)
     hi16 = np.int16(hi)
     col = prod[p_split, P_MODE] == M_COL
@@ -787,16 +790,10 @@ def _fused_rows(g, xa_sel, nt, preclip, kinds, ps, prod, tgt, tx, ty, y0m, A, B,
     single term on w or tag_2 in int16 storage the pass is ``clip(v + delta)`` in int16 lanes."""
     n_pre = tx.shape[0]
     n_post = ty.shape[0]
-    big = np.int64(1) << 62
     sh = tgt[g, G_SHIFT]
-    sat = tgt[g, G_SAT]
     lo = tgt[g, G_LO]
     hi = tgt[g, G_HI]
-    zero = np.int64(0)
-    sat_lo = zero if sat == SAT_MAX0 else -big
-    sat_hi = zero if sat == SAT_MIN0 else big
-    pre_lo = acc_lo if preclip else -big
-    pre_hi = acc_hi if preclip else big
+    sat_lo, sat_hi, pre_lo, pre_hi = _fused_bounds(tgt[g, G_SAT], preclip, acc_lo, acc_hi)
     delta = (nt == 1 and g != T_T and SV.itemsize == 2
              and max(abs(lo), abs(hi)) + ((acc_hi + 1) >> sh) + 1 < 32767)
     lo16 = np.int16(lo)
@@ -817,7 +814,7 @@ def _fused_rows(g, xa_sel, nt, preclip, kinds, ps, prod, tgt, tx, ty, y0m, A, B,
         elif nt == 1:
             for k in range(n_post):
                 row[k] = _fused_value(row[k], sh, th, sat_lo, sat_hi, lo, hi, pre_lo, pre_hi, t1[k],
-                                      zero, acc_lo, acc_hi)
+                                      np.int64(0), acc_lo, acc_hi)
         else:
             t2 = gb[4]
             for k in range(n_post):
