@@ -10,10 +10,13 @@ summed over the batch instances of the run (``batch`` says how many):
 ``neuron_updates``         compartment updates (every compartment, every step)
 ``active_neuron_updates``  of these, updates with nonzero input, u or v (Loihi's "active" update)
 ``synaptic_bytes_read``    bytes of synaptic memory read: per message, ceil(bits / 8) of the fan-out row
-``trace_updates``          learning: trace updates (0 until the learning engine fills them)
-``synapse_updates``        learning: synapse (weight/tag) updates (0 for now)
-``weight_writebacks``      learning: weights written back (0 for now)
+``trace_updates``          learning: trace values decayed (learning projections' engines)
+``synapse_updates``        learning: synapses evaluated by dw, dd, dt (weight/tag updates)
+``weight_writebacks``      learning: weights written back (the dw updates)
 =========================  ===========================================================================
+
+The learning fields count on the cores of each learning projection's destination population,
+split in proportion to its compartments there (the engine counts per projection).
 """
 from __future__ import annotations
 

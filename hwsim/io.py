@@ -4,7 +4,7 @@ Two file formats share one layout convention:
 
 ``hwlearn-network`` (:func:`save_network` / :func:`load_network`)::
 
-    /                   attrs: format, format_version, hwlearn_version, name
+    /                   attrs: format, format_version, format_minor, hwlearn_version, name
     /spec               attrs: every ChipSpec field (int)
     /inputs/<i>         attrs: name, shape, graded                  (i = insertion order)
     /populations/<i>    attrs: name, shape, kind, du, dv, vth, reset_interval, reset_offset, vth_lo
@@ -13,11 +13,15 @@ Two file formats share one layout convention:
                                num_weight_bits, sign_mode, graded
                                [sparse: n_dst, n_src] [conv: stride, padding, dilation, groups]
                         datasets: weights [, delays] [sparse: dst_index, src_index]
+    /projections/<i>/learning   (dense with a learning rule; format_minor >= 1)
+                        attrs: kind (2F | 3F | plain), [dw] [dd] [dt] (rule strings), x1_impulse,
+                               x1_tau, x2_impulse, x2_tau, y1_impulse ... y3_tau (int or float),
+                               t_epoch, rng_seed, bap, [y1_input] [y2_input] [y3_input]
     /probes             attrs: target (str array), var (str array)
 
 ``hwlearn-run`` (:func:`save_run` / :func:`load_run`)::
 
-    /                   attrs: format, format_version, hwlearn_version
+    /                   attrs: format, format_version, format_minor, hwlearn_version
     /record             the run record, encoded generically (below)
     /network            optional: the network, laid out as in a network file (without root attrs)
 
@@ -36,6 +40,12 @@ or damaged) or that has no header is read completely in a child process first; i
 or crashes the file is reported as corrupt, otherwise it is loaded normally. HDF5's own
 checksums still guard it: files are written with ``libver=("v110", "v110")`` (any HDF5 >= 1.10
 reads them), whose metadata carries checksums, and array datasets carry Fletcher-32.
+
+Versions. ``format_version`` (major) changes on incompatible layout changes: readers refuse newer
+files. ``format_minor`` (absent = 0) counts additions: this reader loads every file of its major
+version, and refuses, naming it, any attribute or entry of a network it does not know (so a
+file from a newer minor that uses a newer feature fails loudly instead of losing it). Minor 1
+added learning projections.
 
 Every problem with a file (not HDF5, truncated, corrupt, foreign such as a lava-dl netx file,
 written by a newer version, missing pieces) raises :class:`FormatError`, which names the file
@@ -63,12 +73,13 @@ from .spec import ChipSpec, SpecError
 
 __all__ = [
     "FormatError", "save_network", "load_network", "save_run", "load_run", "read_format",
-    "diff_networks", "NETWORK_FORMAT", "RUN_FORMAT", "FORMAT_VERSION",
+    "diff_networks", "NETWORK_FORMAT", "RUN_FORMAT", "FORMAT_VERSION", "FORMAT_MINOR",
 ]
 
 NETWORK_FORMAT = "hwlearn-network"
 RUN_FORMAT = "hwlearn-run"
 FORMAT_VERSION = 1          # bump on any incompatible layout change; readers refuse newer files
+FORMAT_MINOR = 1            # bump on additions (1: learning projections); unknown entries are refused
 HWLEARN_VERSION = "0.1.0"
 USERBLOCK_SIZE = 512       # bytes before the HDF5 data holding the hwlearn header (HDF5 ignores them)
 _HEADER_MAGIC = b"HWLEARN-HDF5 "
@@ -85,11 +96,27 @@ _POP_ARRAYS = ("bias_mant", "bias_exp", "u_init", "v_init")
 _PROJ_COMMON = ("name", "src", "dst", "weight_exp", "num_weight_bits", "sign_mode", "graded")
 _PROJ_KINDS = {DenseProjection: "dense", SparseProjection: "sparse", ConvProjection: "conv"}
 _PROJ_EXTRA = {
-    "dense": {"weights", "delays"},
+    "dense": {"weights", "delays", "learning", "bap", "third_factor"},
     "sparse": {"weights", "delays", "dst_index", "src_index", "n_dst", "n_src"},
     "conv": {"weights", "stride", "padding", "dilation", "groups"},
 }
 _NETWORK_ATTRS = {"spec", "name", "inputs", "populations", "projections", "probes"}
+# learning rule attributes (LearningRule fields, bar the derived ones) and the wiring
+_RULE_STRINGS = ("dw", "dd", "dt")
+_RULE_NUMBERS = ("x1_impulse", "x1_tau", "x2_impulse", "x2_tau", "y1_impulse", "y1_tau", "y2_impulse",
+                 "y2_tau", "y3_impulse", "y3_tau")
+_RULE_INTS = ("t_epoch", "rng_seed")
+_RULE_FIELDS = {"kind", *_RULE_STRINGS, *_RULE_NUMBERS, *_RULE_INTS}
+_Y_KEYS = ("y1", "y2", "y3")
+_LEARNING_ATTRS = _RULE_FIELDS | {"bap"} | {f"{k}_input" for k in _Y_KEYS}
+# what a reader of this version knows in each group of a network (anything else is refused)
+_KNOWN = {
+    "input": (set(_INPUT_FIELDS), set()),
+    "population": (set(_POP_ATTRS), set(_POP_ARRAYS)),
+    "projection": ({"kind", "n_dst", "n_src", "stride", "padding", "dilation", "groups", *_PROJ_COMMON},
+                   {"weights", "delays", "dst_index", "src_index", "learning"}),
+    "learning": (_LEARNING_ATTRS, set()),
+}
 
 
 class FormatError(ValueError):
@@ -358,11 +385,13 @@ def _atomic_write(path: PathLike, writer, fmt: str):
             writer(f)
             f.attrs["format"] = fmt
             f.attrs["format_version"] = FORMAT_VERSION
+            f.attrs["format_minor"] = FORMAT_MINOR
             f.attrs["hwlearn_version"] = HWLEARN_VERSION
         with open(tmp, "r+b") as fh:
             digest, size = _file_sha256(fh, USERBLOCK_SIZE)
             header = _HEADER_MAGIC + json.dumps(
-                {"format": fmt, "format_version": FORMAT_VERSION, "sha256": digest, "size": size},
+                {"format": fmt, "format_version": FORMAT_VERSION, "format_minor": FORMAT_MINOR,
+                 "sha256": digest, "size": size},
                 separators=(",", ":")).encode() + b"\n"
             assert len(header) <= USERBLOCK_SIZE
             fh.seek(0)
@@ -439,10 +468,62 @@ def _write_network(g: h5py.Group, net: Network):
             for k in ("stride", "padding", "dilation"):
                 e.attrs[k] = np.asarray(getattr(p, k), dtype=np.int64)
             e.attrs["groups"] = int(p.groups)
+        if kind == "dense" and p.learning is not None:
+            _write_learning(e.create_group("learning"), p)
 
     pr = g.create_group("probes")
     pr.attrs["target"] = np.array([p.target for p in net.probes], dtype=h5py.string_dtype())
     pr.attrs["var"] = np.array([p.var for p in net.probes], dtype=h5py.string_dtype())
+
+
+def _write_learning(e: h5py.Group, p: DenseProjection) -> None:
+    """The rule (strings, impulses, taus, t_epoch, rng_seed, kind) and its wiring (bap, y inputs)."""
+    rule = p.learning
+    _check_known_fields(rule, _RULE_FIELDS | {"products", "decimate_exponent"}, "LearningRule")
+    e.attrs["kind"] = rule.kind
+    for k in _RULE_STRINGS:
+        if getattr(rule, k) is not None:
+            e.attrs[k] = getattr(rule, k)
+    for k in _RULE_NUMBERS:
+        v = getattr(rule, k)
+        e.attrs[k] = np.int64(v) if isinstance(v, (int, np.integer)) else np.float64(v)
+    for k in _RULE_INTS:
+        e.attrs[k] = int(getattr(rule, k))
+    e.attrs["bap"] = int(p.bap)
+    for k, inp in p.third_factor.items():
+        e.attrs[f"{k}_input"] = inp
+
+
+def _number_attr(obj, key: str, where: str):
+    if key not in obj.attrs:
+        raise FormatError(f"missing attribute {key!r} at {where}")
+    v = np.asarray(obj.attrs[key])
+    if v.ndim != 0 or v.dtype.kind not in "iuf":
+        raise FormatError(f"attribute {key!r} at {where} should be a number, got {v!r}")
+    return int(v) if v.dtype.kind in "iu" else float(v)
+
+
+def _read_learning(e: h5py.Group, where: str, minor: int) -> dict:
+    """``connect_dense`` keyword arguments ``learning``, ``bap``, ``third_factor`` from a learning group."""
+    from .learning.rule import LearningRule
+
+    _check_unknown(e, "learning", where, minor)
+    kw = {k: _str_attr(e, k, where) for k in _RULE_STRINGS if k in e.attrs}
+    kw.update({k: _number_attr(e, k, where) for k in _RULE_NUMBERS})
+    kw.update({k: _int_attr(e, k, where) for k in _RULE_INTS})
+    rule = LearningRule(kind=_str_attr(e, "kind", where), **kw)
+    tf = {k: _str_attr(e, f"{k}_input", where) for k in _Y_KEYS if f"{k}_input" in e.attrs}
+    return dict(learning=rule, bap=_bool_attr(e, "bap", where), third_factor=tf or None)
+
+
+def _check_unknown(e: h5py.Group, what: str, where: str, minor: int) -> None:
+    """Refuse attributes and entries a reader of this version does not know."""
+    attrs, children = _KNOWN[what]
+    extra = sorted(set(e.attrs.keys()) - attrs) + sorted(set(e.keys()) - children)
+    if extra:
+        newer = (f"; the file is format {FORMAT_VERSION}.{minor}, written by a newer hwlearn (this one "
+                 f"reads up to {FORMAT_VERSION}.{FORMAT_MINOR}): upgrade hwlearn") if minor > FORMAT_MINOR else ""
+        raise FormatError(f"{where}: unknown {what} field(s) {extra}{newer}")
 
 
 def _str_list_attr(obj, key, where) -> list[str]:
@@ -476,13 +557,16 @@ def _read_network(g: h5py.Group, base: str) -> Network:
         raise FormatError(f"{base}/spec has unknown field(s) {unknown}")
     spec = ChipSpec(**{n: _int_attr(gs, n, f"{base}/spec") for n in names})
     net = Network(spec, name=_str_attr(g, "name", base or "/"))
+    minor = _int_attr(g.file, "format_minor", "/") if "format_minor" in g.file.attrs else 0
 
     for e in _ordered_children(g["inputs"], f"{base}/inputs"):
         w = e.name
+        _check_unknown(e, "input", w, minor)
         net.add_input(_str_attr(e, "name", w), _tuple_attr(e, "shape", w), graded=_bool_attr(e, "graded", w))
 
     for e in _ordered_children(g["populations"], f"{base}/populations"):
         w = e.name
+        _check_unknown(e, "population", w, minor)
         kw = dict(kind=_str_attr(e, "kind", w))
         for k in ("du", "dv", "vth", "reset_interval", "reset_offset", "vth_lo"):
             kw[k] = _int_attr(e, k, w)
@@ -492,6 +576,7 @@ def _read_network(g: h5py.Group, base: str) -> Network:
 
     for e in _ordered_children(g["projections"], f"{base}/projections"):
         w = e.name
+        _check_unknown(e, "projection", w, minor)
         kind = _str_attr(e, "kind", w)
         name = _str_attr(e, "name", w)
         common = dict(weight_exp=_int_attr(e, "weight_exp", w),
@@ -501,8 +586,14 @@ def _read_network(g: h5py.Group, base: str) -> Network:
         src, dst = _str_attr(e, "src", w), _str_attr(e, "dst", w)
         weights = _array(e, "weights", w)
         delays = _array(e, "delays", w) if "delays" in e else None
+        learning = {}
+        if "learning" in e:
+            if kind != "dense" or not isinstance(e["learning"], h5py.Group):
+                raise FormatError(f"{w}/learning: only dense projections learn (kind is {kind!r}), and "
+                                  "learning must be a group")
+            learning = _read_learning(e["learning"], f"{w}/learning", minor)
         if kind == "dense":
-            net.connect_dense(name, src, dst, weights, delays=delays, **common)
+            net.connect_dense(name, src, dst, weights, delays=delays, **common, **learning)
         elif kind == "sparse":
             p = net.connect_sparse(name, src, dst, _array(e, "dst_index", w), _array(e, "src_index", w),
                                    weights, delays=delays, **common)
@@ -718,8 +809,11 @@ def _read_value(obj, where: str, rebuild: bool):
         fields = {k: _read_value(obj[k], obj[k].name, rebuild) for k in order}
         cls = _resolve_class(_str_attr(obj, "class", where)) if rebuild else None
         if cls is not None and dataclasses.is_dataclass(cls):
+            # fields added since the file was written (with defaults) may be missing
             names = {f.name for f in dataclasses.fields(cls) if f.init}
-            if names == set(fields):
+            required = {f.name for f in dataclasses.fields(cls) if f.init and f.default is dataclasses.MISSING
+                        and f.default_factory is dataclasses.MISSING}
+            if required <= set(fields) <= names:
                 return cls(**fields)
         return fields
     raise FormatError(f"{where}: unknown pytype {pytype!r}")

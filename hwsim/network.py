@@ -23,19 +23,28 @@ Arithmetic (Lava 0.10.0 bit-accurate models; ../shared/reference/lava-semantics.
 * Conv uses torch's layout and cross-correlation: weights (C_out, C_in/groups, KH, KW),
   populations (C, H, W), flattened in C-major order (as torch ``flatten``).
 * A per-synapse delay d delivers at t_spike + 1 + d.
+* A dense projection may learn (Lava ``LearningDense``, fixed_pt): ``learning`` holds the rule
+  (:class:`hwsim.learning.LearningRule`); ``bap`` feeds the destination's spikes of step t to the
+  post traces (Lava ``lif.s_out -> s_in_bap``); ``third_factor`` maps ``y1``/``y2``/``y3`` of a 3F
+  rule to graded inputs whose row t-1 is written into the post traces at step t (Lava
+  ``RingBuffer -> s_in_y*``). Learning at step t changes the weights used from step t+1 on.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 import numpy as np
 
 from .spec import LOIHI, ChipSpec, SpecError, check_array_range, check_range
 
+if TYPE_CHECKING:  # imported lazily: hwsim.learning may import this module
+    from .learning.rule import LearningRule
+
 NEURON_KINDS = ("lif", "lif_reset", "ternary_lif")
 SIGN_MODES = ("mixed", "excitatory", "inhibitory")
 PROBE_VARS = ("u", "v", "s")
+THIRD_FACTORS = ("y1", "y2", "y3")
 
 
 def _shape(shape) -> tuple[int, ...]:
@@ -131,10 +140,22 @@ class _Projection:
 
 @dataclass(frozen=True, eq=False)
 class DenseProjection(_Projection):
-    """Dense weights (n_dst, n_src) of integer mantissas; optional per-synapse ``delays`` (same shape)."""
+    """Dense weights (n_dst, n_src) of integer mantissas; optional per-synapse ``delays`` (same shape).
+
+    learning : LearningRule or None
+        On-chip learning rule (Lava ``LearningDense``); None for static weights.
+    bap : bool
+        Learning only: the destination population's spikes drive the post traces / y0.
+    third_factor : dict
+        Learning with a 3F rule only: ``{"y1"|"y2"|"y3": graded input name}`` (input shape =
+        destination shape); the input's row t-1 overwrites that post trace at step t.
+    """
 
     weights: np.ndarray = field(default=None)
     delays: Optional[np.ndarray] = None
+    learning: Optional[LearningRule] = None
+    bap: bool = False
+    third_factor: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
@@ -186,6 +207,12 @@ def _pair(name, v, where) -> tuple[int, int]:
     if len(v) != 2:
         raise SpecError(f"{where}: {name}={v} must be an int or a pair of ints")
     return v
+
+
+def _no_learning(where: str, kind: str, learning) -> None:
+    if learning is not None:
+        raise SpecError(f"{where}: learning is supported on dense projections only (Lava's LearningDense), "
+                        f"not on {kind} projections; use connect_dense")
 
 
 def _check_name(name) -> None:
@@ -286,23 +313,106 @@ class Network:
 
     def connect_dense(self, name: str, src: str, dst: str, weights, *, weight_exp: int = 0,
                       num_weight_bits: int = 8, sign_mode: Optional[str] = None, graded: bool = False,
-                      delays=None) -> DenseProjection:
+                      delays=None, learning: Optional[LearningRule] = None, bap: Optional[bool] = None,
+                      third_factor: Optional[dict] = None) -> DenseProjection:
+        """Dense projection ``src -> dst``, weights (n_dst, n_src); optionally learning.
+
+        With ``learning`` (a :class:`hwsim.learning.LearningRule` with an ``rng_seed``) the
+        projection is a Lava ``LearningDense``: ``sign_mode`` defaults to "mixed" (Lava's default
+        for it, whatever the weights' signs), pre spikes must be binary and there are no delays.
+        ``bap`` (default: True for 2F rules and for 3F rules that use y0, else False) connects the
+        dst spikes to the post traces; ``third_factor`` ({"y1"|"y2"|"y3": input}) drives a 3F
+        rule's post traces from graded inputs of the dst shape.
+        """
         self._new_name(name)
         where = f"projection {name!r}"
+        if learning is not None and sign_mode is None:
+            sign_mode = "mixed"
         s, d, w, we, nwb, sm, gr = self._common(where, src, dst, weights, weight_exp, num_weight_bits,
                                                 sign_mode, graded)
         if w.shape != (d.size, s.size):
             raise SpecError(f"{where}: weights has shape {w.shape}, expected (n_dst, n_src) = {(d.size, s.size)}")
-        p = DenseProjection(name, src, dst, we, nwb, sm, gr, weights=w,
-                            delays=self._delays(where, delays, w.shape))
+        dl = self._delays(where, delays, w.shape)
+        if learning is None:
+            if bap is not None or third_factor is not None:
+                raise SpecError(f"{where}: bap={bap!r} and third_factor={third_factor!r} need learning=; "
+                                "they wire a learning rule's post traces")
+            p = DenseProjection(name, src, dst, we, nwb, sm, gr, weights=w, delays=dl)
+        else:
+            self._check_learning(where, learning, s, d, gr, dl)
+            p = DenseProjection(name, src, dst, we, nwb, sm, gr, weights=w, delays=None, learning=learning,
+                                bap=self._bap(where, learning, bap, d),
+                                third_factor=self._third_factor(where, learning, third_factor, d))
         self.projections[name] = p
         return p
 
+    # ---- learning ------------------------------------------------------------------------
+    def _check_learning(self, where, rule, s, d, graded, delays) -> None:
+        from .learning.rule import LearningRule
+        if not isinstance(rule, LearningRule):
+            raise SpecError(f"{where}: learning={type(rule).__name__} must be a hwsim.learning.LearningRule "
+                            "(LearningRule.from_lava converts a Lava rule)")
+        if rule.rng_seed is None:
+            raise SpecError(f"{where}: learning.rng_seed=None; pass an integer seed >= 0 (Lava would draw a "
+                            "random one, which cannot be reproduced)")
+        if delays is not None:
+            raise SpecError(f"{where}: delays are not allowed with learning (Lava's LearningDense has none)")
+        if graded:
+            what = "a graded input" if isinstance(s, SpikeInput) and s.graded else (
+                "a ternary population" if isinstance(s, Population) and s.graded_output else "graded=True")
+            raise SpecError(f"{where}: learning needs binary pre spikes, src={s.name!r} is {what} "
+                            "(LearningDense's graded_spike_cfg modes are not supported)")
+
+    def _bap(self, where, rule, bap, d) -> bool:
+        uses_y0 = any(p.dependency == "y0" or any(f.var == "y0" for f in p.factors)
+                      for ps in rule.products.values() for p in ps)
+        if bap is None:
+            bap = rule.kind == "2F" or (rule.kind == "3F" and uses_y0)
+        if not isinstance(bap, (bool, np.bool_)):
+            raise SpecError(f"{where}: bap={bap!r} must be True, False or None")
+        if bap and rule.kind == "plain":
+            raise SpecError(f"{where}: bap=True but learning.kind='plain' takes no post input "
+                            "(use kind='2F' or '3F')")
+        if bap and d.graded_output:
+            raise SpecError(f"{where}: bap=True needs binary dst spikes; dst={d.name!r} is a ternary population")
+        return bool(bap)
+
+    def _third_factor(self, where, rule, third_factor, d) -> dict:
+        if not third_factor:
+            return {}
+        if rule.kind != "3F":
+            raise SpecError(f"{where}: third_factor={third_factor!r} needs a 3F rule; learning.kind="
+                            f"{rule.kind!r} computes its post traces from bap spikes")
+        if not isinstance(third_factor, dict):
+            raise SpecError(f"{where}: third_factor must be a dict {{'y1'|'y2'|'y3': input name}}, "
+                            f"got {type(third_factor).__name__}")
+        bad = sorted(set(third_factor) - set(THIRD_FACTORS), key=str)
+        if bad:
+            raise SpecError(f"{where}: third_factor key(s) {bad} are not among {THIRD_FACTORS}")
+        out = {}
+        for key in THIRD_FACTORS:
+            if key not in third_factor:
+                continue
+            inp = third_factor[key]
+            if not isinstance(inp, str) or inp not in self.inputs:
+                raise SpecError(f"{where}: third_factor[{key!r}]={inp!r} is not an input of network "
+                                f"{self.name!r}; have {sorted(self.inputs)}")
+            node = self.inputs[inp]
+            if not node.graded:
+                raise SpecError(f"{where}: third_factor[{key!r}]={inp!r} must be a graded input "
+                                "(add_input(..., graded=True)): it carries signed trace values")
+            if node.shape != d.shape:
+                raise SpecError(f"{where}: third_factor[{key!r}]={inp!r} has shape {node.shape}, "
+                                f"expected the dst shape {d.shape}")
+            out[key] = inp
+        return out
+
     def connect_sparse(self, name: str, src: str, dst: str, dst_index, src_index, weights, *,
                        weight_exp: int = 0, num_weight_bits: int = 8, sign_mode: Optional[str] = None,
-                       graded: bool = False, delays=None) -> SparseProjection:
+                       graded: bool = False, delays=None, learning=None) -> SparseProjection:
         self._new_name(name)
         where = f"projection {name!r}"
+        _no_learning(where, "sparse", learning)
         s, d, w, we, nwb, sm, gr = self._common(where, src, dst, weights, weight_exp, num_weight_bits,
                                                 sign_mode, graded)
         di = np.asarray(dst_index).reshape(-1)
@@ -323,9 +433,10 @@ class Network:
 
     def connect_conv(self, name: str, src: str, dst: str, weights, *, stride=1, padding=0, dilation=1,
                      groups: int = 1, weight_exp: int = 0, num_weight_bits: int = 8,
-                     sign_mode: Optional[str] = None, graded: bool = False) -> ConvProjection:
+                     sign_mode: Optional[str] = None, graded: bool = False, learning=None) -> ConvProjection:
         self._new_name(name)
         where = f"projection {name!r}"
+        _no_learning(where, "conv", learning)
         s, d, w, we, nwb, sm, gr = self._common(where, src, dst, weights, weight_exp, num_weight_bits,
                                                 sign_mode, graded)
         if w.ndim != 4:
@@ -365,6 +476,10 @@ class Network:
 
     def projections_from(self, src: str) -> list[Projection]:
         return [p for p in self.projections.values() if p.src == src]
+
+    def learning_projections(self) -> list[DenseProjection]:
+        """Projections with a learning rule, in insertion order."""
+        return [p for p in self.projections.values() if getattr(p, "learning", None) is not None]
 
     def __repr__(self):
         return (f"Network({self.name!r}, inputs={list(self.inputs)}, populations={list(self.populations)}, "

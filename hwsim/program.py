@@ -10,6 +10,10 @@ This is the only place that knows both the IR objects and the kernels' array lay
   chip's clip and truncation (:func:`chip_weights`), grouped into per-source segments
   (:mod:`hwsim.kernels.synapse`).
 
+* **learning projections** (dense with a rule) get no segments: the simulator accumulates them
+  with their learning engine (:class:`LearningLink` says where their spikes come from and go);
+  they are counted like any dense projection (synaptic ops, messages, bytes read).
+
 Chip semantics fixed here (each checked against Lava in ``tests/hwsim/test_simulator_lava.py``):
 
 * Dense / Sparse / Conv weights: clipped to the sign mode's range for ``spec.weight_bits``
@@ -259,6 +263,20 @@ def compile_network(net: Network, mapping) -> Program:
     fanout = np.zeros(n_sources, np.int64)
     for q, proj in enumerate(projs):
         s = expand_synapses(net, proj)
+        # counters: synapses and bits per (source, target core)
+        bits = synapse_bits(proj, s, spec)
+        syn_bits[q] = bits
+        g = src_off[proj.src] + s.src
+        core = comp_core[pop_off[pop_index[proj.dst]] + s.dst]
+        sc_keys.append(g * max(n_cores, 1) + core)
+        sc_bits.append(np.full(s.w.size, bits, np.int64))
+        fanout += np.bincount(g, minlength=n_sources)
+        if getattr(proj, "learning", None) is not None:
+            # accumulated by its learning engine (hwsim.simulator), not by segments: no accumulators
+            for lst, v in zip((prj_acc, prj_wide, prj_ndst, prj_nslot, prj_dst0, prj_exp, prj_wrap24),
+                              (0, False, s.n_dst, 1, pop_off[pop_index[proj.dst]], proj.weight_exp, False)):
+                lst.append(v)
+            continue
         kind, w, e = _synapse_kind(net, proj, s)
         contiguous = kind in (K.K_CONTIG_BIN, K.K_CONTIG_BIN8, K.K_CONTIG_GRADED)
         wide = kind in (K.K_WIDE_WRAPPROD, K.K_WIDE_EXACT)
@@ -303,14 +321,6 @@ def compile_network(net: Network, mapping) -> Program:
         seg_kind.append(np.full(rows.size, kind, np.int64))
         seg_proj.append(np.full(rows.size, q, np.int64))
         seg_len.append(counts[rows])
-        # counters: synapses and bits per (source, target core)
-        bits = synapse_bits(proj, s, spec)
-        syn_bits[q] = bits
-        g = src_off[proj.src] + s.src
-        core = comp_core[pop_off[pop_index[proj.dst]] + s.dst]
-        sc_keys.append(g * max(n_cores, 1) + core)
-        sc_bits.append(np.full(s.w.size, bits, np.int64))
-        fanout += np.bincount(g, minlength=n_sources)
 
     def cat(parts, dtype):
         return np.ascontiguousarray(np.concatenate(parts).astype(dtype)) if parts else np.zeros(0, dtype)
@@ -349,3 +359,44 @@ def compile_network(net: Network, mapping) -> Program:
                    input_names=tuple(i.name for i in inputs), input_offsets=in_off, u_init=u_init,
                    v_init=v_init, neu=neu, syn=syn, prj=prj, cnt=cnt, core_compartments=core_comp[:n_cores],
                    syn_bits=syn_bits, fanout=fanout)
+
+
+@dataclass(frozen=True)
+class LearningLink:
+    """Where a learning projection reads and writes in the simulator's arrays.
+
+    src_input : name of the input feeding it, or None when ``src_slice`` is a population's
+        compartments (spikes of the step); dst_slice : its target compartments; bap : the target
+        spikes drive the post traces; y_inputs : input name per third factor (y1, y2, y3) or None;
+    cores, core_share : the destination's cores and their compartment counts (the learning
+        counters are split over them in proportion).
+    """
+
+    name: str
+    proj: DenseProjection
+    src_input: str | None
+    src_slice: slice
+    dst_slice: slice
+    bap: bool
+    y_inputs: tuple
+    cores: np.ndarray
+    core_share: np.ndarray
+
+
+def learning_links(net: Network, program: Program, mapping) -> tuple:
+    """One :class:`LearningLink` per learning projection of ``net``, in insertion order."""
+    links = []
+    for proj in net.projections.values():
+        if getattr(proj, "learning", None) is None:
+            continue
+        if proj.src in net.inputs:
+            src_input, src_sl = proj.src, None
+        else:
+            src_input, src_sl = None, program.pop_slice(proj.src)
+        blocks = [b for b in mapping.blocks if b[1] == proj.dst]
+        cores = np.array([b[0] for b in blocks], np.int64)
+        share = np.array([b[3] - b[2] for b in blocks], np.int64)
+        ys = tuple(proj.third_factor.get(k) for k in ("y1", "y2", "y3"))
+        links.append(LearningLink(proj.name, proj, src_input, src_sl, program.pop_slice(proj.dst),
+                                  bool(proj.bap), ys, cores, share))
+    return tuple(links)

@@ -13,10 +13,17 @@ back to the initial state and time step 0.
 
 Batches: ``B`` independent instances of the network run in the same kernels (in parallel threads),
 each exactly as if run alone. An input given without the batch axis is shared by all instances.
+
+Learning: a network with learning projections (``connect_dense(..., learning=rule)``) runs step by
+step: the numba kernels update the compartments and deliver the static synapses of step t, then
+each learning projection of each instance (a :class:`~hwsim.learning.LearningDenseEngine`, its own
+copy of the weights per instance) accumulates the step's pre spikes into the input arriving at
+t+1 and learns, exactly as Lava's ``LearningDense`` does. ``RunRecord.weights`` holds the learned
+weights; a second ``run()`` continues learning; ``reset()`` restores the initial weights.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numba
 import numpy as np
@@ -25,10 +32,11 @@ from .counters import FIELDS, Counters
 from .kernels import engine
 from .kernels.events import (ERR_NAN, ERR_NONINT, ERR_OK, check_and_count, count_parallel, fill_events,
                              fill_parallel)
+from .learning.engine import LearningDenseEngine
 from .mapper import Mapping, map_network
 from .network import PROBE_VARS, Network
 from .overflow import OverflowPolicy, StateOverflowError
-from .program import Program, compile_network
+from .program import Program, compile_network, learning_links
 
 _PARALLEL_EVENTS_MIN_BATCH = 8   # below this, converting inputs in one thread is faster
 
@@ -73,6 +81,14 @@ class RunRecord:
         Lava time step before the run (row ``i`` is time step ``t_start + i + 1``).
     batch : int or None
         Number of instances, or None for an unbatched run.
+    weights : dict[str, np.ndarray]
+        Per learning projection, its weight mantissas after the run (copies), ``(n_dst, n_src)`` or
+        ``(B, n_dst, n_src)``; ``weight_bits`` + sign (int16 for Loihi widths).
+    tags : dict[str, dict[str, np.ndarray]]
+        Per learning projection, ``{"tag_1": ..., "tag_2": ...}`` after the run, shaped as ``weights``.
+    weight_history : dict[str, np.ndarray]
+        With ``run(record_weights=k)``: per learning projection, the weights after steps k, 2k, ...
+        of the run, ``(T // k, n_dst, n_src)`` or ``(T // k, B, n_dst, n_src)``.
     """
 
     spikes: dict
@@ -81,6 +97,9 @@ class RunRecord:
     overflow: dict
     t_start: int
     batch: int | None
+    weights: dict = field(default_factory=dict)
+    tags: dict = field(default_factory=dict)
+    weight_history: dict = field(default_factory=dict)
 
 
 class Simulator:
@@ -103,15 +122,30 @@ class Simulator:
         self.policy = OverflowPolicy.parse(overflow)
         self.mapping = map_network(net) if mapping is None else mapping
         self.program: Program = compile_network(net, self.mapping)
+        self._links = learning_links(net, self.program, self.mapping)
         self._core_population = tuple(b[1] for b in sorted(self.mapping.blocks))
         self.reset()
 
     # ---- state ------------------------------------------------------------------------------
     def reset(self) -> None:
-        """Back to the initial state (u_init, v_init, empty synaptic buffers) and time step 0."""
+        """Back to the initial state (u_init, v_init, empty synaptic buffers, initial weights, empty
+        learning traces) and time step 0."""
         self._state = None
+        self._engines = None
         self._t = 0
         self._broken = False
+
+    @property
+    def learns(self) -> bool:
+        """Whether the network has learning projections (and runs on the per-step path)."""
+        return bool(self._links)
+
+    def learned_weights(self) -> dict | None:
+        """Copies of the current weights of every learning projection, ``(B, n_dst, n_src)`` (B = 1
+        for an unbatched run); None before the first run."""
+        if self._engines is None:
+            return None
+        return {lk.name: np.stack([e.weights for e in engs]) for lk, engs in zip(self._links, self._engines)}
 
     @property
     def time_step(self) -> int:
@@ -139,10 +173,17 @@ class Simulator:
             self._state = SimState(u=np.tile(p.u_init, (B, 1)), v=np.tile(p.v_init, (B, 1)),
                                    ring=np.zeros((B, p.ring_len, p.n_comp), np.int32),
                                    acc32=np.zeros((B, p.n_acc32), np.int32), acc64=np.zeros((B, p.n_acc64), np.int64))
+            self._engines = [[self._new_engine(lk.proj) for _ in range(B)] for lk in self._links]
         return self._state
 
+    def _new_engine(self, proj) -> LearningDenseEngine:
+        return LearningDenseEngine(proj.weights, proj.learning, weight_exp=proj.weight_exp,
+                                   num_weight_bits=proj.num_weight_bits, sign_mode=proj.sign_mode,
+                                   spec=self.net.spec)
+
     # ---- run --------------------------------------------------------------------------------
-    def run(self, T: int, inputs: dict | None = None, probes=None, batch: int | None = None) -> RunRecord:
+    def run(self, T: int, inputs: dict | None = None, probes=None, batch: int | None = None,
+            record_weights: int = 0) -> RunRecord:
         """Run ``T`` steps from the current state.
 
         Parameters
@@ -157,15 +198,22 @@ class Simulator:
             Extra probes for this run (var in 'u', 'v', 's'), besides ``net.probes``.
         batch : int, optional
             Number of instances when no input carries a batch axis (default: unbatched).
+        record_weights : int
+            Learning networks only: if k > 0, record the learned weights after every k-th step
+            (``RunRecord.weight_history``).
         """
         if self._broken:
             raise RuntimeError("a previous run stopped on an overflow (overflow='raise'); call reset() first")
         T = _check_steps(T)
-        B, batched, ev = self._input_events(T, inputs or {}, batch)
+        every = _check_record_every(record_weights, self.learns)
+        B, batched, ev, views = self._input_events(T, inputs or {}, batch)
         probe_list = self._probe_list(probes)
         state = self._state_for(B)
-        rec = self._execute(T, B, state, ev, probe_list)
-        return self._collect(T, B, batched, rec, probe_list)
+        if self._links:
+            rec, lrn = self._execute_learning(T, B, state, ev, views, probe_list, every)
+        else:
+            rec, lrn = self._execute(T, B, state, ev, probe_list), None
+        return self._collect(T, B, batched, rec, probe_list, lrn)
 
     def _probe_list(self, probes):
         out = []
@@ -255,7 +303,7 @@ class Simulator:
         for k, name in enumerate(self.program.input_names):
             if name in views:
                 fill(views[name], int(self.program.input_offsets[k]), cursor, ev_src, ev_val)
-        return B, batched, (ev_ptr, ev_src, ev_val)
+        return B, batched, (ev_ptr, ev_src, ev_val), views
 
     def _execute(self, T, B, state, ev, probe_list):
         p = self.program
@@ -273,16 +321,84 @@ class Simulator:
         runner(T, self._t, int(self.policy), p.n_in_src, p.neu, p.syn, p.prj, p.cnt, state.u, state.v, state.ring,
                state.acc32, state.acc64, ev_ptr, ev_src, ev_val, _bt(rec_spk), probe_u, _bt(rec_u), probe_v,
                _bt(rec_v), ctr, ovf, status)
-        if np.any(status[:, 0] != 0):
-            self._broken = True
-            b = int(np.argmin(np.where(status[:, 0] != 0, status[:, 1], np.iinfo(np.int64).max)))
-            row, comp, var = (int(x) for x in status[b, 1:])
-            k = int(np.searchsorted(p.pop_offsets, comp, side="right") - 1)
-            raise StateOverflowError(p.pop_names[k], "uv"[var], self._t + row + 1, row,
-                                     comp - int(p.pop_offsets[k]), b)
+        self._check_status(status, 0)
         return rec_spk, rec_u, rec_v, ctr, ovf, probe_u, probe_v
 
-    def _collect(self, T, B, batched, rec, probe_list) -> RunRecord:
+    def _check_status(self, status: np.ndarray, row0: int) -> None:
+        """Raise StateOverflowError for the earliest overflow the kernels reported (rows from ``row0``)."""
+        if not np.any(status[:, 0] != 0):
+            return
+        p = self.program
+        self._broken = True
+        b = int(np.argmin(np.where(status[:, 0] != 0, status[:, 1], np.iinfo(np.int64).max)))
+        row, comp, var = (int(x) for x in status[b, 1:])
+        row += row0
+        k = int(np.searchsorted(p.pop_offsets, comp, side="right") - 1)
+        raise StateOverflowError(p.pop_names[k], "uv"[var], self._t + row + 1, row,
+                                 comp - int(p.pop_offsets[k]), b)
+
+    def _execute_learning(self, T, B, state, ev, views, probe_list, every):
+        """Step by step: the numba step of the static network for all instances (``run_serial`` with
+        T = 1, same arithmetic as the fast path), then every learning projection of every instance.
+
+        Returns the records of :meth:`_execute` and ``(lctr, hist)``: learning counters int64
+        (T, n_cores, 3) [trace updates, synapse updates, weight write-backs] and the weight history.
+        """
+        p = self.program
+        probe_u = _probe_index(p, probe_list, "u")
+        probe_v = _probe_index(p, probe_list, "v")
+        rec_spk = np.zeros((T, B, p.n_comp), np.int8)
+        rec_u = np.zeros((T, B, probe_u.size), np.int32)
+        rec_v = np.zeros((T, B, probe_v.size), np.int32)
+        ctr = np.zeros((1, T, max(p.n_cores, 1), engine.N_COUNTERS), np.int64)
+        lctr = np.zeros((T, max(p.n_cores, 1), 3), np.int64)
+        ovf = np.zeros((B, len(p.pop_names)), np.int64)
+        status = np.zeros((B, 4), np.int64)
+        ev_ptr, ev_src, ev_val = ev
+        hist = {lk.name: np.zeros((T // every, B) + lk.proj.weights.shape, self._engines[k][0].dtype)
+                for k, lk in enumerate(self._links)} if every else {}
+        for ti in range(T):
+            t = self._t + ti + 1
+            engine.run_serial(1, t - 1, int(self.policy), p.n_in_src, p.neu, p.syn, p.prj, p.cnt, state.u,
+                              state.v, state.ring, state.acc32, state.acc64,
+                              np.ascontiguousarray(ev_ptr[:, ti:ti + 2]), ev_src, ev_val, rec_spk[ti][:, None],
+                              probe_u, rec_u[ti][:, None], probe_v, rec_v[ti][:, None], ctr[:, ti:ti + 1], ovf,
+                              status)
+            self._check_status(status, ti)
+            self._learn(t, ti, state, rec_spk[ti], views, lctr[ti])
+            if every and (ti + 1) % every == 0:
+                for lk, engs in zip(self._links, self._engines):
+                    for b, eng in enumerate(engs):
+                        hist[lk.name][(ti + 1) // every - 1, b] = eng.weights
+        return (rec_spk, rec_u, rec_v, ctr, ovf, probe_u, probe_v), (lctr, hist)
+
+    def _learn(self, t: int, ti: int, state, spk: np.ndarray, views: dict, lctr: np.ndarray) -> None:
+        """Step t of every learning projection and instance: accumulate the pre spikes of t with the
+        current weights into the input ring slot of t+1 (int32, as Lava sums its channels), then
+        learn (:meth:`LearningDenseEngine.step`); add the learning counters of step t to ``lctr``."""
+        R = state.ring.shape[1]
+        for lk, engs in zip(self._links, self._engines):
+            for b, eng in enumerate(engs):
+                if lk.src_input is None:
+                    pre = spk[b, lk.src_slice]
+                else:
+                    x = views.get(lk.src_input)
+                    pre = x[ti, b] if x is not None else np.zeros(lk.proj.weights.shape[1], np.int8)
+                bap = spk[b, lk.dst_slice] if lk.bap else None
+                ys = [views[y][ti, b] if (y is not None and y in views) else None for y in lk.y_inputs]
+                before = eng.counters
+                eng.step(t, pre, bap, *ys)
+                ring = state.ring[b, (t + 1) % R, lk.dst_slice]
+                ring += eng.a_pending                      # int32 wrap, as Lava's int32 channel sum
+                after = eng.counters
+                d = (after.trace_updates - before.trace_updates,
+                     after.total_synapse_updates - before.total_synapse_updates,
+                     after.weight_writebacks - before.weight_writebacks)
+                for f, n in enumerate(d):
+                    if n:
+                        lctr[lk.cores, f] += _split(n, lk.core_share)
+
+    def _collect(self, T, B, batched, rec, probe_list, lrn=None) -> RunRecord:
         p = self.program
         rec_spk, rec_u, rec_v, ctr, ovf, probe_u, probe_v = rec
 
@@ -309,13 +425,34 @@ class Simulator:
         fields["active_neuron_updates"] = c[:, :n_cores, engine.C_ACTIVE]
         fields["synaptic_bytes_read"] = c[:, :n_cores, engine.C_SYN_BYTES]
         fields["neuron_updates"] = np.broadcast_to(p.core_compartments * B, (T, n_cores)).copy()
+        weights, tags, history = {}, {}, {}
+        if lrn is not None:
+            lctr, hist = lrn
+            for f, name in enumerate(("trace_updates", "synapse_updates", "weight_writebacks")):
+                fields[name] = lctr[:, :n_cores, f]
+            weights, tags, history = self._learned(batched, hist)
         counters = Counters(**{f: np.ascontiguousarray(a) for f, a in fields.items()},
                             core_population=self._core_population, batch=B)
         overflow = {name: int(ovf[:, k].sum()) for k, name in enumerate(p.pop_names)}
         t_start = self._t
         self._t += T
         return RunRecord(spikes=spikes, probes=probes, counters=counters, overflow=overflow, t_start=t_start,
-                         batch=B if batched else None)
+                         batch=B if batched else None, weights=weights, tags=tags, weight_history=history)
+
+    def _learned(self, batched: bool, hist: dict):
+        """(weights, tags, weight_history) of the learning projections for a RunRecord (copies)."""
+        def out(arrs):
+            a = np.stack(arrs)
+            return a if batched else a[0]
+
+        weights, tags, history = {}, {}, {}
+        for lk, engs in zip(self._links, self._engines):
+            weights[lk.name] = out([e.weights for e in engs])
+            tags[lk.name] = {"tag_1": out([e.tag_1 for e in engs]), "tag_2": out([e.tag_2 for e in engs])}
+            if lk.name in hist:
+                h = hist[lk.name]
+                history[lk.name] = h if batched else h[:, 0]
+        return weights, tags, history
 
 
 def _bt(a: np.ndarray) -> np.ndarray:
@@ -326,6 +463,35 @@ def _bt(a: np.ndarray) -> np.ndarray:
 def _probe_index(p: Program, probe_list, var: str) -> np.ndarray:
     idx = [np.arange(p.pop_slice(t).start, p.pop_slice(t).stop) for t, v in probe_list if v == var]
     return np.ascontiguousarray(np.concatenate(idx).astype(np.int64)) if idx else np.zeros(0, np.int64)
+
+
+def _split(n: int, share: np.ndarray) -> np.ndarray:
+    """``n`` split over cores in proportion to ``share`` (largest remainder: exact integer sum)."""
+    total = int(share.sum())
+    if share.size == 1 or total == 0:
+        out = np.zeros(share.size, np.int64)
+        out[0] = n
+        return out
+    q = n * share
+    out = q // total
+    rest = n - int(out.sum())
+    if rest:
+        out[np.argsort(-(q % total), kind="stable")[:rest]] += 1
+    return out
+
+
+def _check_record_every(k, learns: bool) -> int:
+    if isinstance(k, (bool, np.bool_)):
+        k = int(k)
+    try:
+        ik = int(k)
+    except (TypeError, ValueError):
+        raise ValueError(f"record_weights={k!r} is not an integer; allowed range [0, inf)") from None
+    if ik != k or ik < 0:
+        raise ValueError(f"record_weights={k!r} is outside the allowed range [0, inf) (0: no record)")
+    if ik and not learns:
+        raise ValueError(f"record_weights={ik}: the network has no learning projection")
+    return ik
 
 
 def _check_steps(T) -> int:

@@ -12,6 +12,10 @@ Population kind ``lif``            ``LIF`` (``PyLifModelBitAcc``)
 Population kind ``lif_reset``      ``LIFReset`` (reset_interval, reset_offset)
 Population kind ``ternary_lif``    ``TernaryLIF`` (vth_hi = vth, vth_lo)
 DenseProjection                    ``Dense``; ``DelayDense`` when it has delays
+DenseProjection with ``learning``  ``LearningDense`` with a ``Loihi2FLearningRule`` /
+                                   ``Loihi3FLearningRule`` / ``LoihiLearningRule`` built from the
+                                   rule's strings and parameters; ``bap``: dst ``s_out`` ->
+                                   ``s_in_bap``; ``third_factor``: input RingBuffer -> ``s_in_y*``
 SparseProjection                   ``Sparse`` (scipy csr); ``DelaySparse`` when it has delays
 ConvProjection, weight_exp >= 0    ``Conv`` with effective weights ``<< weight_exp``, flipped and
                                    transposed to (C_out, KX, KY, C_in/groups)
@@ -49,6 +53,12 @@ What cannot be exported (raises :class:`UnexportableError`, never a silently dif
 * Delays above 63 (Lava ``DelayDense``/``DelaySparse`` limit).
 * ``ternary_lif`` with ``vth_lo > vth`` (Lava's ``TernaryLIF`` rejects it).
 * Effective weights outside Lava's 8-bit clip range (only possible with ``weight_bits > 8``).
+* Learning with a spec whose weight, trace, tag or accumulator widths are not Loihi's (Lava's
+  learning engine hard-codes them).
+
+Learning projections: the weights after every step are recorded (a Var recorder on
+``LearningDense.weights``, read in post-management, i.e. after that step's learning), and the tags
+too when the rule has ``dd`` / ``dt``; ``run()`` returns them as ``weights`` / ``tags``.
 
 Reading results. ``Var.get()`` and Lava's sinks/Monitors move one float64 per element through a
 channel (about 16 us each, 8 s for 512 neurons x 1000 steps). The default ``reader="fast"``
@@ -73,7 +83,7 @@ from .._optional import require_lava
 from ..network import ConvProjection, DenseProjection, Network, Population, SparseProjection
 
 __all__ = ["UnexportableError", "LavaGraph", "to_lava", "run_lava", "lava_shape", "conv_to_sparse",
-           "LAVA_MAX_DELAY"]
+           "lava_rule", "LAVA_MAX_DELAY"]
 
 LAVA_MAX_DELAY = 63          # lava/proc/dense/models.py: DelayDense raises above 63
 LAVA_CONV_WRAP_BITS = 24     # lava/proc/conv/models.py: signed_clamp(conv, bits=24)
@@ -298,6 +308,8 @@ class LavaGraph:
         Per projection, the Lava process used and why (e.g. ``"Sparse (conv, weight_exp=-2)"``).
     probes : list[tuple[str, str]]
         (population, 'u' | 'v') recorded each step.
+    learning_vars : list[tuple[str, str]]
+        (projection, 'weights' | 'tag_1' | 'tag_2') of learning projections recorded each step.
     components : list[list[str]]
         Connected components (node names); each is compiled and run on its own, since Lava runs
         only the component of the process ``run`` is called on.
@@ -312,6 +324,7 @@ class LavaGraph:
     probes: list
     components: list
     reader: str
+    learning_vars: list = field(default_factory=list)
     _spike_readers: dict = field(default_factory=dict, repr=False)
     _var_readers: dict = field(default_factory=dict, repr=False)
     _exceptions: dict = field(default_factory=dict, repr=False)
@@ -360,6 +373,9 @@ class LavaGraph:
         dict
             ``spikes``: {population: int8 (T, n)}; ``probes``: {(population, var): int32 (T, n)},
             rows in time-step order (row i = step i + 1), columns in IR C-major order;
+            for networks with learning projections, ``weights``: {projection: int32 (T, n_dst,
+            n_src)}, after each step's learning, and ``tags``: {projection: {"tag_1"|"tag_2": int32
+            (T, n_dst, n_src)}} (rules with dt / dd);
             ``timing``: {``run_s`` (timed steps, summed over components), ``timed_steps``,
             ``startup_s`` (compile + first step), ``read_s``, ``n_processes``}.
         """
@@ -369,7 +385,7 @@ class LavaGraph:
         from lava.magma.core.run_conditions import RunSteps
 
         T = self.T
-        spikes, probes = {}, {}
+        spikes, probes, weights, tags = {}, {}, {}, {}
         run_s = startup_s = read_s = 0.0
         cfg = self._run_cfg()
         try:
@@ -397,14 +413,23 @@ class LavaGraph:
                     for key in self.probes:
                         if key[0] in comp:
                             probes[key] = self._read_var(key)
+                    for key in self.learning_vars:
+                        if self.network.projections[key[0]].dst in comp:
+                            data = self._read_var(key)
+                            if key[1] == "weights":
+                                weights[key[0]] = data
+                            else:
+                                tags.setdefault(key[0], {})[key[1]] = data
                     read_s += time.perf_counter() - t2
                 finally:
                     anchor.stop()          # no-op if the runtime never started
         finally:
             self.close()
         timed_steps = T - 1 if (warmup and T > 1) else T
-        return {"spikes": spikes, "probes": probes,
-                "timing": {"run_s": run_s, "timed_steps": timed_steps, "startup_s": startup_s,
+        out = {"spikes": spikes, "probes": probes}
+        if self.learning_vars:
+            out.update(weights=weights, tags=tags)
+        return {**out, "timing": {"run_s": run_s, "timed_steps": timed_steps, "startup_s": startup_s,
                            "read_s": read_s, "n_processes": self.n_processes}}
 
     def _read_spikes(self, pop: str) -> np.ndarray:
@@ -417,13 +442,20 @@ class LavaGraph:
         return np.ascontiguousarray(_rows_from_lava(data, shape)).astype(np.int8)
 
     def _read_var(self, key) -> np.ndarray:
-        pop, var = key
-        shape = self.network.populations[pop].shape
+        name, var = key
+        if name in self.network.projections:          # a learning projection's (n_dst, n_src) Var
+            shape = None
+            lshape = self.network.projections[name].weights.shape
+        else:
+            shape = self.network.populations[name].shape
+            lshape = lava_shape(shape)
         kind, obj = self._var_readers[key]
         if kind == "fast":
-            data = np.array(np.memmap(obj, dtype=np.int32, mode="r", shape=(self.T,) + lava_shape(shape)))
+            data = np.array(np.memmap(obj, dtype=np.int32, mode="r", shape=(self.T,) + lshape))
         else:
-            data = obj.get_data()[pop][var]
+            data = obj.get_data()[self.processes[name].name][var]
+        if shape is None:
+            return np.ascontiguousarray(data).astype(np.int32)
         return np.ascontiguousarray(_rows_from_lava(data, shape)).astype(np.int32)
 
     def close(self):
@@ -483,8 +515,13 @@ def _components(net: Network) -> list[list[str]]:
             x = parent[x]
         return x
 
-    for p in net.projections.values():
-        a, b = find(p.src), find(p.dst)
+    links = [(p.src, p.dst) for p in net.projections.values()]
+    for p in net.learning_projections():          # third-factor inputs run with the projection
+        for y in p.third_factor.values():
+            parent.setdefault(y, y)
+            links.append((y, p.dst))
+    for src, dst in links:
+        a, b = find(src), find(dst)
         if a != b:
             parent[a] = b
     groups: dict[str, list[str]] = {}
@@ -523,6 +560,58 @@ def _dense_sparse_weights(name: str, weights, sign_mode: str, num_weight_bits: i
 def _proj_weights(proj, spec):
     return _dense_sparse_weights(proj.name, proj.weights, proj.sign_mode, proj.num_weight_bits,
                                  proj.weight_exp, spec)
+
+
+_LAVA_RULE_CLASS = {"2F": "Loihi2FLearningRule", "3F": "Loihi3FLearningRule", "plain": "LoihiLearningRule"}
+_LEARNING_WIDTHS = ("weight_bits", "trace_bits", "trace_frac_bits", "tag_bits", "accumulator_bits")
+
+
+def _check_learning_spec(net: Network) -> None:
+    """Lava's learning engine hard-codes Loihi's widths: learning needs them in ``net.spec``."""
+    from ..spec import LOIHI
+    if not net.learning_projections():
+        return
+    for f in _LEARNING_WIDTHS:
+        if getattr(net.spec, f) != getattr(LOIHI, f):
+            raise UnexportableError(f"spec.{f}={getattr(net.spec, f)}: Lava's LearningDense uses {f}="
+                                    f"{getattr(LOIHI, f)} only; learning projections "
+                                    f"{[p.name for p in net.learning_projections()]} need the Loihi value")
+
+
+def lava_rule(rule):
+    """The Lava rule object equivalent to a :class:`hwsim.learning.LearningRule` (same strings,
+    impulses, taus, t_epoch, rng_seed): ``Loihi2FLearningRule`` ('2F'), ``Loihi3FLearningRule``
+    ('3F') or ``LoihiLearningRule`` ('plain')."""
+    require_lava("Lava export")
+    from lava.magma.core.learning import learning_rule as lr
+    return getattr(lr, _LAVA_RULE_CLASS[rule.kind])(**rule.lava_kwargs())
+
+
+def _learning_dense(proj: DenseProjection, spec, processes: dict, flat_out):
+    """A LearningDense for ``proj``: pre spikes from ``src``, bap from the dst's ``s_out``, y ports
+    from the third-factor inputs' RingBuffers (binary pre spikes: ``num_message_bits=0``)."""
+    from lava.proc.dense.process import LearningDense
+    w, kw = _proj_weights(proj, spec)
+    c = LearningDense(weights=w, learning_rule=lava_rule(proj.learning), num_message_bits=0,
+                      name=proj.name, **kw)
+    flat_out(proj.src).connect(c.s_in)
+    if proj.bap:
+        flat_out(proj.dst).connect(c.s_in_bap)
+    for key, inp in proj.third_factor.items():
+        flat_out(inp).connect(getattr(c, f"s_in_{key}"))
+    return c
+
+
+def _learning_vars(net: Network) -> list:
+    """(projection, var) recorded every step: weights, and the tags a rule's dd / dt change."""
+    out = []
+    for p in net.learning_projections():
+        out.append((p.name, "weights"))
+        if p.learning.dt is not None:
+            out.append((p.name, "tag_1"))
+        if p.learning.dd is not None:
+            out.append((p.name, "tag_2"))
+    return out
 
 
 def to_lava(net: Network, inputs: Optional[dict] = None, probes=None, *, T: Optional[int] = None,
@@ -602,10 +691,12 @@ def to_lava(net: Network, inputs: Optional[dict] = None, probes=None, *, T: Opti
         if d is not None and d.size and int(d.max()) > LAVA_MAX_DELAY:
             raise UnexportableError(f"projection {proj.name!r}: delay {int(d.max())} exceeds Lava's "
                                     f"DelayDense/DelaySparse limit {LAVA_MAX_DELAY}")
+    _check_learning_spec(net)
 
     processes: dict[str, Any] = {}
     exported_as: dict[str, str] = {}
     fed = {p.src for p in net.projections.values()}
+    fed |= {y for p in net.learning_projections() for y in p.third_factor.values()}
     for name, node in net.inputs.items():
         if name not in fed:
             continue
@@ -641,7 +732,11 @@ def to_lava(net: Network, inputs: Optional[dict] = None, probes=None, *, T: Opti
         msg_bits = spec.message_bits if proj.graded else 0
         src_shape = net.node(proj.src).shape
         dst_shape = net.node(proj.dst).shape
-        if isinstance(proj, DenseProjection):
+        if isinstance(proj, DenseProjection) and proj.learning is not None:
+            c = _learning_dense(proj, spec, processes, flat_out)
+            exported_as[proj.name] = f"LearningDense ({_LAVA_RULE_CLASS[proj.learning.kind]})"
+            connect_in(c.a_out, proj.dst)
+        elif isinstance(proj, DenseProjection):
             w, kw = _proj_weights(proj, spec)
             if proj.delays is None:
                 c = Dense(weights=w, num_message_bits=msg_bits, name=proj.name, **kw)
@@ -709,7 +804,7 @@ def to_lava(net: Network, inputs: Optional[dict] = None, probes=None, *, T: Opti
         processes[proj.name] = c
 
     graph = LavaGraph(network=net, T=T, processes=processes, exported_as=exported_as, probes=probe_list,
-                      components=_components(net), reader=reader)
+                      components=_components(net), reader=reader, learning_vars=_learning_vars(net))
     if reader == "fast":
         SpikeRecorder, SpikeModel, VarRecorder, VarModel = _recorder_classes()
         graph._tmpdir = tempfile.TemporaryDirectory(prefix="hwlearn-lava-")
@@ -721,12 +816,11 @@ def to_lava(net: Network, inputs: Optional[dict] = None, probes=None, *, T: Opti
             graph._spike_readers[name] = ("fast", path)
             graph._exceptions[rec] = SpikeModel     # Lava's compiler looks up the instance...
             graph._exceptions[SpikeRecorder] = SpikeModel   # ...its run config the class
-        for key in probe_list:
-            p = net.populations[key[0]]
+        for key in probe_list + graph.learning_vars:
+            var = getattr(processes[key[0]], key[1])
             path = os.path.join(graph._tmpdir.name, f"v{len(graph._var_readers)}.i32")
-            np.memmap(path, dtype=np.int32, mode="w+", shape=(T,) + lava_shape(p.shape)).flush()
-            rec = VarRecorder(var=getattr(processes[key[0]], key[1]), buffer=T, path=path,
-                              name=f"{key[0]}.{key[1]}")
+            np.memmap(path, dtype=np.int32, mode="w+", shape=(T,) + tuple(var.shape)).flush()
+            rec = VarRecorder(var=var, buffer=T, path=path, name=f"{key[0]}.{key[1]}")
             graph._var_readers[key] = ("fast", path)
             graph._exceptions[rec] = VarModel
             graph._exceptions[VarRecorder] = VarModel
@@ -735,7 +829,7 @@ def to_lava(net: Network, inputs: Optional[dict] = None, probes=None, *, T: Opti
             sink = Sink(shape=lava_shape(p.shape), buffer=T)
             processes[name].s_out.connect(sink.a_in)
             graph._spike_readers[name] = ("lava", sink)
-        for key in probe_list:
+        for key in probe_list + graph.learning_vars:
             m = Monitor()
             m.probe(getattr(processes[key[0]], key[1]), T)
             graph._var_readers[key] = ("lava", m)

@@ -9,6 +9,12 @@ for every step (row ``i`` = Lava time step ``i + 1``) and compartment (IR C-majo
 first mismatch is the earliest step; within a step, populations in network order and, inside a
 population, ``u`` before ``v`` before ``s`` (the order the compartment computes them, so the
 reported one is closest to the cause).
+
+Learning projections: their weights after every step (after that step's learning) are compared
+too, and the tags a rule's ``dt`` / ``dd`` change; a weight mismatch names the projection in
+``Mismatch.population``, the variable ``weights`` / ``tag_1`` / ``tag_2`` and the flat index
+into (n_dst, n_src). Within a step they come after the populations (learning follows the
+compartment update).
 """
 from __future__ import annotations
 
@@ -36,11 +42,12 @@ class Mismatch:
     step : int
         Lava time step (1-based; row ``step - 1`` of the recorded arrays).
     population, variable : str
-        Where (variable 's', 'u' or 'v').
+        Where (variable 's', 'u' or 'v'; for a learning projection, its name and 'weights',
+        'tag_1' or 'tag_2').
     index : int
-        Compartment, flat IR (C-major) index.
+        Compartment, flat IR (C-major) index (synapse: flat index into (n_dst, n_src)).
     position : tuple[int, ...]
-        The same index in the population's shape.
+        The same index in the population's shape (synapse: (dst, src)).
     hwsim, lava : int
         The two values.
     """
@@ -122,11 +129,24 @@ class VerifyReport:
 
 
 def _run_hwsim(net: Network, inputs: dict, T: int, probes: list, overflow: str) -> dict:
-    """hwsim side: {'spikes': {pop: (T, n)}, 'probes': {(pop, var): (T, n)}}."""
+    """hwsim side: {'spikes': {pop: (T, n)}, 'probes': {(pop, var): (T, n)}, 'weights': {proj:
+    (T, n_dst, n_src)}, 'tags': {proj: {tag: (T, n_dst, n_src)}}} (tags only at the last step)."""
     from ..simulator import Simulator
 
-    rec = Simulator(net, overflow=overflow).run(T, inputs=inputs, probes=probes)
-    return {"spikes": rec.spikes, "probes": rec.probes}
+    sim = Simulator(net, overflow=overflow)
+    rec = sim.run(T, inputs=inputs, probes=probes, record_weights=1 if sim.learns else 0)
+    return {"spikes": rec.spikes, "probes": rec.probes, "weights": rec.weight_history, "tags": rec.tags}
+
+
+def _learning_pairs(net: Network, ours: dict, theirs: dict):
+    """(key, hwsim array, Lava array, row offset, shape) for weights (every step) and tags (last step)."""
+    out = []
+    for name, w in theirs.get("weights", {}).items():
+        shape = net.projections[name].weights.shape
+        out.append((f"{name}.weights", name, "weights", ours["weights"][name], w, 0, shape))
+        for tag, a in theirs.get("tags", {}).get(name, {}).items():
+            out.append((f"{name}.{tag}", name, tag, ours["tags"][name][tag][None], a[-1:], a.shape[0] - 1, shape))
+    return out
 
 
 def verify_against_lava(net: Network, inputs: Optional[dict], T: Optional[int] = None,
@@ -150,6 +170,8 @@ def verify_against_lava(net: Network, inputs: Optional[dict], T: Optional[int] =
     Returns
     -------
     VerifyReport
+        Learning projections add ``"<projection>.weights"`` (every step) and, for rules with dt /
+        dd, ``"<projection>.tag_1"`` / ``".tag_2"`` (last step) to ``compared`` / ``mismatches``.
     """
     variables = tuple(variables)
     bad = [v for v in variables if v not in VARIABLES]
@@ -193,6 +215,20 @@ def verify_against_lava(net: Network, inputs: Optional[dict], T: Optional[int] =
                     step=row + 1, population=pop_name, variable=var, index=idx,
                     position=tuple(int(i) for i in np.unravel_index(idx, pop.shape)),
                     hwsim=int(a[row, idx]), lava=int(b[row, idx]))))
+    for key, name, var, a, b, row0, shape in _learning_pairs(net, ours, theirs):
+        a = np.asarray(a).reshape(a.shape[0], -1).astype(np.int64)
+        b = np.asarray(b).reshape(b.shape[0], -1).astype(np.int64)
+        if a.shape != b.shape:
+            raise RuntimeError(f"{key}: hwsim recorded shape {a.shape}, Lava {b.shape}")
+        diff = a != b
+        compared[key] = int(a.size)
+        mismatches[key] = int(diff.sum())
+        if mismatches[key]:
+            row, idx = (int(x) for x in np.argwhere(diff)[0])
+            candidates.append((row + row0, len(candidates), Mismatch(
+                step=row + row0 + 1, population=name, variable=var, index=idx,
+                position=tuple(int(i) for i in np.unravel_index(idx, shape)),
+                hwsim=int(a[row, idx]), lava=int(b[row, idx]))))
     first = min(candidates, key=lambda c: (c[0], c[1]))[2] if candidates else None
     timing = {"hwsim_s": t1 - t0, "lava_run_s": float(theirs["timing"]["run_s"]), "lava_total_s": t2 - t1}
     return VerifyReport(identical=first is None, network=net.name, T=T, variables=variables,
