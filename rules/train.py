@@ -72,6 +72,7 @@ class TrainConfig:
     leak : LIF lambda in [0, 1] (None: rule default); surrogate alpha: ``alpha``
     truncation : TTL window K in [1, T] (None: 2, clipped to T);  block_size : layers per TTL block
     mse_weight : OTTT lambda_L;  loss : 'ce' | 'chenli-standin' (bptt, ttl)
+    local_blocks, feedback : OTTT with one head per block / fixed random feedback (``rules.ottt``)
     init : 'default' (PyTorch's) | 'chen-li' (models.init.init_chen_li, calibrated on 256 training samples)
     limit : use only the first ``limit`` training samples (smoke tests)
     device : 'auto' | 'cpu' | 'cuda' | ...
@@ -99,6 +100,8 @@ class TrainConfig:
     seed: int = 0
     limit: Optional[int] = None
     device: str = "auto"
+    local_blocks: bool = False
+    feedback: str = "mirror"
 
     def __post_init__(self):
         if self.rule not in RULES:
@@ -129,6 +132,12 @@ class TrainConfig:
             raise ValueError(f"truncation K={self.truncation!r} is outside the allowed range [1, T={self.T}]")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit={self.limit!r} must be >= 1")
+        if self.local_blocks and self.rule not in ("ottt-a", "ottt-o"):
+            raise ValueError(f"local_blocks is an OTTT option (rule={self.rule!r}); ttl has blocks of its own")
+        if self.feedback not in ("mirror", "random"):
+            raise ValueError(f"feedback={self.feedback!r} is not one of ('mirror', 'random')")
+        if self.feedback == "random" and self.rule not in ("ottt-a", "ottt-o"):
+            raise ValueError(f"feedback='random' is an OTTT option (rule={self.rule!r})")
         if self.dataset == "mnist" and not self.data_dir:
             raise ValueError("dataset='mnist' needs data_dir (a folder with the MNIST IDX files)")
 
@@ -172,7 +181,8 @@ def make_rule(cfg: TrainConfig):
     if cfg.rule == "bptt":
         return BPTT(BPTTConfig(loss=cfg.loss))
     if cfg.rule in ("ottt-a", "ottt-o"):
-        return OTTT(OTTTConfig(online=cfg.rule == "ottt-o", mse_weight=cfg.mse_weight))
+        return OTTT(OTTTConfig(online=cfg.rule == "ottt-o", mse_weight=cfg.mse_weight,
+                               local_blocks=cfg.local_blocks, feedback=cfg.feedback))
     if cfg.rule == "ttl":
         return TTL(TTLConfig(truncation=cfg.truncation, loss=cfg.loss))
     return RateBP(RateConfig(step_mode=cfg.rule[-1]))

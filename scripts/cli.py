@@ -14,6 +14,7 @@ SUBCOMMANDS = {
     "train": "scripts.train",
     "demo": "scripts.demo",
     "export": "scripts.export",
+    "crosscheck": "scripts.crosscheck",
 }
 
 

@@ -1,8 +1,13 @@
 """``hwlearn train``: train a spiking MLP on digits (or MNIST IDX files) with one of the rules.
 
-Example::
+Examples::
 
     hwlearn train --rule ottt-a --dataset digits --T 8 --seed 0 --json runs/ottt-a_0.json
+    hwlearn train --backend chip --rule ottt-a --local-blocks --dataset digits --json runs/chip.json
+
+``--backend chip`` trains on the simulated chip (integer OTTT circuit, ``rules.onchip``): one
+sample at a time, at Loihi's widths unless ``--weight-bits`` etc. say otherwise; ``--float-twin``
+also trains the float form of the same rule on the same samples and reports both.
 """
 from __future__ import annotations
 
@@ -38,12 +43,52 @@ def _hidden(text):
     return sizes
 
 
+def _bits(name, lo, hi):
+    def parse(text):
+        try:
+            val = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
+        if not lo <= val <= hi:
+            raise argparse.ArgumentTypeError(f"{name}={val} is outside the allowed range [{lo}, {hi}]")
+        return val
+    return parse
+
+
+def add_chip_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of the on-chip OTTT circuit (``train --backend chip`` and ``crosscheck``)."""
+    p.add_argument("--local-blocks", action="store_true",
+                   help="one readout head and error path per hidden layer (local learning, no backward "
+                        "pass through the layers)")
+    p.add_argument("--feedback", default="mirror", choices=("mirror", "random"),
+                   help="error feedback weights: mirror (copy of the readout, updated with it) or random "
+                        "(fixed) (default: mirror)")
+    p.add_argument("--weight-bits", type=_bits("--weight-bits", 2, 16), default=None,
+                   help="chip weight magnitude bits (default: Loihi's 8)")
+    p.add_argument("--trace-bits", type=_bits("--trace-bits", 3, 16), default=None,
+                   help="chip trace / third-factor bits (default: Loihi's 7)")
+    p.add_argument("--accumulator-bits", type=_bits("--accumulator-bits", 4, 31), default=None,
+                   help="learning accumulator magnitude bits (default: 15, or weight bits + 7)")
+    p.add_argument("--tag-bits", type=_bits("--tag-bits", 1, 16), default=None,
+                   help="tag bits (OTTT_A accumulates there; default: 8, or the weight bits)")
+    p.add_argument("--weight-range", type=float, default=8.0,
+                   help="chip weight range as a multiple of the largest initial weight, rounded up to a "
+                        "power of two (default: 8)")
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from rules.train import DATASETS, OPTIMIZERS, RULES
     from models.encoders import ENCODERS
     from rules.base import LOSSES
 
     p.add_argument("--rule", required=True, choices=RULES, help=RULE_HELP)
+    p.add_argument("--backend", default="float", choices=("float", "chip"),
+                   help="float: PyTorch; chip: the simulated chip's integer OTTT circuit (ottt-a, ottt-o) "
+                        "(default: float)")
+    add_chip_arguments(p)
+    p.add_argument("--float-twin", action="store_true",
+                   help="chip backend: also train the float form of the same rule (same samples, order and "
+                        "initial weights) and report the gap")
     p.add_argument("--dataset", default="digits", choices=DATASETS,
                    help="digits: bundled scikit-learn 8x8 digits (1437 train / 360 test); "
                         "mnist: IDX files in --data-dir (default: digits)")
@@ -55,9 +100,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hidden", type=_hidden, default=(256, 256),
                    help="hidden layer sizes, comma-separated (default: 256,256)")
     p.add_argument("--epochs", type=_positive_int("--epochs"), default=None,
-                   help="training epochs (default: the rule's, see docs/training.md)")
+                   help="training epochs (default: the rule's, see docs/training.md; chip: 10)")
     p.add_argument("--batch-size", type=_positive_int("--batch-size"), default=32, help="batch size (default: 32)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the rule's)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate (default: the rule's; chip: 0.01 per sample, loss 0.5*squared error)")
     p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS,
                    help="optimizer; cosine-annealed over the epochs (default: adam)")
     p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default: 0.9)")
@@ -96,7 +142,54 @@ def config_from_args(args):
                        momentum=args.momentum, weight_decay=args.weight_decay, leak=args.leak,
                        alpha=args.alpha, truncation=args.truncation, block_size=args.block_size,
                        mse_weight=args.mse_weight, loss=args.loss, init=args.init, seed=args.seed, limit=args.limit,
-                       device=args.device)
+                       device=args.device, local_blocks=args.local_blocks, feedback=args.feedback)
+
+
+def chip_config_from_args(args, **extra):
+    from rules.onchip import ChipTrainConfig
+
+    kw = dict(rule=args.rule, local_blocks=args.local_blocks, feedback=args.feedback, T=args.T,
+              hidden=args.hidden, weight_bits=args.weight_bits, trace_bits=args.trace_bits,
+              accumulator_bits=args.accumulator_bits, tag_bits=args.tag_bits, weight_range=args.weight_range,
+              seed=args.seed, dataset=args.dataset, data_dir=args.data_dir, limit=args.limit)
+    for name in ("epochs", "lr", "leak", "alpha"):
+        if getattr(args, name, None) is not None:
+            kw[name] = getattr(args, name)
+    kw.update(extra)
+    return ChipTrainConfig(**kw)
+
+
+def run_chip(args) -> int:
+    from hwsim.spec import SpecError
+    from rules.onchip import train_chip
+
+    if args.encoder != "direct":
+        print("hwlearn train: error: --backend chip takes graded (direct) input only; --encoder="
+              f"{args.encoder!r} is not supported there", file=sys.stderr)
+        return 2
+    try:
+        cfg = chip_config_from_args(args)
+        res = train_chip(cfg, twin=args.float_twin, progress=not args.no_progress)
+    except (ValueError, SpecError, FileNotFoundError) as exc:
+        print(f"hwlearn train: error: {exc}", file=sys.stderr)
+        return 2
+    res.pop("_model")
+    c = res["chip"]
+    line = (f"chip {cfg.rule}{' local-blocks' if cfg.local_blocks else ''}: T={cfg.T} epochs={cfg.epochs} "
+            f"seed={cfg.seed} train_acc={c['train_accuracy']:.4f} test_acc={c['test_accuracy']:.4f} "
+            f"steps/s={c['steps_per_s']:.0f} energy={c['energy_J'] * 1e3:.3f} mJ")
+    if "float" in res:
+        f = res["float"]
+        res["gap_points"] = 100.0 * (f["test_accuracy"] - c["test_accuracy"])
+        line += f" | float twin test_acc={f['test_accuracy']:.4f} gap={res['gap_points']:+.2f} points"
+    res["rule"], res["seed"], res["backend"] = cfg.rule, cfg.seed, "chip"
+    res["test_accuracy"] = c["test_accuracy"]
+    print(line)
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as fh:
+            json.dump(res, fh, indent=2)
+    return 0
 
 
 def run(args) -> int:
@@ -106,6 +199,11 @@ def run(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.backend == "chip":
+        return run_chip(args)
+    if args.float_twin:
+        print("hwlearn train: error: --float-twin needs --backend chip", file=sys.stderr)
+        return 2
     try:
         cfg = config_from_args(args)
         result = train(cfg, progress=not args.no_progress)

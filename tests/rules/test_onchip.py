@@ -1,0 +1,80 @@
+"""On-chip OTTT against its float form (autograd): the cross-check's acceptance checks, the local /
+random-feedback float rule against closed forms, and the chip trainer."""
+import numpy as np
+import pytest
+import torch
+
+from rules.crosscheck import crosscheck
+from rules.onchip import ChipTrainConfig, train_chip
+from rules.ottt import _FeedbackLinear, wrapped_head
+
+
+def _cc(rule, bits, samples=96):
+    cfg = ChipTrainConfig(rule=rule, local_blocks=True, weight_bits=bits, trace_bits=bits if bits > 8 else None,
+                          seed=0)
+    return crosscheck(cfg, samples=samples, evaluate=False)
+
+
+@pytest.mark.parametrize("rule", ["ottt-a", "ottt-o"])
+def test_crosscheck_16_bit_cosine_and_monotone_error(rule):
+    """Acceptance: update cosine >= 0.99 between chip and float at 16-bit weights and traces, and the
+    error shrinks as the bits grow (8, 12, 16)."""
+    reps = {b: _cc(rule, b) for b in (8, 12, 16)}
+    assert reps[16]["initial_weight_gap"] == 0.0
+    assert reps[16]["min_update_cosine"] >= 0.99, reps[16]["layers"]
+    for name in reps[16]["layers"]:
+        assert reps[16]["layers"][name]["update_norm_float"] > 0, name      # every projection learned
+    cos = [reps[b]["min_update_cosine"] for b in (8, 12, 16)]
+    err = [reps[b]["max_update_rel_error"] for b in (8, 12, 16)]
+    assert cos[0] < cos[1] < cos[2], cos
+    assert err[0] > err[1] > err[2], err
+
+
+def test_feedback_linear_gradient_goes_through_fixed_matrix():
+    torch.manual_seed(0)
+    x = torch.randn(4, 6, requires_grad=True)
+    W = torch.randn(3, 6, requires_grad=True)
+    B = torch.randn(3, 6)
+    g = torch.randn(4, 3)
+    out = _FeedbackLinear.apply(x, W, B)
+    out.backward(g)
+    torch.testing.assert_close(out, x @ W.T)
+    torch.testing.assert_close(x.grad, g @ B)
+    torch.testing.assert_close(W.grad, g.T @ x)
+
+
+def test_wrapped_head_uses_trace_for_weight_gradient():
+    """OTTT's head: value from the spikes, weight gradient from the trace (closed form
+    ``dW = e^T a_hat``), spike gradient through the feedback matrix."""
+    torch.manual_seed(1)
+    head = torch.nn.Linear(5, 3, bias=False)
+    s = (torch.rand(2, 5) > 0.5).float().requires_grad_(True)
+    a = torch.rand(2, 5)
+    B = torch.randn(3, 5)
+    o = wrapped_head(head, s, a, B)
+    torch.testing.assert_close(o, s @ head.weight.T)
+    e = torch.randn(2, 3)
+    o.backward(e)
+    torch.testing.assert_close(head.weight.grad, e.T @ a)
+    torch.testing.assert_close(s.grad, e @ B)
+
+
+def test_chip_training_learns_and_is_reproducible():
+    cfg = ChipTrainConfig(rule="ottt-a", local_blocks=True, epochs=1, seed=0)
+    r1 = train_chip(cfg)
+    r2 = train_chip(cfg)
+    assert r1["chip"]["test_accuracy"] > 0.8          # 10 classes: chance is 0.1
+    assert r1["chip"]["test_accuracy"] == r2["chip"]["test_accuracy"]
+    for a, b in zip(r1["_model"].chip.weights, r2["_model"].chip.weights):
+        np.testing.assert_array_equal(a, b)
+    c = r1["chip"]["counters"]
+    assert c["synapse_updates"] > 0 and c["weight_writebacks"] > 0 and r1["chip"]["energy_learning_J"] > 0
+
+
+def test_chip_config_errors_name_parameter():
+    with pytest.raises(ValueError, match="rule='bptt'"):
+        ChipTrainConfig(rule="bptt")
+    with pytest.raises(ValueError, match="weight_bits=40"):
+        ChipTrainConfig(weight_bits=40)
+    with pytest.raises(ValueError, match="lr="):
+        ChipTrainConfig(lr=float("nan"))
