@@ -76,37 +76,55 @@ def clip(x, lo, hi):
 @njit(cache=True)
 def _learn(Wt, pre, post, n_pre, n_post, m, e, ps, frac, lo, hi, tag_lo, tag_hi, acc_lo, acc_hi, state, tag, online):
     """Apply ``dw = m 2**e x1 y2`` to ``Wt`` (online) or ``tag``; returns (synapse updates, weights
-    written); tag writes are part of the synapse update, weights are written at the sample's end."""
-    nz_post = np.empty(n_post, np.int64)
+    written); tag writes are part of the synapse update, weights are written at the sample's end.
+
+    Stochastic rounding as ``sr_shift``; the random bits of synapse (j, i) are the top bits of
+    ``(d_j ^ (i * 0x9E37...)) * 0xBF58...`` with d_j one draw of the stream per active row."""
+    my = np.empty(n_post, np.int64)
     k = 0
     for i in range(n_post):
+        my[i] = m * post[i]
         if post[i] != 0:
-            nz_post[k] = i
             k += 1
-    upd = 0
-    writes = 0
     if k == 0:
         return 0, 0
+    upd = 0
+    writes = 0
+    ls = e + frac
+    mask = (np.int64(1) << frac) - 1
+    rshift = np.uint64(64 - frac) if frac > 0 else np.uint64(63)
+    bump = 1 if frac > 0 else 0
+    x = state[0]
     for j in range(n_pre):
         xj = pre[j]
         if xj == 0:
             continue
-        mx = m * xj
-        for kk in range(k):
-            i = nz_post[kk]
-            cur = clip(((mx * post[i]) >> ps) << (e + frac), acc_lo, acc_hi)
-            if online:
-                old = Wt[j, i]
-                acc = clip((old << frac) + cur, acc_lo, acc_hi)
-                w = clip(sr_shift(acc, frac, state), lo, hi)
-                if w != old:
-                    Wt[j, i] = w
-                    writes += 1
-            else:
-                old = tag[j, i]
-                acc = clip((old << frac) + cur, acc_lo, acc_hi)
-                tag[j, i] = clip(sr_shift(acc, frac, state), tag_lo, tag_hi)
+        row = Wt[j] if online else tag[j]
+        # one stream draw per row; per synapse a multiplicative hash of (draw, post index). Synapses
+        # with y2 = 0 are visited too (branch-free, vectorised) but keep their value exactly.
+        x ^= x >> np.uint64(12)
+        x ^= x << np.uint64(25)
+        x ^= x >> np.uint64(27)
+        base = x * np.uint64(0x2545F4914F6CDD1D)
+        if online:
+            for i in range(n_post):
+                cur = min(max(((xj * my[i]) >> ps) << ls, acc_lo), acc_hi)
+                old = row[i]
+                acc = min(max((old << frac) + cur, acc_lo), acc_hi)
+                h = (base ^ (np.uint64(i) * np.uint64(0x9E3779B97F4A7C15))) * np.uint64(0xBF58476D1CE4E5B9)
+                q = (acc >> frac) + (bump if np.int64(h >> rshift) < (acc & mask) else 0)
+                w = min(max(q, lo), hi)
+                writes += 1 if w != old else 0
+                row[i] = w
+        else:
+            for i in range(n_post):
+                cur = min(max(((xj * my[i]) >> ps) << ls, acc_lo), acc_hi)
+                acc = min(max((row[i] << frac) + cur, acc_lo), acc_hi)
+                h = (base ^ (np.uint64(i) * np.uint64(0x9E3779B97F4A7C15))) * np.uint64(0xBF58476D1CE4E5B9)
+                q = (acc >> frac) + (bump if np.int64(h >> rshift) < (acc & mask) else 0)
+                row[i] = min(max(q, tag_lo), tag_hi)
         upd += k
+    state[0] = x
     return upd, writes
 
 
