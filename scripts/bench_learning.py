@@ -38,14 +38,14 @@ GOAL = 300.0
 
 
 def _with_hidden_rate(chip, X, target: float):
-    """A copy of ``chip`` whose first-layer weights are scaled (factor 2**(k/2)) so that the hidden
+    """A copy of ``chip`` whose first-layer weights are scaled (factor 2**(k/4)) so that the hidden
     layer fires at about ``target`` on ``X`` without learning (Lava's side runs at ~14 %)."""
     from hwsim.learning.ottt import OTTTChip
 
     lo, hi = chip.circuit.weight_range
     best = None
-    for k in range(0, 13):
-        f = 2.0 ** (k / 2)
+    for k in range(0, 25):
+        f = 2.0 ** (k / 4)
         W = [np.clip(np.round(chip.weights[0] * f), lo, hi).astype(np.int64)] + chip.weights[1:]
         cand = OTTTChip(chip.circuit, W, chip.heads, None if chip.circuit.feedback == "mirror" else chip.feedback)
         rate = float(cand.record(X, None, learn=False).spikes[0].mean())

@@ -56,9 +56,31 @@ def test_help_lists_every_option():
 
 def test_demo_table_format():
     from scripts.demo import format_table
-    text = format_table([{"rule": "ottt-a", "T": 8, "epochs": 3, "train_acc": 0.5, "test_acc": 0.25,
-                          "saved_bytes/step": 1234, "seconds": 1.0}])
-    assert "ottt-a" in text and "25.00%" in text and "1,234" in text
+    text = format_table([{"rule": "ottt-a", "test_acc": 0.25, "ops": 1234, "missing": None}],
+                        [("rule", "{}"), ("test_acc", "{:.2%}"), ("ops", "{:,}"), ("missing", "{}")])
+    assert "ottt-a" in text and "25.00%" in text and "1,234" in text and " -" in text
+
+
+def test_chip_backend_and_crosscheck_cli(tmp_path):
+    import json
+
+    from scripts.cli import main
+    out = tmp_path / "chip.json"
+    assert main(["train", "--backend", "chip", "--rule", "ottt-o", "--local-blocks", "--epochs", "1",
+                 "--limit", "200", "--hidden", "32,16", "--no-progress", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["backend"] == "chip" and 0.0 <= res["chip"]["test_accuracy"] <= 1.0
+    assert res["chip"]["counters"]["synapse_updates"] > 0
+    cc = tmp_path / "cc.json"
+    assert main(["crosscheck", "--rule", "ottt-a", "--local-blocks", "--samples", "8", "--warmup-epochs", "0",
+                 "--hidden", "32,16", "--no-eval", "--json", str(cc)]) == 0
+    rep = json.loads(cc.read_text())
+    assert set(rep["layers"]) == {"layer1", "layer2", "head1", "head2"}
+    for name in ("layer1", "layer2"):
+        assert {"update_cosine", "spike_agreement"} <= set(rep["layers"][name])
+    assert rep["min_update_cosine"] == min(v["update_cosine"] for v in rep["layers"].values())
+    assert main(["train", "--backend", "chip", "--rule", "bptt"]) == 2
+    assert main(["crosscheck", "--weight-bits", "16", "--trace-bits", "16", "--lr", "-1"]) == 2
 
 
 def _write_idx(path, arr):
