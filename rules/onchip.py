@@ -472,6 +472,8 @@ def train_chip(cfg: ChipTrainConfig, split=None, twin: bool = False, progress: b
         bar.close()
     counters = model.chip.counters
     energy = estimate(counters)
+    mp = model.chip.mapping()
+    res["mapping"] = {"cores": int(mp.n_cores), "report": mp.report()}
     res["chip"].update({
         "train_accuracy": float(np.mean(model.chip.predict(ptr) == ytr)),
         "test_accuracy": float(np.mean(model.chip.predict(pte) == yte)),

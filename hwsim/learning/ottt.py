@@ -32,6 +32,8 @@ import numpy as np
 from numba.typed import List as NumbaList
 
 from ..counters import FIELDS, Counters
+from ..mapper import Mapping, map_network
+from ..network import Network
 from ..overflow import SATURATE, WRAP
 from ..spec import LOIHI, ChipSpec, SpecError, check_array_range, check_range
 from . import ottt_kernels as K
@@ -347,6 +349,49 @@ class OTTTChip:
 
     def predict(self, X) -> np.ndarray:
         return np.argmax(self.readout(X), axis=1)
+
+    # ---- the circuit as chip IR -----------------------------------------------------------------
+    def network(self) -> Network:
+        """The circuit as a :class:`hwsim.network.Network` (populations and projections, current
+        weights), so it is mapped onto cores and checked against the per-core limits like any other
+        network: input (graded), label input, hidden LIF layers, per head a readout population
+        (never fires) and an error population, the forward, head, readout -> error and label ->
+        error projections, and the feedback projections (error -> hidden, graded; in global mode
+        also hidden -> hidden below, the mirrored weights). Learning runs in this module, not in
+        :class:`hwsim.simulator.Simulator`."""
+        c = self.circuit
+        sp = c.spec
+        L, C = c.n_layers, c.n_classes
+        net = Network(sp, "ottt_circuit")
+        net.add_input("input", (c.layer_sizes[0],), graded=True)
+        net.add_input("label", (C,))
+        vmax = sp.vth_range[1]
+        nb = sp.weight_bits
+        for l in range(L):
+            net.add_population(f"hidden{l + 1}", (c.layer_sizes[l + 1],), du=c.du[l], dv=c.dv[l], vth=c.vth[l])
+            src = "input" if l == 0 else f"hidden{l}"
+            net.connect_dense(f"w{l + 1}", src, f"hidden{l + 1}", self.weights[l], weight_exp=c.wexp[l],
+                              num_weight_bits=nb, sign_mode="mixed", graded=l == 0)
+        ident = np.eye(C, dtype=np.int64)
+        for h, lh in enumerate(c.head_layers):
+            ro, er = f"readout{h + 1}", f"error{h + 1}"
+            net.add_population(ro, (C,), du=4095, dv=4096, vth=vmax)
+            net.add_population(er, (C,), du=4095, dv=4096, vth=vmax)
+            net.connect_dense(f"head{h + 1}", f"hidden{lh + 1}", ro, self.heads[h], weight_exp=c.head_wexp[h],
+                              num_weight_bits=nb, sign_mode="mixed")
+            net.connect_dense(f"{ro}_to_{er}", ro, er, ident, num_weight_bits=nb, sign_mode="mixed", graded=True)
+            net.connect_dense(f"label_to_{er}", "label", er, -ident, num_weight_bits=nb, sign_mode="mixed")
+            net.connect_dense(f"feedback{h + 1}", er, f"hidden{lh + 1}", self.feedback[h].T, num_weight_bits=nb,
+                              sign_mode="mixed", graded=True)
+        if not c.local:
+            for l in range(L - 1):
+                net.connect_dense(f"feedback_w{l + 2}", f"hidden{l + 2}", f"hidden{l + 1}", self.weights[l + 1].T,
+                                  num_weight_bits=nb, sign_mode="mixed", graded=True)
+        return net
+
+    def mapping(self) -> Mapping:
+        """The circuit mapped onto cores (:func:`hwsim.mapper.map_network`; raises MappingError)."""
+        return map_network(self.network())
 
     def record(self, X, y, order=None, learn: bool = True) -> OTTTRecord:
         """Like :meth:`train` (or inference when ``learn`` is False), recording every step."""

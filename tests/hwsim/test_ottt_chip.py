@@ -157,3 +157,15 @@ def test_bad_input_names_parameter():
         chip.train(np.zeros((2, 12), np.int64), [0, 7])
     with pytest.raises(SpecError, match="shape"):
         chip.train(np.zeros((2, 11), np.int64), [0, 1])
+
+
+def test_circuit_as_chip_ir_is_mapped():
+    c = circuit(layer_sizes=(12, 16, 8), wexp=(0, 0), vth=(20, 20), dv=(2048, 2048), du=(4095, 4095),
+                sh=(12, 12), m=(-3, -3, -2), e=(-5, -5, -6))
+    chip = random_chip(c, seed=14)
+    net = chip.network()
+    assert set(net.populations) == {"hidden1", "hidden2", "readout1", "error1"}
+    np.testing.assert_array_equal(net.projections["feedback1"].weights, chip.heads[0].T)     # mirror
+    np.testing.assert_array_equal(net.projections["feedback_w2"].weights, chip.weights[1].T)  # global mode
+    mp = chip.mapping()
+    assert mp.n_cores == 4 and mp.fits()
