@@ -110,9 +110,9 @@ class OTTTCircuit:
             check_range(f"vth[{k}]", self.vth[k], *sp.vth_range, where)
             check_range(f"dv[{k}]", self.dv[k], *sp.dv_range, where)
             check_range(f"du[{k}]", self.du[k], *sp.du_range, where)
-            check_range(f"sh[{k}]", self.sh[k], -32, 32, where)
+            check_range(f"sh[{k}]", self.sh[k], -32, 62, where)
         for k in range(H):
-            check_range(f"es[{k}]", self.es[k], -32, 32, where)
+            check_range(f"es[{k}]", self.es[k], -32, 62, where)
             check_range(f"tgt[{k}]", self.tgt[k], 0, 1 << 40, where)
         if self.frac < 0:
             raise SpecError(f"accumulator_bits={sp.accumulator_bits} must be >= weight_bits={sp.weight_bits} "

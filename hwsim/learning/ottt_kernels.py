@@ -48,23 +48,23 @@ def splitmix64(x):
 
 @njit(cache=True, inline="always")
 def next_rand(state):
-    """xorshift64*: advances ``state[0]`` and returns 32 random bits (int64)."""
+    """xorshift64*: advances ``state[0]`` and returns 64 random bits (uint64)."""
     x = state[0]
     x ^= x >> np.uint64(12)
     x ^= x << np.uint64(25)
     x ^= x >> np.uint64(27)
     state[0] = x
-    return np.int64((x * np.uint64(0x2545F4914F6CDD1D)) >> np.uint64(32))
+    return x * np.uint64(0x2545F4914F6CDD1D)
 
 
 @njit(cache=True, inline="always")
 def sr_shift(z, sh, state):
-    """``z / 2**sh`` with stochastic rounding (exact shift left when ``sh <= 0``); ``sh <= 32``."""
+    """``z / 2**sh`` with stochastic rounding (exact shift left when ``sh <= 0``); ``sh <= 62``."""
     if sh <= 0:
         return z << (-sh)
     q = z >> sh
     rem = z & ((np.int64(1) << sh) - 1)
-    r = next_rand(state) >> (32 - sh)
+    r = np.int64(next_rand(state) >> np.uint64(64 - sh))
     return q + (1 if r < rem else 0)
 
 
@@ -257,7 +257,7 @@ def run_samples(X, labels, order, T, learn, online, local, seed, sample_base,
                     if xv != 0:
                         pr = xv * x_dec
                         q = pr >> 12
-                        r = next_rand(state) >> 20
+                        r = np.int64(next_rand(state) >> np.uint64(52))
                         xv = q + (1 if r < (pr & 4095) else 0)
                     if s[l, i] != 0:
                         xv = xv + x_imp
