@@ -181,11 +181,12 @@ class OTTT:
         return [torch.zeros((batch,) + layer.out_shape, device=device) for layer in net.layers]
 
     @staticmethod
-    def step(net, x_t: torch.Tensor, states, traces):
+    def step(net, x_t: torch.Tensor, states, traces, readout_feedback: torch.Tensor | None = None):
         """One OTTT forward step: ``(o_t, new_states, new_traces, spikes, membranes)``.
 
         States are detached on entry (membrane not in the graph between steps); the returned
-        traces already include ``s[t]``.
+        traces already include ``s[t]``. With ``readout_feedback`` the readout's error reaches the
+        last layer through that fixed matrix (``wrapped_head``) instead of the readout's transpose.
         """
         lam = net.config.neuron.leak
         new_states, new_traces, spikes, membranes = [], [], [], []
@@ -202,7 +203,11 @@ class OTTT:
             spikes.append(s)
             membranes.append(u)
             s_prev, a_prev = s, a
-        o = wrapped_op(net.readout, s_prev, a_prev)
+        if readout_feedback is None:
+            o = wrapped_op(net.readout, s_prev, a_prev)
+        else:
+            fb = readout_feedback.to(a_prev.device, a_prev.dtype)
+            o = wrapped_head(net.readout.fc, s_prev.flatten(1), a_prev.flatten(1), fb)
         return o, new_states, new_traces, spikes, membranes
 
     def step_local(self, net, x_t: torch.Tensor, states, traces):
@@ -240,29 +245,9 @@ class OTTT:
         """The rule's step: block outputs (a list; one entry in global mode) and the new state."""
         if self.config.local_blocks:
             return self.step_local(net, x_t, states, traces)
-        if self.config.feedback == "random":
-            # global mode, random feedback on the readout only
-            outs, states, traces, spikes, membranes = self._global_random(net, x_t, states, traces)
-            return outs, states, traces, spikes, membranes
-        o, states, traces, spikes, membranes = self.step(net, x_t, states, traces)
+        fb = self.feedback[-1] if self.config.feedback == "random" else None
+        o, states, traces, spikes, membranes = self.step(net, x_t, states, traces, fb)
         return [o], states, traces, spikes, membranes
-
-    def _global_random(self, net, x_t, states, traces):
-        lam = net.config.neuron.leak
-        new_states, new_traces, spikes, membranes = [], [], [], []
-        s_prev, a_prev = None, None
-        for idx, layer in enumerate(net.layers):
-            current = layer.synapse(x_t) if idx == 0 else wrapped_op(layer.synapse, s_prev, a_prev)
-            s, st, u = layer.neuron(current, states[idx].detach())
-            a = lam * traces[idx] + s.detach()
-            new_states.append(st.detach())
-            new_traces.append(a)
-            spikes.append(s)
-            membranes.append(u)
-            s_prev, a_prev = s, a
-        fb = self.feedback[-1].to(a_prev.device, a_prev.dtype)
-        o = wrapped_head(net.readout.fc, s_prev.flatten(1), a_prev.flatten(1), fb)
-        return [o], new_states, new_traces, spikes, membranes
 
     def loss(self, outs, y, T: int) -> torch.Tensor:
         cfg = self.config
