@@ -28,6 +28,7 @@ $(STAMP): setup.cfg pyproject.toml .ci/find_python310
 bench: $(STAMP)
 	$(PY) scripts/bench_training.py --json runs/bench_training.json
 	$(PY) scripts/bench_sim.py --json runs/bench_sim.json
+	$(PY) scripts/bench_learning.py --json runs/bench_learning.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info
