@@ -305,13 +305,17 @@ class Simulator:
                 fill(views[name], int(self.program.input_offsets[k]), cursor, ev_src, ev_val)
         return B, batched, (ev_ptr, ev_src, ev_val), views
 
-    def _execute(self, T, B, state, ev, probe_list):
+    def _record_buffers(self, T, B, probe_list):
+        """Probe indices and zeroed record arrays: ``(probe_u, probe_v, spikes, u, v)``."""
         p = self.program
         probe_u = _probe_index(p, probe_list, "u")
         probe_v = _probe_index(p, probe_list, "v")
-        rec_spk = np.zeros((T, B, p.n_comp), np.int8)
-        rec_u = np.zeros((T, B, probe_u.size), np.int32)
-        rec_v = np.zeros((T, B, probe_v.size), np.int32)
+        return (probe_u, probe_v, np.zeros((T, B, p.n_comp), np.int8), np.zeros((T, B, probe_u.size), np.int32),
+                np.zeros((T, B, probe_v.size), np.int32))
+
+    def _execute(self, T, B, state, ev, probe_list):
+        p = self.program
+        probe_u, probe_v, rec_spk, rec_u, rec_v = self._record_buffers(T, B, probe_list)
         n_chunks = 1 if B == 1 else min(B, numba.get_num_threads())
         ctr = np.zeros((n_chunks, T, max(p.n_cores, 1), engine.N_COUNTERS), np.int64)
         ovf = np.zeros((B, len(p.pop_names)), np.int64)
@@ -345,11 +349,7 @@ class Simulator:
         (T, n_cores, 3) [trace updates, synapse updates, weight write-backs] and the weight history.
         """
         p = self.program
-        probe_u = _probe_index(p, probe_list, "u")
-        probe_v = _probe_index(p, probe_list, "v")
-        rec_spk = np.zeros((T, B, p.n_comp), np.int8)
-        rec_u = np.zeros((T, B, probe_u.size), np.int32)
-        rec_v = np.zeros((T, B, probe_v.size), np.int32)
+        probe_u, probe_v, rec_spk, rec_u, rec_v = self._record_buffers(T, B, probe_list)
         ctr = np.zeros((1, T, max(p.n_cores, 1), engine.N_COUNTERS), np.int64)
         lctr = np.zeros((T, max(p.n_cores, 1), 3), np.int64)
         ovf = np.zeros((B, len(p.pop_names)), np.int64)
