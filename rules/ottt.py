@@ -181,47 +181,19 @@ class OTTT:
         return [torch.zeros((batch,) + layer.out_shape, device=device) for layer in net.layers]
 
     @staticmethod
-    def step(net, x_t: torch.Tensor, states, traces, readout_feedback: torch.Tensor | None = None):
-        """One OTTT forward step: ``(o_t, new_states, new_traces, spikes, membranes)``.
-
-        States are detached on entry (membrane not in the graph between steps); the returned
-        traces already include ``s[t]``. With ``readout_feedback`` the readout's error reaches the
-        last layer through that fixed matrix (``wrapped_head``) instead of the readout's transpose.
-        """
-        lam = net.config.neuron.leak
-        new_states, new_traces, spikes, membranes = [], [], [], []
-        s_prev, a_prev = None, None
-        for idx, layer in enumerate(net.layers):
-            if idx == 0:
-                current = layer.synapse(x_t)          # first op not wrapped: uses the input frame
-            else:
-                current = wrapped_op(layer.synapse, s_prev, a_prev)
-            s, st, u = layer.neuron(current, states[idx].detach())
-            a = lam * traces[idx] + s.detach()
-            new_states.append(st.detach())
-            new_traces.append(a)
-            spikes.append(s)
-            membranes.append(u)
-            s_prev, a_prev = s, a
-        if readout_feedback is None:
-            o = wrapped_op(net.readout, s_prev, a_prev)
-        else:
-            fb = readout_feedback.to(a_prev.device, a_prev.dtype)
-            o = wrapped_head(net.readout.fc, s_prev.flatten(1), a_prev.flatten(1), fb)
-        return o, new_states, new_traces, spikes, membranes
-
-    def step_local(self, net, x_t: torch.Tensor, states, traces):
-        """One step with local blocks: ``(outputs per block, states, traces, spikes, membranes)``;
-        a block's input is detached, its head is wrapped like the readout."""
+    def _blocks_step(net, x_t, states, traces, blocks, heads, feedbacks):
+        """The layer loop of one step over ``blocks`` (lists of layer indices), each ending in its
+        head (wrapped like OTTT's readout; with a feedback matrix, through ``wrapped_head``). A
+        block's input spikes are detached, except the first block's (it sees the input frame).
+        Returns ``(outputs per block, states, traces, spikes, membranes)``."""
         lam = net.config.neuron.leak
         new_states, new_traces, spikes, membranes, outs = [], [], [], [], []
         s_prev, a_prev = None, None
-        heads = list(self.heads or []) + [net.readout]
-        for b, block in enumerate(net.blocks):
+        for block, head, fb in zip(blocks, heads, feedbacks):
             for idx in block:
                 layer = net.layers[idx]
                 if idx == 0:
-                    current = layer.synapse(x_t)
+                    current = layer.synapse(x_t)          # first op not wrapped: uses the input frame
                 elif idx == block[0]:
                     current = wrapped_op(layer.synapse, s_prev.detach(), a_prev)
                 else:
@@ -233,13 +205,32 @@ class OTTT:
                 spikes.append(s)
                 membranes.append(u)
                 s_prev, a_prev = s, a
-            head = heads[b]
-            lin = head[-1] if isinstance(head, nn.Sequential) else head.fc
-            fb = self.feedback[b] if self.feedback else None
-            if fb is not None:
+            if fb is None:
+                outs.append(wrapped_op(head, s_prev, a_prev))
+            else:
+                lin = head[-1] if isinstance(head, nn.Sequential) else head.fc
                 fb = fb.to(a_prev.device, a_prev.dtype)
-            outs.append(wrapped_head(lin, s_prev.flatten(1), a_prev.flatten(1), fb))
+                outs.append(wrapped_head(lin, s_prev.flatten(1), a_prev.flatten(1), fb))
         return outs, new_states, new_traces, spikes, membranes
+
+    @staticmethod
+    def step(net, x_t: torch.Tensor, states, traces, readout_feedback: torch.Tensor | None = None):
+        """One OTTT forward step: ``(o_t, new_states, new_traces, spikes, membranes)``.
+
+        States are detached on entry (membrane not in the graph between steps); the returned
+        traces already include ``s[t]``. With ``readout_feedback`` the readout's error reaches the
+        last layer through that fixed matrix (``wrapped_head``) instead of the readout's transpose.
+        """
+        outs, *rest = OTTT._blocks_step(net, x_t, states, traces, [list(range(len(net.layers)))],
+                                        [net.readout], [readout_feedback])
+        return (outs[0], *rest)
+
+    def step_local(self, net, x_t: torch.Tensor, states, traces):
+        """One step with local blocks: ``(outputs per block, states, traces, spikes, membranes)``;
+        a block's input is detached, its head is wrapped like the readout."""
+        heads = list(self.heads or []) + [net.readout]
+        feedbacks = self.feedback if self.feedback else [None] * len(heads)
+        return self._blocks_step(net, x_t, states, traces, net.blocks, heads, feedbacks)
 
     def forward_step(self, net, x_t, states, traces):
         """The rule's step: block outputs (a list; one entry in global mode) and the new state."""

@@ -36,10 +36,10 @@ def run(args) -> int:
           f"{cfg.epochs} epochs ...", flush=True)
     res = train_chip(cfg, twin=args.float_twin, progress=not args.no_progress)
     c = res["chip"]
-    print(f"[2/3] cross-check against float at Loihi's widths ...", flush=True)
+    print("[2/3] cross-check against float at Loihi's widths ...", flush=True)
     cc8 = crosscheck(cfg, samples=args.samples, evaluate=False)
     print(summary_table(cc8))
-    print(f"[3/3] cross-check at 16-bit weights and traces ...", flush=True)
+    print("[3/3] cross-check at 16-bit weights and traces ...", flush=True)
     cfg16 = ChipTrainConfig(rule=args.rule, local_blocks=True, epochs=args.epochs, seed=args.seed,
                             weight_bits=16, trace_bits=16)
     cc16 = crosscheck(cfg16, samples=args.samples, evaluate=False)

@@ -25,7 +25,7 @@ of the same step (layer-synchronous), as OTTT's float form does. The neuron arit
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import numpy as np
