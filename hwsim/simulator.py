@@ -14,12 +14,14 @@ back to the initial state and time step 0.
 Batches: ``B`` independent instances of the network run in the same kernels (in parallel threads),
 each exactly as if run alone. An input given without the batch axis is shared by all instances.
 
-Learning: a network with learning projections (``connect_dense(..., learning=rule)``) runs step by
-step: the numba kernels update the compartments and deliver the static synapses of step t, then
-each learning projection of each instance (a :class:`~hwsim.learning.LearningDenseEngine`, its own
-copy of the weights per instance) accumulates the step's pre spikes into the input arriving at
-t+1 and learns, exactly as Lava's ``LearningDense`` does. ``RunRecord.weights`` holds the learned
-weights; a second ``run()`` continues learning; ``reset()`` restores the initial weights.
+Learning: a network with learning projections (``connect_dense(..., learning=rule)``) runs in the
+same compiled time loop: after the static synapses of step t are delivered, each learning projection
+of each instance (its own :class:`~hwsim.learning.LearningDenseEngine` state: weights, tags, traces,
+Lava's random streams) accumulates the step's pre spikes into the input arriving at t+1 and learns,
+exactly as Lava's ``LearningDense`` does (:func:`hwsim.kernels.engine.learn_phase`). Long runs are cut
+into compiled calls of ``_LEARN_CHUNK`` steps so that the pre-generated random draws stay bounded.
+``RunRecord.weights`` holds the learned weights; a second ``run()`` continues learning; ``reset()``
+restores the initial weights.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from dataclasses import dataclass, field
 
 import numba
 import numpy as np
+from numba.typed import List as NumbaList
 
 from .counters import FIELDS, Counters
 from .kernels import engine
@@ -123,6 +126,7 @@ class Simulator:
         self.mapping = map_network(net) if mapping is None else mapping
         self.program: Program = compile_network(net, self.mapping)
         self._links = learning_links(net, self.program, self.mapping)
+        self._meta = _link_meta(self._links, self.program)
         self._core_population = tuple(b[1] for b in sorted(self.mapping.blocks))
         self.reset()
 
@@ -132,6 +136,8 @@ class Simulator:
         learning traces) and time step 0."""
         self._state = None
         self._engines = None
+        self._scratch = None
+        self._links_cache = None
         self._t = 0
         self._broken = False
 
@@ -174,6 +180,9 @@ class Simulator:
                                    ring=np.zeros((B, p.ring_len, p.n_comp), np.int32),
                                    acc32=np.zeros((B, p.n_acc32), np.int32), acc64=np.zeros((B, p.n_acc64), np.int64))
             self._engines = [[self._new_engine(lk.proj) for _ in range(B)] for lk in self._links]
+            self._scratch = [[_link_scratch(lk) for _ in range(B)] for lk in self._links]
+            if self._links:
+                self._no_hist = np.zeros((0, 1, 1, 1), self._engines[0][0].dtype)
         return self._state
 
     def _new_engine(self, proj) -> LearningDenseEngine:
@@ -209,10 +218,7 @@ class Simulator:
         B, batched, ev, views = self._input_events(T, inputs or {}, batch)
         probe_list = self._probe_list(probes)
         state = self._state_for(B)
-        if self._links:
-            rec, lrn = self._execute_learning(T, B, state, ev, views, probe_list, every)
-        else:
-            rec, lrn = self._execute(T, B, state, ev, probe_list), None
+        rec, lrn = self._execute(T, B, state, ev, probe_list, every)
         return self._collect(T, B, batched, rec, probe_list, lrn)
 
     def _probe_list(self, probes):
@@ -313,20 +319,72 @@ class Simulator:
         return (probe_u, probe_v, np.zeros((T, B, p.n_comp), np.int8), np.zeros((T, B, probe_u.size), np.int32),
                 np.zeros((T, B, probe_v.size), np.int32))
 
-    def _execute(self, T, B, state, ev, probe_list):
+    def _execute(self, T, B, state, ev, probe_list, every=0):
+        """Run ``T`` steps in compiled code (learning projections included, phase 6 of each step).
+
+        Returns the record tuple for :meth:`_collect` and, for a learning network, ``(lctr, hist)``:
+        learning counters int64 (T, n_links, 3) [trace updates, synapse updates, weight write-backs],
+        summed over the batch, and the weight history per learning projection.
+        """
         p = self.program
         probe_u, probe_v, rec_spk, rec_u, rec_v = self._record_buffers(T, B, probe_list)
         n_chunks = 1 if B == 1 else min(B, numba.get_num_threads())
-        ctr = np.zeros((n_chunks, T, max(p.n_cores, 1), engine.N_COUNTERS), np.int64)
+        n_cores = max(p.n_cores, 1)
+        ctr = np.zeros((n_chunks, T, n_cores, engine.N_COUNTERS), np.int64)
         ovf = np.zeros((B, len(p.pop_names)), np.int64)
         status = np.zeros((B, 4), np.int64)
         ev_ptr, ev_src, ev_val = ev
         runner = engine.run_serial if n_chunks == 1 else engine.run_parallel
-        runner(T, self._t, int(self.policy), p.n_in_src, p.neu, p.syn, p.prj, p.cnt, state.u, state.v, state.ring,
-               state.acc32, state.acc64, ev_ptr, ev_src, ev_val, _bt(rec_spk), probe_u, _bt(rec_u), probe_v,
-               _bt(rec_v), ctr, ovf, status)
-        self._check_status(status, 0)
-        return rec_spk, rec_u, rec_v, ctr, ovf, probe_u, probe_v
+        if not self._links:
+            runner(T, self._t, int(self.policy), p.n_in_src, p.neu, p.syn, p.prj, p.cnt, state.u, state.v,
+                   state.ring, state.acc32, state.acc64, ev_ptr, ev_src, ev_val, _bt(rec_spk), probe_u, _bt(rec_u),
+                   probe_v, _bt(rec_v), ctr, ovf, status, None, _NO_LCTR)
+            self._check_status(status, 0)
+            return (rec_spk, rec_u, rec_v, ctr, ovf, probe_u, probe_v), None
+        n_links = len(self._links)
+        lctr = np.zeros((T, n_links, engine.N_LEARN_COUNTERS), np.int64)
+        hist = {lk.name: np.zeros((T // every, B) + lk.proj.weights.shape[::-1], self._engines[k][0].dtype)
+                for k, lk in enumerate(self._links)} if every else {}
+        # chunks bound the pre-generated random draws; a multiple of ``every`` keeps history rows whole
+        step = _LEARN_CHUNK if not every else max(every, _LEARN_CHUNK // every * every)
+        for c0 in range(0, T, step):
+            c1 = min(T, c0 + step)
+            n = c1 - c0
+            links = self._link_list(self._t + c0 + 1, self._t + c1)
+            hl = NumbaList()
+            for k, lk in enumerate(self._links):
+                hl.append(hist[lk.name][c0 // every:c1 // every] if every else self._no_hist)
+            lrn = (self._meta, links, hl, every, B)
+            ctr_c = ctr if n == T else np.zeros((n_chunks, n, n_cores, engine.N_COUNTERS), np.int64)
+            lctr_c = np.zeros((n_chunks, n, n_links, engine.N_LEARN_COUNTERS), np.int64)
+            runner(n, self._t + c0, int(self.policy), p.n_in_src, p.neu, p.syn, p.prj, p.cnt, state.u, state.v,
+                   state.ring, state.acc32, state.acc64, np.ascontiguousarray(ev_ptr[:, c0:c1 + 1]), ev_src, ev_val,
+                   _bt(rec_spk[c0:c1]), probe_u, _bt(rec_u[c0:c1]), probe_v, _bt(rec_v[c0:c1]), ctr_c, ovf, status,
+                   lrn, lctr_c)
+            if ctr_c is not ctr:
+                ctr[:, c0:c1] = ctr_c
+            lctr[c0:c1] = lctr_c.sum(axis=0)
+            for engs in self._engines:
+                for eng in engs:
+                    eng.t = self._t + c1
+            self._check_status(status, c0)
+        hist = {name: h.transpose(0, 1, 3, 2) for name, h in hist.items()}
+        return (rec_spk, rec_u, rec_v, ctr, ovf, probe_u, probe_v), (lctr, hist)
+
+    def _link_list(self, t_first: int, t_last: int):
+        """The typed list of ``(scratch, kernel args)`` per learning link and instance for steps
+        ``t_first .. t_last`` (see :func:`hwsim.kernels.engine.learn_phase`); rebuilt only when an
+        engine's random-draw window moved."""
+        args = [[eng.kernel_args(t_first, t_last) for eng in engs] for engs in self._engines]
+        key = tuple((id(a[14]), id(a[19]), a[18], a[20]) for row in args for a in row)
+        if self._links_cache is not None and self._links_cache[0] == key:
+            return self._links_cache[1]
+        out = NumbaList()
+        for k, row in enumerate(args):
+            for b, a in enumerate(row):
+                out.append((self._scratch[k][b], a))
+        self._links_cache = (key, out)
+        return out
 
     def _check_status(self, status: np.ndarray, row0: int) -> None:
         """Raise StateOverflowError for the earliest overflow the kernels reported (rows from ``row0``)."""
@@ -340,63 +398,6 @@ class Simulator:
         k = int(np.searchsorted(p.pop_offsets, comp, side="right") - 1)
         raise StateOverflowError(p.pop_names[k], "uv"[var], self._t + row + 1, row,
                                  comp - int(p.pop_offsets[k]), b)
-
-    def _execute_learning(self, T, B, state, ev, views, probe_list, every):
-        """Step by step: the numba step of the static network for all instances (``run_serial`` with
-        T = 1, same arithmetic as the fast path), then every learning projection of every instance.
-
-        Returns the records of :meth:`_execute` and ``(lctr, hist)``: learning counters int64
-        (T, n_cores, 3) [trace updates, synapse updates, weight write-backs] and the weight history.
-        """
-        p = self.program
-        probe_u, probe_v, rec_spk, rec_u, rec_v = self._record_buffers(T, B, probe_list)
-        ctr = np.zeros((1, T, max(p.n_cores, 1), engine.N_COUNTERS), np.int64)
-        lctr = np.zeros((T, max(p.n_cores, 1), 3), np.int64)
-        ovf = np.zeros((B, len(p.pop_names)), np.int64)
-        status = np.zeros((B, 4), np.int64)
-        ev_ptr, ev_src, ev_val = ev
-        hist = {lk.name: np.zeros((T // every, B) + lk.proj.weights.shape, self._engines[k][0].dtype)
-                for k, lk in enumerate(self._links)} if every else {}
-        for ti in range(T):
-            t = self._t + ti + 1
-            engine.run_serial(1, t - 1, int(self.policy), p.n_in_src, p.neu, p.syn, p.prj, p.cnt, state.u,
-                              state.v, state.ring, state.acc32, state.acc64,
-                              np.ascontiguousarray(ev_ptr[:, ti:ti + 2]), ev_src, ev_val, rec_spk[ti][:, None],
-                              probe_u, rec_u[ti][:, None], probe_v, rec_v[ti][:, None], ctr[:, ti:ti + 1], ovf,
-                              status)
-            self._check_status(status, ti)
-            self._learn(t, ti, state, rec_spk[ti], views, lctr[ti])
-            if every and (ti + 1) % every == 0:
-                for lk, engs in zip(self._links, self._engines):
-                    for b, eng in enumerate(engs):
-                        hist[lk.name][(ti + 1) // every - 1, b] = eng.weights
-        return (rec_spk, rec_u, rec_v, ctr, ovf, probe_u, probe_v), (lctr, hist)
-
-    def _learn(self, t: int, ti: int, state, spk: np.ndarray, views: dict, lctr: np.ndarray) -> None:
-        """Step t of every learning projection and instance: accumulate the pre spikes of t with the
-        current weights into the input ring slot of t+1 (int32, as Lava sums its channels), then
-        learn (:meth:`LearningDenseEngine.step`); add the learning counters of step t to ``lctr``."""
-        R = state.ring.shape[1]
-        for lk, engs in zip(self._links, self._engines):
-            for b, eng in enumerate(engs):
-                if lk.src_input is None:
-                    pre = spk[b, lk.src_slice]
-                else:
-                    x = views.get(lk.src_input)
-                    pre = x[ti, b] if x is not None else np.zeros(lk.proj.weights.shape[1], np.int8)
-                bap = spk[b, lk.dst_slice] if lk.bap else None
-                ys = [views[y][ti, b] if (y is not None and y in views) else None for y in lk.y_inputs]
-                before = eng.counters
-                eng.step(t, pre, bap, *ys)
-                ring = state.ring[b, (t + 1) % R, lk.dst_slice]
-                ring += eng.a_pending                      # int32 wrap, as Lava's int32 channel sum
-                after = eng.counters
-                d = (after.trace_updates - before.trace_updates,
-                     after.total_synapse_updates - before.total_synapse_updates,
-                     after.weight_writebacks - before.weight_writebacks)
-                for f, n in enumerate(d):
-                    if n:
-                        lctr[lk.cores, f] += _split(n, lk.core_share)
 
     def _collect(self, T, B, batched, rec, probe_list, lrn=None) -> RunRecord:
         p = self.program
@@ -429,7 +430,10 @@ class Simulator:
         if lrn is not None:
             lctr, hist = lrn
             for f, name in enumerate(("trace_updates", "synapse_updates", "weight_writebacks")):
-                fields[name] = lctr[:, :n_cores, f]
+                arr = np.zeros((T, n_cores), np.int64)
+                for k, lk in enumerate(self._links):
+                    arr[:, lk.cores] += _split(lctr[:, k, f], lk.core_share)
+                fields[name] = arr
             weights, tags, history = self._learned(batched, hist)
         counters = Counters(**{f: np.ascontiguousarray(a) for f, a in fields.items()},
                             core_population=self._core_population, batch=B)
@@ -455,6 +459,38 @@ class Simulator:
         return weights, tags, history
 
 
+_LEARN_CHUNK = 1 << 15        # steps per compiled call of a learning network (bounds the random draws held)
+_NO_LCTR = np.zeros((1, 0, 0, 0), np.int64)
+
+
+def _link_meta(links, p: Program) -> np.ndarray:
+    """int64 (n_links, engine.N_META): where each learning projection reads and writes."""
+    meta = np.full((len(links), engine.N_META), -1, np.int64)
+    for k, lk in enumerate(links):
+        if lk.src_input is not None:
+            meta[k, engine.M_SRC_INPUT] = 1
+            meta[k, engine.M_SRC0] = p.input_offsets[p.input_names.index(lk.src_input)]
+        else:
+            meta[k, engine.M_SRC_INPUT] = 0
+            meta[k, engine.M_SRC0] = lk.src_slice.start
+        n_post, n_pre = lk.proj.weights.shape
+        meta[k, engine.M_NPRE] = n_pre
+        meta[k, engine.M_DST0] = lk.dst_slice.start
+        meta[k, engine.M_NPOST] = n_post
+        meta[k, engine.M_BAP] = int(lk.bap)
+        for q, y in enumerate(lk.y_inputs):
+            if y is not None:
+                meta[k, engine.M_Y1 + q] = p.input_offsets[p.input_names.index(y)]
+    return meta
+
+
+def _link_scratch(lk) -> tuple:
+    """Per-instance scratch of a learning link for :func:`hwsim.kernels.engine.learn_phase`."""
+    n_post, n_pre = lk.proj.weights.shape
+    return (np.zeros(n_post, np.int32), np.zeros(n_pre, np.bool_), np.zeros(n_post, np.bool_),
+            np.zeros((3, n_post), np.int64), np.array([y is not None for y in lk.y_inputs], np.bool_))
+
+
 def _bt(a: np.ndarray) -> np.ndarray:
     """(T, B, n) record -> (B, T, n) view for the kernels (instance b writes a[:, b])."""
     return a.transpose(1, 0, 2)
@@ -465,19 +501,22 @@ def _probe_index(p: Program, probe_list, var: str) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate(idx).astype(np.int64)) if idx else np.zeros(0, np.int64)
 
 
-def _split(n: int, share: np.ndarray) -> np.ndarray:
-    """``n`` split over cores in proportion to ``share`` (largest remainder: exact integer sum)."""
+def _split(n: np.ndarray, share: np.ndarray) -> np.ndarray:
+    """Counts ``n`` (T,) split over cores in proportion to ``share`` (n_cores,): (T, n_cores), each
+    row summing exactly to its count (largest remainder, ties to the first core)."""
+    n = np.asarray(n, np.int64)
     total = int(share.sum())
+    out = np.zeros((n.shape[0], share.size), np.int64)
     if share.size == 1 or total == 0:
-        out = np.zeros(share.size, np.int64)
-        out[0] = n
+        out[:, 0] = n
         return out
-    q = n * share
+    q = n[:, None] * share[None, :]
     out = q // total
-    rest = n - int(out.sum())
-    if rest:
-        out[np.argsort(-(q % total), kind="stable")[:rest]] += 1
-    return out
+    rest = n - out.sum(axis=1)
+    order = np.argsort(-(q % total), axis=1, kind="stable")
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(share.size)[None, :].repeat(n.shape[0], axis=0), axis=1)
+    return out + (rank < rest[:, None])
 
 
 def _check_record_every(k, learns: bool) -> int:

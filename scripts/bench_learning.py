@@ -14,6 +14,15 @@ Lava side: ``scripts.bench_lava_learning.lava_learning_steps_per_s`` (RingBuffer
 
 ``speedup_vs_lava`` = hwsim steps/s (median) / Lava steps/s (median). Goal: >= 300.
 
+Simulator STDP (``simulator_stdp``): :class:`hwsim.simulator.Simulator` running a network with an
+STDP learning projection (``n_in -> n_hidden`` learning, ``n_hidden -> 10`` static) in its compiled
+time loop, against ``step_loop``, the per-step Python driver the Simulator used before learning moved
+into numba (kept here, reproduced exactly, only as the baseline: the numba step of the static network
+with T = 1, then every learning projection of every instance through
+``LearningDenseEngine.step``). Both give identical weights (checked); ``speedup_vs_step_loop`` =
+step-loop seconds / compiled seconds, same run. Sizes: a small network where the loop's per-step
+Python cost dominates, and 784-512-10 where the learning arithmetic dominates.
+
 Usage::
 
     python scripts/bench_learning.py --json runs/bench_learning.json
@@ -88,6 +97,96 @@ def hwsim_ottt_steps_per_s(n_in=784, n_hidden=512, n_out=10, T=8, samples=200, i
             "n_out": n_out, "T": T, "samples": samples, "input_rate": input_rate}
 
 
+def _stdp_net(n_in, n_hidden, seed=0):
+    from hwsim import Network
+    from hwsim.learning import stdp_loihi
+
+    rng = np.random.default_rng(seed)
+    net = Network(name=f"stdp_{n_in}_{n_hidden}")
+    net.add_input("in", n_in)
+    net.add_population("h", n_hidden, du=1024, dv=256, vth=500)
+    net.add_population("o", 10, du=1024, dv=256, vth=500)
+    net.connect_dense("w1", "in", "h", rng.integers(-32, 34, (n_hidden, n_in)),
+                      learning=stdp_loihi(1, 1, -1, 10, 10, t_epoch=1, rng_seed=1))
+    net.connect_dense("w2", "h", "o", rng.integers(-32, 40, (10, n_hidden)))
+    return net
+
+
+def step_loop(sim, T: int, x: np.ndarray) -> dict:
+    """The Simulator's former per-step learning path (baseline only): per step the numba step of the
+    static network (``run_serial`` with T = 1), then each learning projection of each instance through
+    :meth:`LearningDenseEngine.step`, its activation added to the input ring of t + 1. Binary input
+    ``x`` (T, B, n_in) into the network's only input; population-sourced learning projections only
+    read the step's spikes. Returns the learned weights per projection, (B, n_post, n_pre)."""
+    from hwsim.kernels import engine
+    from hwsim.simulator import _NO_LCTR, _bt
+
+    p = sim.program
+    B = x.shape[1]
+    state = sim._state_for(B)
+    _, _, ev, _ = sim._input_events(T, {"in": x}, None)
+    ev_ptr, ev_src, ev_val = ev
+    probe = np.zeros(0, np.int64)
+    spk = np.zeros((1, B, p.n_comp), np.int8)
+    none = np.zeros((1, B, 0), np.int32)
+    ctr = np.zeros((1, 1, max(p.n_cores, 1), engine.N_COUNTERS), np.int64)
+    ovf = np.zeros((B, len(p.pop_names)), np.int64)
+    status = np.zeros((B, 4), np.int64)
+    R = state.ring.shape[1]
+    for ti in range(T):
+        t = ti + 1
+        spk[:] = 0
+        engine.run_serial(1, t - 1, int(sim.policy), p.n_in_src, p.neu, p.syn, p.prj, p.cnt, state.u, state.v,
+                          state.ring, state.acc32, state.acc64, np.ascontiguousarray(ev_ptr[:, ti:ti + 2]), ev_src,
+                          ev_val, _bt(spk), probe, _bt(none), probe, _bt(none), ctr, ovf, status, None, _NO_LCTR)
+        for lk, engs in zip(sim._links, sim._engines):
+            for b, eng in enumerate(engs):
+                pre = x[ti, b] if lk.src_input is not None else spk[0, b, lk.src_slice]
+                bap = spk[0, b, lk.dst_slice] if lk.bap else None
+                eng.step(t, pre, bap)
+                ring = state.ring[b, (t + 1) % R, lk.dst_slice]
+                ring += eng.a_pending
+    return {lk.name: np.stack([e.weights for e in engs]) for lk, engs in zip(sim._links, sim._engines)}
+
+
+def simulator_stdp(n_in, n_hidden, T, batch, input_rate=0.1, repeats=3, seed=0) -> dict:
+    """Seconds per step of the compiled Simulator and of ``step_loop`` on the same STDP network/input."""
+    from hwsim.simulator import Simulator
+
+    net = _stdp_net(n_in, n_hidden, seed)
+    rng = np.random.default_rng(seed + 1)
+    x = (rng.random((T, batch, n_in)) < input_rate).astype(np.int8)
+    Simulator(net).run(2, inputs={"in": x[:2]})          # compile outside the timing
+    new, old, same = [], [], True
+    for _ in range(repeats):
+        sim = Simulator(net)
+        t0 = time.perf_counter()
+        rec = sim.run(T, inputs={"in": x})
+        new.append(time.perf_counter() - t0)
+        base = Simulator(net)
+        t0 = time.perf_counter()
+        w = step_loop(base, T, x)
+        old.append(time.perf_counter() - t0)
+        same &= bool(np.array_equal(w["w1"], rec.weights["w1"]))
+    med_new, med_old = statistics.median(new), statistics.median(old)
+    return {"n_in": n_in, "n_hidden": n_hidden, "T": T, "batch": batch, "input_rate": input_rate,
+            "hidden_rate": float(rec.spikes["h"].mean()),
+            "compiled_us_per_step_median": 1e6 * med_new / T, "step_loop_us_per_step_median": 1e6 * med_old / T,
+            "speedup_vs_step_loop": med_old / med_new, "identical_weights": same,
+            "compiled_seconds": new, "step_loop_seconds": old}
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", default=None, metavar="PATH", help="write the results as JSON to PATH")
@@ -96,10 +195,19 @@ def main(argv=None) -> int:
     p.add_argument("--lava-T", type=int, default=200, help="Lava: timed steps per repeat (default: 200)")
     p.add_argument("--input-rate", type=float, default=0.1, help="input spike rate (default: 0.1)")
     p.add_argument("--skip-lava", action="store_true", help="hwsim only (no speedup is reported)")
+    p.add_argument("--skip-stdp", action="store_true", help="skip the Simulator STDP comparison")
     args = p.parse_args(argv)
     load0 = os.getloadavg()
-    out = {"machine": {"platform": platform.platform(), "python": platform.python_version(),
+    out = {"machine": {"platform": platform.platform(), "cpu_model": _cpu_model(), "python": platform.python_version(),
                        "cpu_count": os.cpu_count(), "loadavg_start": load0}, "goal_speedup": GOAL}
+    if not args.skip_stdp:
+        out["simulator_stdp"] = []
+        for n_in, n_h, T, B in ((64, 32, 2000, 1), (64, 32, 500, 16), (784, 512, 300, 1)):
+            r = simulator_stdp(n_in, n_h, T, B, repeats=args.repeats)
+            out["simulator_stdp"].append(r)
+            print(f"Simulator STDP {n_in}-{n_h}-10 B={B}: compiled {r['compiled_us_per_step_median']:.1f} us/step, "
+                  f"step loop {r['step_loop_us_per_step_median']:.1f} us/step: "
+                  f"{r['speedup_vs_step_loop']:.1f}x (identical weights: {r['identical_weights']})")
     out["hwsim"] = hwsim_ottt_steps_per_s(samples=args.samples, repeats=args.repeats, input_rate=args.input_rate)
     h = out["hwsim"]
     print(f"hwsim OTTT_O 784-512-10: {h['us_per_step_median']:.1f} us/step (median; best "

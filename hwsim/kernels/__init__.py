@@ -15,44 +15,4 @@ Every kernel is ``@njit(cache=True)`` and callable from Python; tests compare th
 pure-Python forms of the same arithmetic (``tests/hwsim/test_kernels.py``).
 """
 
-import hashlib as _hashlib
-import os as _os
-
-
-def _drop_stale_numba_cache() -> None:
-    """Delete this package's numba cache files when any kernel source changed.
-
-    numba's ``cache=True`` checks only the timestamp of the file defining a function, not of the
-    files it calls into, so an edit of ``arith.py`` would leave ``engine.py``'s cached machine code
-    stale. A hash of all kernel sources is kept next to the cache; a mismatch clears it.
-    """
-    here = _os.path.dirname(_os.path.abspath(__file__))
-    cache = _os.path.join(here, "__pycache__")
-    h = _hashlib.sha256()
-    for name in sorted(_os.listdir(here)):
-        if name.endswith(".py"):
-            with open(_os.path.join(here, name), "rb") as f:
-                h.update(name.encode() + b"\0" + f.read())
-    digest = h.hexdigest()
-    stamp = _os.path.join(cache, "kernels.srchash")
-    try:
-        with open(stamp) as f:
-            if f.read().strip() == digest:
-                return
-    except OSError:
-        pass
-    try:
-        _os.makedirs(cache, exist_ok=True)
-        for name in _os.listdir(cache):
-            if name.endswith((".nbi", ".nbc")):
-                try:
-                    _os.remove(_os.path.join(cache, name))
-                except OSError:
-                    pass
-        with open(stamp, "w") as f:
-            f.write(digest)
-    except OSError:  # read-only install: numba falls back to its own checks
-        pass
-
-
-_drop_stale_numba_cache()
+# The numba cache guard (stale machine code after an edit) is hwsim._numba_cache, run by hwsim/__init__.py.

@@ -18,12 +18,19 @@ Arguments are grouped into tuples of flat arrays (built by :mod:`hwsim.program`)
     syn = (seg_ptr, seg_kind, seg_proj, seg_base, seg_woff, seg_ioff, seg_len, syn_w, syn_w8, syn_idx)
     prj = (prj_acc, prj_wide, prj_ndst, prj_nslot, prj_dst0, prj_exp, prj_wrap24)
     cnt = (sc_ptr, sc_core, sc_nsyn, sc_bytes)
+    lrn = None for a network without learning projections (the branch is compiled away), else
+          (meta, links, hist, every, batch): see :func:`learn_phase`
 
-Counter fields (last axis of ``ctr``) are the ``C_*`` constants below.
+Learning projections (Lava ``LearningDense``) run as phase 6 of the same step, after the static
+hand-off: each accumulates the step's pre spikes with its current weights into the input of
+``t + 1`` and then learns (:func:`hwsim.learning.kernels.learn_step`), as Lava's ``run_spk`` then
+``run_lrn``. Counter fields (last axis of ``ctr``) are the ``C_*`` constants below.
 """
 import numpy as np
 from numba import njit, prange, uint64
 
+from ..learning.kernels import (CNT_SYN_D, CNT_SYN_T, CNT_SYN_W, CNT_TRACE_UPDATES, PAR_WEIGHT_EXP,
+                                dense_forward, learn_step)
 from ..overflow import RAISE
 from .neuron import LIF_RESET, lif_block
 from .synapse import deliver, handoff
@@ -35,6 +42,22 @@ C_NEURON = 3         # compartment updates (filled outside the kernel: all compa
 C_ACTIVE = 4         # compartment updates with nonzero input or state ("active" in Loihi's table)
 C_SYN_BYTES = 5      # bytes of synaptic memory read
 N_COUNTERS = 6
+
+# learning counters (last axis of ``lctr``)
+L_TRACE = 0          # trace values decayed
+L_SYN_UPDATES = 1    # synapses evaluated (w, tag_2 and tag_1 targets)
+L_WRITES = 2         # weight write-backs (the w target)
+N_LEARN_COUNTERS = 3
+
+# columns of the learning links' int64 metadata ``meta`` (one row per learning projection)
+M_SRC_INPUT = 0      # 1: the pre spikes come from an input (index into the step's input values)
+M_SRC0 = 1           # first pre compartment (or input source)
+M_NPRE = 2
+M_DST0 = 3           # first post compartment
+M_NPOST = 4
+M_BAP = 5            # 1: the post spikes drive the post traces (2F / 3F)
+M_Y1 = 6             # M_Y1 + k: first input source of y_{k+1}, or -1 (unwired: reads 0)
+N_META = 9
 
 
 @njit(cache=True, inline="always")
@@ -48,14 +71,73 @@ def count_event(g, sc_ptr, sc_core, sc_nsyn, sc_bytes, cstep):
 
 
 @njit(cache=True)
+def learn_phase(ti, t, b, s_row, inp, ring, lrn, lctr):
+    """Phase 6 of step ``t`` for instance ``b``: every learning projection accumulates the step's pre
+    spikes (``s_row`` for a population source, the step's input values ``inp`` for an input) with its
+    weights into ``ring[(t + 1) % R]`` (int32, as Lava sums its input channels) and learns.
+
+    ``lrn = (meta, links, hist, every, batch)``: ``meta`` int64 (n_links, N_META);
+    ``links[k * batch + b]`` = ``(scratch, args)`` of link k, instance b, with ``scratch =
+    (a_buff int32 (n_post), s_in bool (n_pre), bap bool (n_post), Y int64 (3, n_post), use_y bool (3))``
+    and ``args`` :meth:`hwsim.learning.LearningDenseEngine.kernel_args`. ``lctr`` int64
+    (T, n_links, N_LEARN_COUNTERS) receives this step's learning counters; with ``every > 0``,
+    ``hist[k][(ti + 1) // every - 1, b]`` receives the (n_pre, n_post) weights after the step.
+    """
+    meta, links, hist, every, batch = lrn
+    r = ring.shape[0]
+    slot = ring[(t + 1) % r]
+    for k in range(meta.shape[0]):
+        scratch, args = links[k * batch + b]
+        a_buff, s_in, bap, Y, use_y = scratch
+        (par, prod, fac, fac_c, tgt, imp_int, imp_frac, decay, tau_nz, xtr, ytr, tx, ty, SV, r_xd, r_xi,
+         r_yd, r_yi, r_off, r_conn, c_off, Hx, Hy, A, B, G, TA, TB, acc, gb, R, dvec, y0m, y0b, Dx,
+         raw_pre, raw_post, cnt) = args
+        src0 = meta[k, M_SRC0]
+        n_pre = meta[k, M_NPRE]
+        dst0 = meta[k, M_DST0]
+        n_post = meta[k, M_NPOST]
+        if meta[k, M_SRC_INPUT] != 0:
+            for i in range(n_pre):
+                s_in[i] = inp[src0 + i] != 0
+        else:
+            for i in range(n_pre):
+                s_in[i] = s_row[src0 + i] != 0
+        use_bap = meta[k, M_BAP] != 0
+        if use_bap:
+            for j in range(n_post):
+                bap[j] = s_row[dst0 + j] != 0
+        for q in range(3):
+            y0 = meta[k, M_Y1 + q]
+            if y0 >= 0:
+                for j in range(n_post):
+                    Y[q, j] = inp[y0 + j]
+        tr0 = cnt[CNT_TRACE_UPDATES]
+        syn0 = cnt[CNT_SYN_W] + cnt[CNT_SYN_D] + cnt[CNT_SYN_T]
+        w0 = cnt[CNT_SYN_W]
+        dense_forward(SV[0], s_in, par[PAR_WEIGHT_EXP], acc[0], a_buff)
+        learn_step(t, s_in, bap, use_bap, Y[0], Y[1], Y[2], use_y, par, prod, fac, fac_c, tgt, imp_int,
+                   imp_frac, decay, tau_nz, xtr, ytr, tx, ty, SV, r_xd, r_xi, r_yd, r_yi, r_off, r_conn,
+                   c_off, Hx, Hy, A, B, G, TA, TB, acc, gb, R, dvec, y0m, y0b, Dx, raw_pre, raw_post, cnt)
+        for j in range(n_post):
+            slot[dst0 + j] += a_buff[j]
+        lctr[ti, k, L_TRACE] += cnt[CNT_TRACE_UPDATES] - tr0
+        lctr[ti, k, L_SYN_UPDATES] += cnt[CNT_SYN_W] + cnt[CNT_SYN_D] + cnt[CNT_SYN_T] - syn0
+        lctr[ti, k, L_WRITES] += cnt[CNT_SYN_W] - w0
+        if every > 0 and (ti + 1) % every == 0:
+            hist[k][(ti + 1) // every - 1, b] = SV[0]
+
+
+@njit(cache=True)
 def run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, u, v, ring, acc32, acc64,
-                 ev_ptr, ev_src, ev_val, rec_spk, probe_u, rec_u, probe_v, rec_v, ctr, ovf):
+                 ev_ptr, ev_src, ev_val, rec_spk, probe_u, rec_u, probe_v, rec_v, ctr, ovf, lrn, b, lctr):
     """Run ``T`` steps of one instance from Lava time step ``t0`` (the steps are t0+1 .. t0+T).
 
     State arrays ``u``, ``v`` (int32, N), ``ring`` (int32, R x N), ``acc32``, ``acc64`` are
     updated in place; ``rec_spk`` (int8, T x N), ``rec_u``/``rec_v`` (int32, T x n_probe),
     ``ctr`` (int64, T x n_cores x N_COUNTERS) and ``ovf`` (int64, per population) are added to.
     ``ev_ptr`` (T+1) indexes this instance's input events ``ev_src`` (source) and ``ev_val``.
+    ``lrn`` (None without learning), ``b`` (the instance) and ``lctr`` (this thread's learning
+    counters) drive :func:`learn_phase`.
 
     Returns ``(status, row, compartment, var)``: status 0 when all steps ran, 1 when the RAISE
     policy stopped at an overflow of ``var`` (0: u, 1: v) in ``compartment`` at record ``row``.
@@ -73,6 +155,7 @@ def run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, u, v, ring, acc32,
     s_row = np.zeros(n, np.int8)
     ovf_flag = np.zeros(n, np.int8)
     active = np.zeros(n_prj, np.bool_)
+    inp = np.zeros(n_in_src if lrn is not None else 0, np.int64)
     for ti in range(T):
         t = t0 + ti + 1
         slot = ring[t % r]
@@ -111,6 +194,8 @@ def run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, u, v, ring, acc32,
         cstep = ctr[ti]
         for e in range(ev_ptr[ti], ev_ptr[ti + 1]):
             g = ev_src[e]
+            if lrn is not None:
+                inp[g] = ev_val[e]
             deliver(g, np.int64(ev_val[e]), seg_ptr, seg_kind, seg_proj, seg_base, seg_woff, seg_ioff, seg_len,
                     syn_w, syn_w8, syn_idx, acc32, acc64, active)
             count_event(g, sc_ptr, sc_core, sc_nsyn, sc_bytes, cstep)
@@ -125,17 +210,23 @@ def run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, u, v, ring, acc32,
                 active[q] = False
                 handoff(q, t, prj_acc, prj_wide, prj_ndst, prj_nslot, prj_dst0, prj_exp, prj_wrap24,
                         acc32, acc64, ring)
+        # -- 6. learning projections -------------------------------------------------------------
+        if lrn is not None:
+            learn_phase(ti, t, b, s_row, inp, ring, lrn, lctr)
+            for e in range(ev_ptr[ti], ev_ptr[ti + 1]):
+                inp[ev_src[e]] = 0
     return 0, 0, 0, 0
 
 
 @njit(cache=True)
 def run_serial(T, t0, policy, n_in_src, neu, syn, prj, cnt, U, V, RING, ACC32, ACC64,
-               EV_PTR, ev_src, ev_val, REC_SPK, probe_u, REC_U, probe_v, REC_V, CTR, OVF, STATUS):
-    """``run_instance`` over the batch axis (axis 0 of the state and record arrays), one thread."""
+               EV_PTR, ev_src, ev_val, REC_SPK, probe_u, REC_U, probe_v, REC_V, CTR, OVF, STATUS, lrn, LCTR):
+    """``run_instance`` over the batch axis (axis 0 of the state and record arrays), one thread.
+    ``LCTR`` (n_chunks, T, n_links, N_LEARN_COUNTERS) receives the learning counters in chunk 0."""
     for b in range(U.shape[0]):
         st = run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, U[b], V[b], RING[b], ACC32[b],
                           ACC64[b], EV_PTR[b], ev_src, ev_val, REC_SPK[b], probe_u, REC_U[b], probe_v,
-                          REC_V[b], CTR[0], OVF[b])
+                          REC_V[b], CTR[0], OVF[b], lrn, b, LCTR[0])
         STATUS[b, 0] = st[0]
         STATUS[b, 1] = st[1]
         STATUS[b, 2] = st[2]
@@ -144,15 +235,16 @@ def run_serial(T, t0, policy, n_in_src, neu, syn, prj, cnt, U, V, RING, ACC32, A
 
 @njit(cache=True, parallel=True)
 def run_parallel(T, t0, policy, n_in_src, neu, syn, prj, cnt, U, V, RING, ACC32, ACC64,
-                 EV_PTR, ev_src, ev_val, REC_SPK, probe_u, REC_U, probe_v, REC_V, CTR, OVF, STATUS):
+                 EV_PTR, ev_src, ev_val, REC_SPK, probe_u, REC_U, probe_v, REC_V, CTR, OVF, STATUS, lrn, LCTR):
     """Independent instances in parallel: chunk ``ch`` of ``CTR.shape[0]`` runs instances
-    ``ch, ch + n_chunks, ...`` and adds its counters into ``CTR[ch]`` (summed by the caller)."""
+    ``ch, ch + n_chunks, ...`` and adds its counters into ``CTR[ch]`` and ``LCTR[ch]`` (summed by
+    the caller). Each instance of a learning projection has its own state (``lrn``)."""
     n_chunks = CTR.shape[0]
     for ch in prange(n_chunks):
         for b in range(ch, U.shape[0], n_chunks):
             st = run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, U[b], V[b], RING[b], ACC32[b],
                               ACC64[b], EV_PTR[b], ev_src, ev_val, REC_SPK[b], probe_u, REC_U[b], probe_v,
-                              REC_V[b], CTR[ch], OVF[b])
+                              REC_V[b], CTR[ch], OVF[b], lrn, b, LCTR[ch])
             STATUS[b, 0] = st[0]
             STATUS[b, 1] = st[1]
             STATUS[b, 2] = st[2]

@@ -197,6 +197,39 @@ def test_batch_instances_learn_their_own_weights():
     assert not np.array_equal(rec.weights["w_in"][0], rec.weights["w_in"][1])
 
 
+@pytest.mark.parametrize("chunk", [1, 7, 10])
+def test_compiled_chunks_give_the_same_run(monkeypatch, chunk):
+    """Long runs are cut into compiled calls of ``_LEARN_CHUNK`` steps (the random draws held are
+    bounded); where the cuts fall changes nothing, weight history and counters included."""
+    import hwsim.simulator as S
+
+    net, x = stdp_net(5, 2, learn_hidden=True)
+    whole = Simulator(net).run(60, inputs=x, record_weights=4)
+    monkeypatch.setattr(S, "_LEARN_CHUNK", chunk)
+    cut = Simulator(net).run(60, inputs=x, record_weights=4)
+    for p in net.populations:
+        np.testing.assert_array_equal(cut.spikes[p], whole.spikes[p])
+    for q in ("w_in", "w_ho"):
+        np.testing.assert_array_equal(cut.weight_history[q], whole.weight_history[q])
+        np.testing.assert_array_equal(cut.weights[q], whole.weights[q])
+    for f in ("trace_updates", "synapse_updates", "weight_writebacks", "synaptic_ops"):
+        np.testing.assert_array_equal(getattr(cut.counters, f), getattr(whole.counters, f))
+
+
+def test_parallel_batch_equals_one_instance_at_a_time():
+    """B = 9 instances run in numba's threads (chunks of instances) with their own learning state."""
+    net, _ = stdp_net(6, 1, learn_hidden=True)
+    rng = np.random.default_rng(9)
+    T, B = 30, 9
+    x = (rng.random((T, B, 12)) < 0.3).astype(np.int8)
+    rec = Simulator(net).run(T, inputs={"in": x})
+    for b in (0, 4, 8):
+        one = Simulator(net).run(T, inputs={"in": x[:, b]})
+        for q in ("w_in", "w_ho"):
+            np.testing.assert_array_equal(rec.weights[q][b], one.weights[q])
+        np.testing.assert_array_equal(rec.spikes["o"][:, b], one.spikes["o"])
+
+
 def test_second_run_continues_learning_and_reset_restores_weights():
     net, x = stdp_net(3, 2)
     long = Simulator(net).run(60, inputs=x)
