@@ -45,7 +45,8 @@ Versions. ``format_version`` (major) changes on incompatible layout changes: rea
 files. ``format_minor`` (absent = 0) counts additions: this reader loads every file of its major
 version, and refuses, naming it, any attribute or entry of a network it does not know (so a
 file from a newer minor that uses a newer feature fails loudly instead of losing it). Minor 1
-added learning projections.
+added learning projections; minor 2 the readout, error and learning compartment kinds (attrs partner,
+tgt, shift, lut_shift, delay, seed and the array lut on their population groups).
 
 Every problem with a file (not HDF5, truncated, corrupt, foreign such as a lava-dl netx file,
 written by a newer version, missing pieces) raises :class:`FormatError`, which names the file
@@ -68,7 +69,7 @@ from typing import Any, Optional, Union
 import h5py
 import numpy as np
 
-from .network import ConvProjection, DenseProjection, Network, SparseProjection
+from .network import CIRCUIT_KINDS, ConvProjection, DenseProjection, Network, SparseProjection
 from .spec import ChipSpec, SpecError
 
 __all__ = [
@@ -79,7 +80,7 @@ __all__ = [
 NETWORK_FORMAT = "hwlearn-network"
 RUN_FORMAT = "hwlearn-run"
 FORMAT_VERSION = 1          # bump on any incompatible layout change; readers refuse newer files
-FORMAT_MINOR = 1            # bump on additions (1: learning projections); unknown entries are refused
+FORMAT_MINOR = 2            # bump on additions (1: learning projections, 2: readout / error / learning kinds)
 HWLEARN_VERSION = "0.1.0"
 USERBLOCK_SIZE = 512       # bytes before the HDF5 data holding the hwlearn header (HDF5 ignores them)
 _HEADER_MAGIC = b"HWLEARN-HDF5 "
@@ -93,6 +94,8 @@ PathLike = Union[str, os.PathLike]
 _INPUT_FIELDS = ("name", "shape", "graded")
 _POP_ATTRS = ("name", "shape", "kind", "du", "dv", "vth", "reset_interval", "reset_offset", "vth_lo")
 _POP_ARRAYS = ("bias_mant", "bias_exp", "u_init", "v_init")
+# the on-chip learning kinds (readout, error, learning; format_minor >= 2): their parameters
+_POP_CIRCUIT_ATTRS = ("partner", "tgt", "shift", "lut_shift", "delay", "seed")
 _PROJ_COMMON = ("name", "src", "dst", "weight_exp", "num_weight_bits", "sign_mode", "graded")
 _PROJ_KINDS = {DenseProjection: "dense", SparseProjection: "sparse", ConvProjection: "conv"}
 _PROJ_EXTRA = {
@@ -112,7 +115,7 @@ _LEARNING_ATTRS = _RULE_FIELDS | {"bap"} | {f"{k}_input" for k in _Y_KEYS}
 # what a reader of this version knows in each group of a network (anything else is refused)
 _KNOWN = {
     "input": (set(_INPUT_FIELDS), set()),
-    "population": (set(_POP_ATTRS), set(_POP_ARRAYS)),
+    "population": (set(_POP_ATTRS) | set(_POP_CIRCUIT_ATTRS), set(_POP_ARRAYS) | {"lut"}),
     "projection": ({"kind", "n_dst", "n_src", "stride", "padding", "dilation", "groups", *_PROJ_COMMON},
                    {"weights", "delays", "dst_index", "src_index", "learning"}),
     "learning": (_LEARNING_ATTRS, set()),
@@ -432,7 +435,7 @@ def _write_network(g: h5py.Group, net: Network):
 
     gp = g.create_group("populations")
     for i, pop in enumerate(net.populations.values()):
-        _check_known_fields(pop, set(_POP_ATTRS) | set(_POP_ARRAYS), "Population")
+        _check_known_fields(pop, set(_POP_ATTRS) | set(_POP_ARRAYS) | set(_POP_CIRCUIT_ATTRS) | {"lut"}, "Population")
         e = gp.create_group(f"{i:06d}")
         for k in _POP_ATTRS:
             v = getattr(pop, k)
@@ -444,6 +447,11 @@ def _write_network(g: h5py.Group, net: Network):
                 e.attrs[k] = int(v)
         for k in _POP_ARRAYS:
             _write_array(e, k, np.asarray(getattr(pop, k)))
+        if pop.kind in CIRCUIT_KINDS:
+            for k in _POP_CIRCUIT_ATTRS:
+                v = getattr(pop, k)
+                e.attrs[k] = v if isinstance(v, str) else int(v)
+            _write_array(e, "lut", np.asarray(pop.lut, dtype=np.int64))
 
     gj = g.create_group("projections")
     for i, p in enumerate(net.projections.values()):
@@ -542,6 +550,23 @@ def _str_list_attr(obj, key, where) -> list[str]:
     return out
 
 
+def _read_circuit_population(net: Network, e: h5py.Group, kind: str, w: str) -> None:
+    """A readout / error / learning population (format_minor >= 2) through its Network method."""
+    name = _str_attr(e, "name", w)
+    if kind == "readout":
+        net.add_readout(name, _tuple_attr(e, "shape", w), du=_int_attr(e, "du", w), dv=_int_attr(e, "dv", w))
+    elif kind == "error":
+        net.add_error(name, _str_attr(e, "partner", w), tgt=_int_attr(e, "tgt", w), es=_int_attr(e, "shift", w),
+                      seed=_int_attr(e, "seed", w))
+    else:
+        net.add_learning_compartment(name, _str_attr(e, "partner", w), lut=_array(e, "lut", w),
+                                     lut_shift=_int_attr(e, "lut_shift", w), sh=_int_attr(e, "shift", w),
+                                     delay=_int_attr(e, "delay", w), seed=_int_attr(e, "seed", w))
+    if net.populations[name].shape != _tuple_attr(e, "shape", w):
+        raise FormatError(f"{w}: shape {_tuple_attr(e, 'shape', w)} differs from its partner's "
+                          f"{net.populations[name].shape}")
+
+
 def _read_network(g: h5py.Group, base: str) -> Network:
     """Rebuild a Network from group ``g``; FormatError for layout problems, SpecError for values."""
     for k in ("spec", "inputs", "populations", "projections", "probes"):
@@ -567,7 +592,11 @@ def _read_network(g: h5py.Group, base: str) -> Network:
     for e in _ordered_children(g["populations"], f"{base}/populations"):
         w = e.name
         _check_unknown(e, "population", w, minor)
-        kw = dict(kind=_str_attr(e, "kind", w))
+        kind = _str_attr(e, "kind", w)
+        if kind in CIRCUIT_KINDS:
+            _read_circuit_population(net, e, kind, w)
+            continue
+        kw = dict(kind=kind)
         for k in ("du", "dv", "vth", "reset_interval", "reset_offset", "vth_lo"):
             kw[k] = _int_attr(e, k, w)
         for k in _POP_ARRAYS:

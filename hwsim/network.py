@@ -42,8 +42,11 @@ if TYPE_CHECKING:  # imported lazily: hwsim.learning may import this module
     from .learning.rule import LearningRule
 
 NEURON_KINDS = ("lif", "lif_reset", "ternary_lif")
+#: the on-chip learning kinds (docs/compartments.md): add_readout, add_error, add_learning_compartment
+CIRCUIT_KINDS = ("readout", "error", "learning")
+GRADED_KINDS = ("error", "learning")        # populations whose outputs are graded values y
 SIGN_MODES = ("mixed", "excitatory", "inhibitory")
-PROBE_VARS = ("u", "v", "s")
+PROBE_VARS = ("u", "v", "s", "y")
 THIRD_FACTORS = ("y1", "y2", "y3")
 
 
@@ -101,6 +104,10 @@ class Population:
     u_init, v_init : per compartment, uv_bits two's complement
     reset_interval, reset_offset : lif_reset only: u = v = 0 when t % interval == offset % interval
     vth_lo : ternary_lif only, signed; spikes -1 where v < vth_lo << 6
+
+    The kinds 'readout', 'error' and 'learning' (docs/compartments.md) use, besides du / dv
+    (readout): partner (the population they read in the same step), tgt and shift (error: ``es``;
+    learning: ``sh``), lut / lut_shift / delay (learning), seed (their stochastic rounding).
     """
 
     name: str
@@ -116,6 +123,13 @@ class Population:
     reset_interval: int = 0
     reset_offset: int = 0
     vth_lo: int = 0
+    partner: str = ""
+    tgt: int = 0
+    shift: int = 0
+    lut: tuple = ()
+    lut_shift: int = 0
+    delay: int = 0
+    seed: int = 0
 
     @property
     def size(self) -> int:
@@ -123,8 +137,13 @@ class Population:
 
     @property
     def graded_output(self) -> bool:
-        """Ternary compartments emit signed (-1/0/+1) messages."""
-        return self.kind == "ternary_lif"
+        """Ternary compartments emit signed (-1/0/+1) messages, error / learning compartments graded values."""
+        return self.kind == "ternary_lif" or self.kind in GRADED_KINDS
+
+    @property
+    def sends(self) -> bool:
+        """Whether the compartments send messages (a readout never does)."""
+        return self.kind != "readout"
 
 
 @dataclass(frozen=True, eq=False)
@@ -279,6 +298,65 @@ class Network:
         self.populations[name] = pop
         return pop
 
+    def _partner(self, where, partner, kinds) -> Population:
+        if not isinstance(partner, str) or partner not in self.populations:
+            raise SpecError(f"{where}: partner={partner!r} is not a population of network {self.name!r} "
+                            f"(add it first); have {sorted(self.populations)}")
+        p = self.populations[partner]
+        if p.kind not in kinds:
+            raise SpecError(f"{where}: partner={partner!r} is a {p.kind!r} population; expected one of {kinds}")
+        return p
+
+    def _circuit_population(self, name, shape, kind, **kw) -> Population:
+        n = int(np.prod(shape))
+        zeros = np.zeros(n, np.int64)
+        pop = Population(name=name, shape=shape, kind=kind, bias_mant=zeros, bias_exp=zeros, u_init=zeros,
+                         v_init=zeros, **kw)
+        self.populations[name] = pop
+        return pop
+
+    def add_readout(self, name: str, shape, *, du: int = 4095, dv: int = 4096) -> Population:
+        """A non-spiking integrator (LIF sub-threshold arithmetic, no threshold, bias 0); it never
+        sends. The defaults (du = 4095, dv = 4096) make ``v = a << 6``: the step's input, unfiltered."""
+        self._new_name(name)
+        where = f"readout {name!r}"
+        sp = self.spec
+        return self._circuit_population(name, _shape(shape), "readout", du=check_range("du", du, *sp.du_range, where),
+                                        dv=check_range("dv", dv, *sp.dv_range, where), vth=0)
+
+    def add_error(self, name: str, partner: str, *, tgt: int, es: int, seed: int = 0) -> Population:
+        """Error compartments of the readout ``partner``: ``y = clip(SR(v_partner - tgt * a, es))``
+        (``a``: the label, this population's synaptic input), sent as graded messages
+        (docs/compartments.md). ``tgt`` in v units, ``es`` a shift in [-32, 62]."""
+        self._new_name(name)
+        where = f"error {name!r}"
+        p = self._partner(where, partner, ("readout",))
+        half = 1 << (self.spec.uv_bits - 1)
+        return self._circuit_population(
+            name, p.shape, "error", du=0, dv=0, vth=0, partner=partner,
+            tgt=check_range("tgt", tgt, 0, half - 1, where), shift=check_range("es", es, -32, 62, where),
+            seed=check_range("seed", seed, 0, (1 << 63) - 1, where))
+
+    def add_learning_compartment(self, name: str, partner: str, *, lut, lut_shift: int, sh: int, delay: int = 0,
+                                 seed: int = 0) -> Population:
+        """OTTT learning compartments of the LIF population ``partner``:
+        ``y = clip(SR(fb * lut[((vpre_partner(t - delay) - vth << 6) >> lut_shift) + len(lut) // 2], sh))``
+        with ``fb`` this population's synaptic input (the feedback), 0 outside the table
+        (docs/compartments.md). LUT entries are unsigned, ``trace_bits + 1`` bits wide (0..255 on Loihi)."""
+        self._new_name(name)
+        where = f"learning compartment {name!r}"
+        p = self._partner(where, partner, ("lif", "lif_reset"))
+        sp = self.spec
+        table = np.asarray(lut)
+        if table.ndim != 1 or table.size < 1:
+            raise SpecError(f"{where}: lut must be a non-empty 1-D table, got shape {table.shape}")
+        check_array_range("lut", table, 0, (1 << (sp.trace_bits + 1)) - 1, where)
+        return self._circuit_population(
+            name, p.shape, "learning", du=0, dv=0, vth=0, partner=partner, shift=check_range("sh", sh, -32, 62, where),
+            lut=tuple(int(x) for x in table), lut_shift=check_range("lut_shift", lut_shift, 0, 24, where),
+            delay=check_range("delay", delay, 0, sp.delay_range[1], where),
+            seed=check_range("seed", seed, 0, (1 << 63) - 1, where))
+
     def node(self, name: str) -> Union[SpikeInput, Population]:
         if name in self.inputs:
             return self.inputs[name]
@@ -292,6 +370,9 @@ class Network:
         s, d = self.node(src), self.node(dst)
         if not isinstance(d, Population):
             raise SpecError(f"{where}: dst={dst!r} is an input; projections must end on a population")
+        if isinstance(s, Population) and not s.sends:
+            raise SpecError(f"{where}: src={src!r} is a readout, which never sends; read its v with a probe "
+                            "or through an error population (add_error)")
         w = np.asarray(weights)
         sign_mode = infer_sign_mode(w) if sign_mode is None else sign_mode
         if sign_mode not in SIGN_MODES:
@@ -394,9 +475,19 @@ class Network:
             if key not in third_factor:
                 continue
             inp = third_factor[key]
+            pop = self.populations.get(inp) if isinstance(inp, str) else None
+            if pop is not None:
+                if pop.kind not in GRADED_KINDS:
+                    raise SpecError(f"{where}: third_factor[{key!r}]={inp!r} is a {pop.kind!r} population; a "
+                                    f"population third factor must be graded, one of {GRADED_KINDS}")
+                if pop.shape != d.shape:
+                    raise SpecError(f"{where}: third_factor[{key!r}]={inp!r} has shape {pop.shape}, "
+                                    f"expected the dst shape {d.shape}")
+                out[key] = inp
+                continue
             if not isinstance(inp, str) or inp not in self.inputs:
-                raise SpecError(f"{where}: third_factor[{key!r}]={inp!r} is not an input of network "
-                                f"{self.name!r}; have {sorted(self.inputs)}")
+                raise SpecError(f"{where}: third_factor[{key!r}]={inp!r} is neither a graded input nor an error / "
+                                f"learning population of network {self.name!r}; inputs {sorted(self.inputs)}")
             node = self.inputs[inp]
             if not node.graded:
                 raise SpecError(f"{where}: third_factor[{key!r}]={inp!r} must be a graded input "

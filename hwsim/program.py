@@ -41,7 +41,7 @@ import numpy as np
 from .constants import DU_OFFSET, DV_OFFSET, VTH_SHIFT
 from .kernels import synapse as K
 from .kernels.conv import conv_synapses
-from .kernels.neuron import KIND_CODES, LIF_RESET, TERNARY
+from .kernels.neuron import KIND_CODES, LIF_RESET, READOUT, TERNARY
 from .network import ConvProjection, DenseProjection, Network, SparseProjection, SpikeInput
 from .spec import ChipSpec
 
@@ -201,6 +201,36 @@ def _i64(x):
     return np.ascontiguousarray(np.asarray(x, dtype=np.int64))
 
 
+def _graded_kinds(pops, pop_off, pop_index, spec: ChipSpec) -> tuple:
+    """The ``neu`` entries of the graded kinds (docs/compartments.md): per population its first
+    compartment, its partner's first compartment (-1: none), ``tgt``, the shift (``es`` / ``sh``), its
+    slice of the concatenated LUTs, ``lut_shift``, ``delay``, seed and the partner's threshold
+    ``vth << 6``; the LUTs; the output range ``[-2**trace_bits, 2**trace_bits - 1]``."""
+    lut_parts, lut0 = [], []
+    n = 0
+    for p in pops:
+        lut0.append(n)
+        lut_parts.append(np.asarray(p.lut, np.int64))
+        n += len(p.lut)
+
+    def partner(p):
+        return int(pop_off[pop_index[p.partner]]) if p.partner else -1
+
+    def vth6(p):
+        return pops[pop_index[p.partner]].vth << VTH_SHIFT if p.partner else 0
+
+    lut = np.ascontiguousarray(np.concatenate(lut_parts) if n else np.zeros(1, np.int64))
+    return (_i64(pop_off[:-1]), _i64([partner(p) for p in pops]), _i64([p.tgt for p in pops]),
+            _i64([p.shift for p in pops]), _i64(lut0), _i64([len(p.lut) for p in pops]),
+            _i64([p.lut_shift for p in pops]), _i64([p.delay for p in pops]), _i64([p.seed for p in pops]),
+            _i64([vth6(p) for p in pops]), lut, -(1 << spec.trace_bits), (1 << spec.trace_bits) - 1)
+
+
+def history_len(net: Network) -> int:
+    """Rows of the ``vpre`` history (:mod:`hwsim.kernels.engine`): the largest learning-compartment delay + 1."""
+    return 1 + max([p.delay for p in net.populations.values()], default=0)
+
+
 def compile_network(net: Network, mapping) -> Program:
     """Compile ``net`` with its core ``mapping`` (:class:`hwsim.mapper.Mapping`) into a Program."""
     spec = net.spec
@@ -217,7 +247,9 @@ def compile_network(net: Network, mapping) -> Program:
     src_off.update({p.name: n_in + int(pop_off[k]) for k, p in enumerate(pops)})
 
     # ---- compartments and core blocks -------------------------------------------------------
-    blocks = mapping.blocks  # list of (core, pop_name, start, stop) in pop-local indices
+    # list of (core, pop_name, start, stop) in pop-local indices, in population order: a compartment
+    # that reads a partner (error, learning) is updated after the partner in the same step
+    blocks = sorted(mapping.blocks, key=lambda b: (pop_index[b[1]], b[2]))
     blk_c0 = _i64([pop_off[pop_index[b[1]]] + b[2] for b in blocks])
     blk_c1 = _i64([pop_off[pop_index[b[1]]] + b[3] for b in blocks])
     blk_core = _i64([b[0] for b in blocks])
@@ -234,7 +266,7 @@ def compile_network(net: Network, mapping) -> Program:
     unity = 1 << spec.decay_bits      # 4096 (Lava decay_unity)
     pop_fu = pop_arr(lambda p: unity - (p.du + DU_OFFSET))
     pop_fv = pop_arr(lambda p: unity - (p.dv + DV_OFFSET))
-    pop_vhi = pop_arr(lambda p: p.vth << VTH_SHIFT)
+    pop_vhi = pop_arr(lambda p: p.vth << VTH_SHIFT if KIND_CODES[p.kind] != READOUT else np.iinfo(np.int64).max)
     # TernaryLIF keeps vth_lo in an int32 Var; its << 6 is int32 arithmetic
     pop_vlo = pop_arr(lambda p: int(np.left_shift(np.int32(p.vth_lo), VTH_SHIFT)) if KIND_CODES[p.kind] == TERNARY
                       else np.iinfo(np.int64).min)
@@ -247,7 +279,7 @@ def compile_network(net: Network, mapping) -> Program:
     u_init = (np.concatenate([p.u_init for p in pops]).astype(np.int32) if pops else np.zeros(0, np.int32))
     v_init = (np.concatenate([p.v_init for p in pops]).astype(np.int32) if pops else np.zeros(0, np.int32))
     neu = (blk_c0, blk_c1, blk_core, blk_pop, pop_kind, pop_fu, pop_fv, pop_vhi, pop_vlo, pop_rint, pop_roff,
-           pop_uvh, pop_dsh, np.ascontiguousarray(comp_bias))
+           pop_uvh, pop_dsh, np.ascontiguousarray(comp_bias)) + _graded_kinds(pops, pop_off, pop_index, spec)
 
     # ---- projections -------------------------------------------------------------------------
     n_sources = n_in + n_comp

@@ -39,7 +39,7 @@ from .learning.engine import LearningDenseEngine
 from .mapper import Mapping, map_network
 from .network import PROBE_VARS, Network
 from .overflow import OverflowPolicy, StateOverflowError
-from .program import Program, compile_network, learning_links
+from .program import Program, compile_network, history_len, learning_links
 
 _PARALLEL_EVENTS_MIN_BATCH = 8   # below this, converting inputs in one thread is faster
 
@@ -52,6 +52,9 @@ class SimState:
     ring : int32 (B, R, N) -- synaptic input arriving at step t is ``ring[:, t % R]`` (Lava's a_buff,
         one slot per step of delay)
     acc32, acc64 : (B, A) -- dendritic accumulators of the current step (zero between steps)
+    y : int32 (B, N) -- graded outputs of the error / learning compartments at the last step
+    vh : int32 (B, H, N) -- ``vpre`` (v before the spike reset) of step t in row ``t % H``, read by
+        learning compartments with a delay (H = largest delay + 1)
     """
 
     u: np.ndarray
@@ -59,6 +62,8 @@ class SimState:
     ring: np.ndarray
     acc32: np.ndarray
     acc64: np.ndarray
+    y: np.ndarray
+    vh: np.ndarray
 
     @property
     def batch(self) -> int:
@@ -75,7 +80,7 @@ class RunRecord:
         Per population, int8 ``(T, n)`` or ``(T, B, n)``; ternary populations give -1/0/+1.
         Arrays are views into one record buffer of the run (no copies).
     probes : dict[tuple[str, str], np.ndarray]
-        Per ``(population, var)`` with var in 'u', 'v', 's': int32 ``(T, n)`` or ``(T, B, n)``.
+        Per ``(population, var)`` with var in 'u', 'v', 's', 'y' (graded outputs of error / learning compartments): int32 ``(T, n)`` or ``(T, B, n)``.
     counters : Counters
         Per step and core, summed over the batch.
     overflow : dict[str, int]
@@ -178,7 +183,9 @@ class Simulator:
         if self._state is None:
             self._state = SimState(u=np.tile(p.u_init, (B, 1)), v=np.tile(p.v_init, (B, 1)),
                                    ring=np.zeros((B, p.ring_len, p.n_comp), np.int32),
-                                   acc32=np.zeros((B, p.n_acc32), np.int32), acc64=np.zeros((B, p.n_acc64), np.int64))
+                                   acc32=np.zeros((B, p.n_acc32), np.int32), acc64=np.zeros((B, p.n_acc64), np.int64),
+                                   y=np.zeros((B, p.n_comp), np.int32),
+                                   vh=np.zeros((B, history_len(self.net), p.n_comp), np.int32))
             self._engines = [[self._new_engine(lk.proj) for _ in range(B)] for lk in self._links]
             self._scratch = [[_link_scratch(lk) for _ in range(B)] for lk in self._links]
             if self._links:
@@ -204,7 +211,7 @@ class Simulator:
             ``(T, B, *shape)``; binary inputs hold 0/1, graded inputs signed payloads within
             ``spec.message_range``. Inputs not given are silent.
         probes : list of (population, var), optional
-            Extra probes for this run (var in 'u', 'v', 's'), besides ``net.probes``.
+            Extra probes for this run (var in 'u', 'v', 's', 'y'), besides ``net.probes``.
         batch : int, optional
             Number of instances when no input carries a batch axis (default: unbatched).
         record_weights : int
@@ -312,12 +319,14 @@ class Simulator:
         return B, batched, (ev_ptr, ev_src, ev_val), views
 
     def _record_buffers(self, T, B, probe_list):
-        """Probe indices and zeroed record arrays: ``(probe_u, probe_v, spikes, u, v)``."""
+        """Probe indices and zeroed record arrays: ``(probe_u, probe_v, probe_y, spikes, u, v, y)``."""
         p = self.program
         probe_u = _probe_index(p, probe_list, "u")
         probe_v = _probe_index(p, probe_list, "v")
-        return (probe_u, probe_v, np.zeros((T, B, p.n_comp), np.int8), np.zeros((T, B, probe_u.size), np.int32),
-                np.zeros((T, B, probe_v.size), np.int32))
+        probe_y = _probe_index(p, probe_list, "y")
+        return (probe_u, probe_v, probe_y, np.zeros((T, B, p.n_comp), np.int8),
+                np.zeros((T, B, probe_u.size), np.int32), np.zeros((T, B, probe_v.size), np.int32),
+                np.zeros((T, B, probe_y.size), np.int32))
 
     def _execute(self, T, B, state, ev, probe_list, every=0):
         """Run ``T`` steps in compiled code (learning projections included, phase 6 of each step).
@@ -327,7 +336,7 @@ class Simulator:
         summed over the batch, and the weight history per learning projection.
         """
         p = self.program
-        probe_u, probe_v, rec_spk, rec_u, rec_v = self._record_buffers(T, B, probe_list)
+        probe_u, probe_v, probe_y, rec_spk, rec_u, rec_v, rec_y = self._record_buffers(T, B, probe_list)
         n_chunks = 1 if B == 1 else min(B, numba.get_num_threads())
         n_cores = max(p.n_cores, 1)
         ctr = np.zeros((n_chunks, T, n_cores, engine.N_COUNTERS), np.int64)
@@ -337,10 +346,10 @@ class Simulator:
         runner = engine.run_serial if n_chunks == 1 else engine.run_parallel
         if not self._links:
             runner(T, self._t, int(self.policy), p.n_in_src, p.neu, p.syn, p.prj, p.cnt, state.u, state.v,
-                   state.ring, state.acc32, state.acc64, ev_ptr, ev_src, ev_val, _bt(rec_spk), probe_u, _bt(rec_u),
-                   probe_v, _bt(rec_v), ctr, ovf, status, None, _NO_LCTR)
+                   state.ring, state.acc32, state.acc64, state.y, state.vh, ev_ptr, ev_src, ev_val, _bt(rec_spk),
+                   probe_u, _bt(rec_u), probe_v, _bt(rec_v), probe_y, _bt(rec_y), ctr, ovf, status, None, _NO_LCTR)
             self._check_status(status, 0)
-            return (rec_spk, rec_u, rec_v, ctr, ovf, probe_u, probe_v), None
+            return (rec_spk, rec_u, rec_v, rec_y, ctr, ovf, probe_u, probe_v, probe_y), None
         n_links = len(self._links)
         lctr = np.zeros((T, n_links, engine.N_LEARN_COUNTERS), np.int64)
         hist = {lk.name: np.zeros((T // every, B) + lk.proj.weights.shape[::-1], self._engines[k][0].dtype)
@@ -358,9 +367,9 @@ class Simulator:
             ctr_c = ctr if n == T else np.zeros((n_chunks, n, n_cores, engine.N_COUNTERS), np.int64)
             lctr_c = np.zeros((n_chunks, n, n_links, engine.N_LEARN_COUNTERS), np.int64)
             runner(n, self._t + c0, int(self.policy), p.n_in_src, p.neu, p.syn, p.prj, p.cnt, state.u, state.v,
-                   state.ring, state.acc32, state.acc64, np.ascontiguousarray(ev_ptr[:, c0:c1 + 1]), ev_src, ev_val,
-                   _bt(rec_spk[c0:c1]), probe_u, _bt(rec_u[c0:c1]), probe_v, _bt(rec_v[c0:c1]), ctr_c, ovf, status,
-                   lrn, lctr_c)
+                   state.ring, state.acc32, state.acc64, state.y, state.vh, np.ascontiguousarray(ev_ptr[:, c0:c1 + 1]),
+                   ev_src, ev_val, _bt(rec_spk[c0:c1]), probe_u, _bt(rec_u[c0:c1]), probe_v, _bt(rec_v[c0:c1]),
+                   probe_y, _bt(rec_y[c0:c1]), ctr_c, ovf, status, lrn, lctr_c)
             if ctr_c is not ctr:
                 ctr[:, c0:c1] = ctr_c
             lctr[c0:c1] = lctr_c.sum(axis=0)
@@ -369,7 +378,7 @@ class Simulator:
                     eng.t = self._t + c1
             self._check_status(status, c0)
         hist = {name: h.transpose(0, 1, 3, 2) for name, h in hist.items()}
-        return (rec_spk, rec_u, rec_v, ctr, ovf, probe_u, probe_v), (lctr, hist)
+        return (rec_spk, rec_u, rec_v, rec_y, ctr, ovf, probe_u, probe_v, probe_y), (lctr, hist)
 
     def _link_list(self, t_first: int, t_last: int):
         """The typed list of ``(scratch, kernel args)`` per learning link and instance for steps
@@ -401,20 +410,20 @@ class Simulator:
 
     def _collect(self, T, B, batched, rec, probe_list, lrn=None) -> RunRecord:
         p = self.program
-        rec_spk, rec_u, rec_v, ctr, ovf, probe_u, probe_v = rec
+        rec_spk, rec_u, rec_v, rec_y, ctr, ovf, probe_u, probe_v, probe_y = rec
 
         def out(a):  # views into the run's record buffers (no copy)
             return a if batched else a[:, 0]
 
         spikes = {name: out(rec_spk[:, :, p.pop_slice(name)]) for name in p.pop_names}
-        probes, cols = {}, {"u": 0, "v": 0}
+        probes, cols = {}, {"u": 0, "v": 0, "y": 0}
         for target, var in probe_list:
             sl = p.pop_slice(target)
             n = sl.stop - sl.start
             if var == "s":
                 probes[(target, var)] = spikes[target].astype(np.int32)
             else:
-                src = rec_u if var == "u" else rec_v
+                src = {"u": rec_u, "v": rec_v, "y": rec_y}[var]
                 probes[(target, var)] = out(src[:, :, cols[var]:cols[var] + n])
                 cols[var] += n
         c = ctr.sum(axis=0)
@@ -479,8 +488,14 @@ def _link_meta(links, p: Program) -> np.ndarray:
         meta[k, engine.M_NPOST] = n_post
         meta[k, engine.M_BAP] = int(lk.bap)
         for q, y in enumerate(lk.y_inputs):
-            if y is not None:
+            if y is None:
+                continue
+            if y in p.input_names:
                 meta[k, engine.M_Y1 + q] = p.input_offsets[p.input_names.index(y)]
+                meta[k, engine.M_YPOP1 + q] = 0
+            else:                                   # an error / learning population's outputs
+                meta[k, engine.M_Y1 + q] = p.pop_slice(y).start
+                meta[k, engine.M_YPOP1 + q] = 1
     return meta
 
 

@@ -129,6 +129,7 @@ def step_loop(sim, T: int, x: np.ndarray) -> dict:
     probe = np.zeros(0, np.int64)
     spk = np.zeros((1, B, p.n_comp), np.int8)
     none = np.zeros((1, B, 0), np.int32)
+    st = state
     ctr = np.zeros((1, 1, max(p.n_cores, 1), engine.N_COUNTERS), np.int64)
     ovf = np.zeros((B, len(p.pop_names)), np.int64)
     status = np.zeros((B, 4), np.int64)
@@ -136,9 +137,10 @@ def step_loop(sim, T: int, x: np.ndarray) -> dict:
     for ti in range(T):
         t = ti + 1
         spk[:] = 0
-        engine.run_serial(1, t - 1, int(sim.policy), p.n_in_src, p.neu, p.syn, p.prj, p.cnt, state.u, state.v,
-                          state.ring, state.acc32, state.acc64, np.ascontiguousarray(ev_ptr[:, ti:ti + 2]), ev_src,
-                          ev_val, _bt(spk), probe, _bt(none), probe, _bt(none), ctr, ovf, status, None, _NO_LCTR)
+        engine.run_serial(1, t - 1, int(sim.policy), p.n_in_src, p.neu, p.syn, p.prj, p.cnt, st.u, st.v, st.ring,
+                          st.acc32, st.acc64, st.y, st.vh, np.ascontiguousarray(ev_ptr[:, ti:ti + 2]), ev_src, ev_val,
+                          _bt(spk), probe, _bt(none), probe, _bt(none), probe, _bt(none), ctr, ovf, status, None,
+                          _NO_LCTR)
         for lk, engs in zip(sim._links, sim._engines):
             for b, eng in enumerate(engs):
                 pre = x[ti, b] if lk.src_input is not None else spk[0, b, lk.src_slice]

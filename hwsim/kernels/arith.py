@@ -15,7 +15,7 @@ All arguments and results are Python/numba integers (int64 inside numba). Widths
 Widths that a study may vary (``uv_bits``, ``decay_bits``) are arguments, taken from the
 :class:`~hwsim.spec.ChipSpec`; Lava's values are 24 and 12.
 """
-from numba import njit
+from numba import int64, njit, uint64
 
 
 @njit(cache=True, inline="always")
@@ -75,3 +75,37 @@ def lava_wrap_u(uc, half):
     """
     w = uc - 2 * half if uc > half else uc
     return uc + 2 * half if uc <= -half else w
+
+
+# ---- counter-based random bits and stochastic rounding (docs/compartments.md) ---------------------
+_GOLDEN = 0x9E3779B97F4A7C15
+_MIX1 = 0xBF58476D1CE4E5B9
+_MIX2 = 0x94D049BB133111EB
+_STEP = 0xD1B54A32D192ED03
+
+
+@njit(cache=True, inline="always")
+def splitmix64(x):
+    """The splitmix64 finaliser of a uint64 (wrapping arithmetic)."""
+    x = x + uint64(_GOLDEN)
+    x = (x ^ (x >> uint64(30))) * uint64(_MIX1)
+    x = (x ^ (x >> uint64(27))) * uint64(_MIX2)
+    return x ^ (x >> uint64(31))
+
+
+@njit(cache=True, inline="always")
+def counter_bits(seed, t, c):
+    """64 random bits for (population seed, time step t, compartment c): ``mix(mix(seed ^ t * STEP) ^ c)``."""
+    return splitmix64(splitmix64(uint64(seed) ^ (uint64(t) * uint64(_STEP))) ^ uint64(c))
+
+
+@njit(cache=True, inline="always")
+def stochastic_shift(z, s, bits):
+    """``SR(z, s)``: ``z << -s`` for ``s <= 0``; else ``floor(z / 2**s) + (r < z mod 2**s)`` with
+    ``r = bits >> (64 - s)`` uniform in ``[0, 2**s)`` (``bits``: 64 random bits, uint64; s <= 62)."""
+    if s <= 0:
+        return z << (-s)
+    q = z >> s
+    rem = z - (q << s)
+    r = int64(bits >> uint64(64 - s))
+    return q + (1 if r < rem else 0)

@@ -14,7 +14,9 @@ Lava's one-step synaptic buffering. Counters are per step and per core (mapping 
 Arguments are grouped into tuples of flat arrays (built by :mod:`hwsim.program`)::
 
     neu = (blk_c0, blk_c1, blk_core, blk_pop, pop_kind, pop_fu, pop_fv, pop_vth_hi, pop_vth_lo,
-           pop_reset_interval, pop_reset_offset, pop_uv_half, pop_decay_shift, comp_bias)
+           pop_reset_interval, pop_reset_offset, pop_uv_half, pop_decay_shift, comp_bias,
+           pop_c0, pop_partner0, pop_tgt, pop_shift, pop_lut0, pop_nlut, pop_lut_shift, pop_delay,
+           pop_seed, pop_vth6_partner, lut, y_lo, y_hi)      # the last 13: graded kinds (compartments.py)
     syn = (seg_ptr, seg_kind, seg_proj, seg_base, seg_woff, seg_ioff, seg_len, syn_w, syn_w8, syn_idx)
     prj = (prj_acc, prj_wide, prj_ndst, prj_nslot, prj_dst0, prj_exp, prj_wrap24)
     cnt = (sc_ptr, sc_core, sc_nsyn, sc_bytes)
@@ -32,7 +34,8 @@ from numba import njit, prange, uint64
 from ..learning.kernels import (CNT_SYN_D, CNT_SYN_T, CNT_SYN_W, CNT_TRACE_UPDATES, PAR_WEIGHT_EXP,
                                 dense_forward, learn_step)
 from ..overflow import RAISE
-from .neuron import LIF_RESET, lif_block
+from .compartments import error_block, learning_block
+from .neuron import ERROR, LEARNING, LIF_RESET, lif_block
 from .synapse import deliver, handoff
 
 C_SYN_OPS = 0        # synaptic operations (one per (spike, target synapse))
@@ -56,8 +59,9 @@ M_NPRE = 2
 M_DST0 = 3           # first post compartment
 M_NPOST = 4
 M_BAP = 5            # 1: the post spikes drive the post traces (2F / 3F)
-M_Y1 = 6             # M_Y1 + k: first input source of y_{k+1}, or -1 (unwired: reads 0)
-N_META = 9
+M_Y1 = 6             # M_Y1 + k: first input source (or compartment) of y_{k+1}, or -1 (unwired: reads 0)
+M_YPOP1 = 9          # M_YPOP1 + k: 1 when y_{k+1} is read from a graded population's outputs ``y``
+N_META = 12
 
 
 @njit(cache=True, inline="always")
@@ -71,10 +75,11 @@ def count_event(g, sc_ptr, sc_core, sc_nsyn, sc_bytes, cstep):
 
 
 @njit(cache=True)
-def learn_phase(ti, t, b, s_row, inp, ring, lrn, lctr):
+def learn_phase(ti, t, b, s_row, inp, y, ring, lrn, lctr):
     """Phase 6 of step ``t`` for instance ``b``: every learning projection accumulates the step's pre
     spikes (``s_row`` for a population source, the step's input values ``inp`` for an input) with its
-    weights into ``ring[(t + 1) % R]`` (int32, as Lava sums its input channels) and learns.
+    weights into ``ring[(t + 1) % R]`` (int32, as Lava sums its input channels) and learns; a third
+    factor comes from a graded input (``inp``) or from a graded population's outputs of the step (``y``).
 
     ``lrn = (meta, links, hist, every, batch)``: ``meta`` int64 (n_links, N_META);
     ``links[k * batch + b]`` = ``(scratch, args)`` of link k, instance b, with ``scratch =
@@ -109,8 +114,12 @@ def learn_phase(ti, t, b, s_row, inp, ring, lrn, lctr):
         for q in range(3):
             y0 = meta[k, M_Y1 + q]
             if y0 >= 0:
-                for j in range(n_post):
-                    Y[q, j] = inp[y0 + j]
+                if meta[k, M_YPOP1 + q] != 0:
+                    for j in range(n_post):
+                        Y[q, j] = y[y0 + j]
+                else:
+                    for j in range(n_post):
+                        Y[q, j] = inp[y0 + j]
         tr0 = cnt[CNT_TRACE_UPDATES]
         syn0 = cnt[CNT_SYN_W] + cnt[CNT_SYN_D] + cnt[CNT_SYN_T]
         w0 = cnt[CNT_SYN_W]
@@ -128,12 +137,15 @@ def learn_phase(ti, t, b, s_row, inp, ring, lrn, lctr):
 
 
 @njit(cache=True)
-def run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, u, v, ring, acc32, acc64,
-                 ev_ptr, ev_src, ev_val, rec_spk, probe_u, rec_u, probe_v, rec_v, ctr, ovf, lrn, b, lctr):
+def run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, u, v, ring, acc32, acc64, y, vh,
+                 ev_ptr, ev_src, ev_val, rec_spk, probe_u, rec_u, probe_v, rec_v, probe_y, rec_y, ctr, ovf, lrn, b,
+                 lctr):
     """Run ``T`` steps of one instance from Lava time step ``t0`` (the steps are t0+1 .. t0+T).
 
-    State arrays ``u``, ``v`` (int32, N), ``ring`` (int32, R x N), ``acc32``, ``acc64`` are
-    updated in place; ``rec_spk`` (int8, T x N), ``rec_u``/``rec_v`` (int32, T x n_probe),
+    State arrays ``u``, ``v`` (int32, N), ``ring`` (int32, R x N), ``acc32``, ``acc64``, ``y`` (int32,
+    N: the graded outputs of error / learning compartments) and ``vh`` (int32, H x N: ``vpre`` of step
+    t in row ``t % H``, read by learning compartments with a delay < H) are updated in place;
+    ``rec_spk`` (int8, T x N; spiking kinds), ``rec_u``/``rec_v``/``rec_y`` (int32, T x n_probe),
     ``ctr`` (int64, T x n_cores x N_COUNTERS) and ``ovf`` (int64, per population) are added to.
     ``ev_ptr`` (T+1) indexes this instance's input events ``ev_src`` (source) and ``ev_val``.
     ``lrn`` (None without learning), ``b`` (the instance) and ``lctr`` (this thread's learning
@@ -143,12 +155,14 @@ def run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, u, v, ring, acc32,
     policy stopped at an overflow of ``var`` (0: u, 1: v) in ``compartment`` at record ``row``.
     """
     (blk_c0, blk_c1, blk_core, blk_pop, pop_kind, pop_fu, pop_fv, pop_vhi, pop_vlo,
-     pop_rint, pop_roff, pop_uvh, pop_dsh, comp_bias) = neu
+     pop_rint, pop_roff, pop_uvh, pop_dsh, comp_bias, pop_c0, pop_partner0, pop_tgt, pop_shift, pop_lut0,
+     pop_nlut, pop_lut_shift, pop_delay, pop_seed, pop_vth6p, lut, y_lo, y_hi) = neu
     (seg_ptr, seg_kind, seg_proj, seg_base, seg_woff, seg_ioff, seg_len, syn_w, syn_w8, syn_idx) = syn
     (prj_acc, prj_wide, prj_ndst, prj_nslot, prj_dst0, prj_exp, prj_wrap24) = prj
     (sc_ptr, sc_core, sc_nsyn, sc_bytes) = cnt
     n = u.shape[0]
     r = ring.shape[0]
+    H = vh.shape[0]
     n_prj = prj_acc.shape[0]
     spk_idx = np.empty(n, np.int64)
     spk_val = np.empty(n, np.int64)
@@ -166,9 +180,28 @@ def run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, u, v, ring, acc32,
             kind = pop_kind[p]
             c0 = blk_c0[blk]
             c1 = blk_c1[blk]
+            core = blk_core[blk]
+            if kind == ERROR or kind == LEARNING:
+                if kind == ERROR:
+                    n_msg, n_act = error_block(slot, v, y, c0, c1, pop_c0[p], pop_partner0[p], pop_tgt[p],
+                                               pop_shift[p], pop_seed[p], t, y_lo, y_hi)
+                else:
+                    n_msg, n_act = learning_block(slot, vh[(t - pop_delay[p]) % H], y, c0, c1, pop_c0[p],
+                                                  pop_partner0[p], pop_vth6p[p], lut, pop_lut0[p], pop_nlut[p],
+                                                  pop_lut_shift[p], pop_shift[p], pop_seed[p], t, y_lo, y_hi)
+                if n_msg != 0:
+                    for c in range(uint64(c0), uint64(c1)):
+                        if y[c] != 0:
+                            spk_idx[ns] = c
+                            spk_val[ns] = y[c]
+                            ns += 1
+                ctr[ti, core, C_SPIKES] += n_msg
+                ctr[ti, core, C_ACTIVE] += n_act
+                continue
             reset_now = kind == LIF_RESET and t % pop_rint[p] == pop_roff[p]
             n_ovf, n_act, n_spk = lif_block(slot, u, v, comp_bias, c0, c1, kind, pop_fu[p], pop_fv[p], pop_vhi[p],
-                                            pop_vlo[p], policy, reset_now, s_row, ovf_flag, pop_uvh[p], pop_dsh[p])
+                                            pop_vlo[p], policy, reset_now, s_row, ovf_flag, pop_uvh[p], pop_dsh[p],
+                                            vh[t % H])
             if n_ovf != 0:
                 ovf[p] += n_ovf
                 if policy == RAISE:
@@ -182,7 +215,6 @@ def run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, u, v, ring, acc32,
                         spk_val[ns] = s_row[c]
                         rec_spk[ti, c] = s_row[c]
                         ns += 1
-            core = blk_core[blk]
             ctr[ti, core, C_SPIKES] += n_spk
             ctr[ti, core, C_ACTIVE] += n_act
         # -- 2. probes ------------------------------------------------------------------------
@@ -190,6 +222,8 @@ def run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, u, v, ring, acc32,
             rec_u[ti, k] = u[uint64(probe_u[k])]
         for k in range(probe_v.shape[0]):
             rec_v[ti, k] = v[uint64(probe_v[k])]
+        for k in range(probe_y.shape[0]):
+            rec_y[ti, k] = y[uint64(probe_y[k])]
         # -- 3./4. deliver input events and spikes ----------------------------------------------
         cstep = ctr[ti]
         for e in range(ev_ptr[ti], ev_ptr[ti + 1]):
@@ -212,21 +246,22 @@ def run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, u, v, ring, acc32,
                         acc32, acc64, ring)
         # -- 6. learning projections -------------------------------------------------------------
         if lrn is not None:
-            learn_phase(ti, t, b, s_row, inp, ring, lrn, lctr)
+            learn_phase(ti, t, b, s_row, inp, y, ring, lrn, lctr)
             for e in range(ev_ptr[ti], ev_ptr[ti + 1]):
                 inp[ev_src[e]] = 0
     return 0, 0, 0, 0
 
 
 @njit(cache=True)
-def run_serial(T, t0, policy, n_in_src, neu, syn, prj, cnt, U, V, RING, ACC32, ACC64,
-               EV_PTR, ev_src, ev_val, REC_SPK, probe_u, REC_U, probe_v, REC_V, CTR, OVF, STATUS, lrn, LCTR):
+def run_serial(T, t0, policy, n_in_src, neu, syn, prj, cnt, U, V, RING, ACC32, ACC64, Y, VH,
+               EV_PTR, ev_src, ev_val, REC_SPK, probe_u, REC_U, probe_v, REC_V, probe_y, REC_Y, CTR, OVF, STATUS, lrn,
+               LCTR):
     """``run_instance`` over the batch axis (axis 0 of the state and record arrays), one thread.
     ``LCTR`` (n_chunks, T, n_links, N_LEARN_COUNTERS) receives the learning counters in chunk 0."""
     for b in range(U.shape[0]):
         st = run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, U[b], V[b], RING[b], ACC32[b],
-                          ACC64[b], EV_PTR[b], ev_src, ev_val, REC_SPK[b], probe_u, REC_U[b], probe_v,
-                          REC_V[b], CTR[0], OVF[b], lrn, b, LCTR[0])
+                          ACC64[b], Y[b], VH[b], EV_PTR[b], ev_src, ev_val, REC_SPK[b], probe_u, REC_U[b], probe_v,
+                          REC_V[b], probe_y, REC_Y[b], CTR[0], OVF[b], lrn, b, LCTR[0])
         STATUS[b, 0] = st[0]
         STATUS[b, 1] = st[1]
         STATUS[b, 2] = st[2]
@@ -234,8 +269,9 @@ def run_serial(T, t0, policy, n_in_src, neu, syn, prj, cnt, U, V, RING, ACC32, A
 
 
 @njit(cache=True, parallel=True)
-def run_parallel(T, t0, policy, n_in_src, neu, syn, prj, cnt, U, V, RING, ACC32, ACC64,
-                 EV_PTR, ev_src, ev_val, REC_SPK, probe_u, REC_U, probe_v, REC_V, CTR, OVF, STATUS, lrn, LCTR):
+def run_parallel(T, t0, policy, n_in_src, neu, syn, prj, cnt, U, V, RING, ACC32, ACC64, Y, VH,
+                 EV_PTR, ev_src, ev_val, REC_SPK, probe_u, REC_U, probe_v, REC_V, probe_y, REC_Y, CTR, OVF, STATUS,
+                 lrn, LCTR):
     """Independent instances in parallel: chunk ``ch`` of ``CTR.shape[0]`` runs instances
     ``ch, ch + n_chunks, ...`` and adds its counters into ``CTR[ch]`` and ``LCTR[ch]`` (summed by
     the caller). Each instance of a learning projection has its own state (``lrn``)."""
@@ -243,8 +279,8 @@ def run_parallel(T, t0, policy, n_in_src, neu, syn, prj, cnt, U, V, RING, ACC32,
     for ch in prange(n_chunks):
         for b in range(ch, U.shape[0], n_chunks):
             st = run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, U[b], V[b], RING[b], ACC32[b],
-                              ACC64[b], EV_PTR[b], ev_src, ev_val, REC_SPK[b], probe_u, REC_U[b], probe_v,
-                              REC_V[b], CTR[ch], OVF[b], lrn, b, LCTR[ch])
+                              ACC64[b], Y[b], VH[b], EV_PTR[b], ev_src, ev_val, REC_SPK[b], probe_u, REC_U[b],
+                              probe_v, REC_V[b], probe_y, REC_Y[b], CTR[ch], OVF[b], lrn, b, LCTR[ch])
             STATUS[b, 0] = st[0]
             STATUS[b, 1] = st[1]
             STATUS[b, 2] = st[2]

@@ -27,8 +27,12 @@ from .arith import decay_trunc, lava_wrap_u, wrap32
 LIF = 0          # lava.proc.lif.process.LIF
 LIF_RESET = 1    # LIFReset
 TERNARY = 2      # TernaryLIF (emits -1/0/+1)
+READOUT = 3      # non-spiking integrator (LIF sub-threshold arithmetic; docs/compartments.md)
+ERROR = 4        # graded error of a partner readout (hwsim.kernels.compartments.error_block)
+LEARNING = 5     # OTTT learning compartment of a partner LIF (hwsim.kernels.compartments.learning_block)
 
-KIND_CODES = {"lif": LIF, "lif_reset": LIF_RESET, "ternary_lif": TERNARY}
+KIND_CODES = {"lif": LIF, "lif_reset": LIF_RESET, "ternary_lif": TERNARY, "readout": READOUT, "error": ERROR,
+              "learning": LEARNING}
 
 
 @njit(cache=True, inline="always")
@@ -79,7 +83,7 @@ def spike_of(kind, v, vth_hi, vth_lo):
 
 @njit(cache=True)
 def lif_block(a_in, u, v, bias, c0, c1, kind, fu, fv, vth_hi, vth_lo, policy, reset_now, s_out, ovf_flag,
-              uv_half, dshift):
+              uv_half, dshift, vpre_out):
     """Update compartments ``c0 .. c1-1`` of one population for one step, in place.
 
     Parameters
@@ -104,6 +108,9 @@ def lif_block(a_in, u, v, bias, c0, c1, kind, fu, fv, vth_hi, vth_lo, policy, re
         Spikes written here (-1/0/+1), every compartment of the range.
     ovf_flag : int8 array
         Per compartment: 1 if u overflowed, 2 if v did, 3 if both, else 0.
+    vpre_out : int32 array
+        Per compartment: v after the sub-threshold update, before the spike reset (what a partner
+        learning compartment reads, docs/compartments.md).
 
     Returns
     -------
@@ -133,6 +140,7 @@ def lif_block(a_in, u, v, bias, c0, c1, kind, fu, fv, vth_hi, vth_lo, policy, re
             s -= np.int64(vn < vth_lo)
         u[c] = un
         v[c] = 0 if s != 0 else vn
+        vpre_out[c] = vn
         s_out[c] = s
         f = np.int64(ou) + 2 * np.int64(ov)
         ovf_flag[c] = f
@@ -151,6 +159,7 @@ def compartment_step(u, v, a, kind, fu, fv, bias, vth_hi, vth_lo, policy, reset_
     """
     a_copy = a.copy()
     flags = np.zeros(u.shape[0], np.int8)
+    vpre = np.zeros(u.shape[0], np.int32)
     n_ovf, _, _ = lif_block(a_copy, u, v, bias, 0, u.shape[0], kind, fu, fv, vth_hi, vth_lo, policy, reset_now,
-                            out_s, flags, uv_half, dshift)
+                            out_s, flags, uv_half, dshift, vpre)
     return n_ovf

@@ -1,0 +1,62 @@
+"""The graded compartment kinds of on-chip learning (docs/compartments.md has the specification).
+
+* ``error_block``: ``y = clip_y(SR(v_partner - tgt * a, es))``, the graded error of a partner readout
+  whose label arrives as the compartment's own synaptic input ``a``.
+* ``learning_block``: ``y = clip_y(SR(fb * lut[idx], sh))`` with ``fb = a`` (the feedback sum) and
+  ``idx = ((vpre_partner(t - d) - vth_partner) >> lut_shift) + L // 2``; 0 where ``fb == 0`` or
+  ``idx`` is outside the table.
+
+``SR`` is :func:`hwsim.kernels.arith.stochastic_shift` with the counter-based random bits of
+:func:`hwsim.kernels.arith.counter_bits` (population seed, time step, compartment index in the
+population). Both kernels read and clear the input slot, write ``y`` (int32) of every compartment of
+the range and return ``(messages, active)``: the non-zero outputs (each one graded message) and the
+compartments with a non-zero input or output. ``y`` stays within ``[y_lo, y_hi]``
+(``[-2**trace_bits, 2**trace_bits - 1]``).
+"""
+from numba import int64, njit, uint64
+
+from .arith import counter_bits, stochastic_shift
+
+
+@njit(cache=True)
+def error_block(slot, v, y, c0, c1, pop0, partner0, tgt, es, seed, t, y_lo, y_hi):
+    """Error compartments ``c0 .. c1-1`` (population from ``pop0``, partner readout from ``partner0``)."""
+    n_msg = 0
+    n_act = 0
+    for c in range(uint64(c0), uint64(c1)):
+        a = int64(slot[c])
+        slot[c] = 0
+        k = int64(c) - pop0
+        e = int64(v[partner0 + k]) - tgt * a
+        bits = counter_bits(seed, t, k) if es > 0 else uint64(0)
+        yv = stochastic_shift(e, es, bits)
+        yv = y_lo if yv < y_lo else (y_hi if yv > y_hi else yv)
+        y[c] = yv
+        n_msg += yv != 0
+        n_act += (a != 0) | (e != 0)
+    return n_msg, n_act
+
+
+@njit(cache=True)
+def learning_block(slot, vh_row, y, c0, c1, pop0, partner0, vth6, lut, lut0, n_lut, lut_shift, sh, seed, t,
+                   y_lo, y_hi):
+    """Learning compartments ``c0 .. c1-1``; ``vh_row`` holds the partner's ``vpre`` of step ``t - d``
+    (zeros before the first step), ``lut[lut0:lut0 + n_lut]`` the surrogate table."""
+    n_msg = 0
+    n_act = 0
+    half = n_lut // 2
+    for c in range(uint64(c0), uint64(c1)):
+        fb = int64(slot[c])
+        slot[c] = 0
+        yv = int64(0)
+        if fb != 0:
+            k = int64(c) - pop0
+            idx = ((int64(vh_row[partner0 + k]) - vth6) >> lut_shift) + half
+            if 0 <= idx < n_lut:
+                bits = counter_bits(seed, t, k) if sh > 0 else uint64(0)
+                yv = stochastic_shift(fb * int64(lut[lut0 + idx]), sh, bits)
+                yv = y_lo if yv < y_lo else (y_hi if yv > y_hi else yv)
+            n_act += 1
+        y[c] = yv
+        n_msg += yv != 0
+    return n_msg, n_act

@@ -1,0 +1,279 @@
+"""The readout, error and learning compartment kinds (docs/compartments.md) against a slow pure-Python
+transcription of that page: random circuits (hypothesis) of a LIF layer, its learning compartments, a
+readout with its error compartments, labels and graded feedback, stochastic rounding with several
+seeds and shifts, LUT edges and voltage delays; third factors read from those populations by 3F
+learning projections (the learning arithmetic is :class:`LearningDenseEngine`'s, Lava-verified in
+test_learning_lava.py); and the IR's validation of the new kinds.
+
+The reference shares no code with the kernels: its random bits, rounding, LIF update and message
+passing are written here from the specification.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hwsim import Network, SpecError
+from hwsim.learning import LearningDenseEngine, LearningRule
+from hwsim.simulator import Simulator
+
+M64 = (1 << 64) - 1
+
+
+# ---------------------------------------------------------------------------------------------
+# the specification, in plain Python integers
+# ---------------------------------------------------------------------------------------------
+def mix(x: int) -> int:
+    x = (x + 0x9E3779B97F4A7C15) & M64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M64
+    return x ^ (x >> 31)
+
+
+def rbits(seed: int, t: int, c: int) -> int:
+    return mix(mix(seed ^ ((t * 0xD1B54A32D192ED03) & M64)) ^ c)
+
+
+def sr(z: int, s: int, seed: int, t: int, c: int) -> int:
+    if s <= 0:
+        return z * 2 ** (-s)
+    q = z // 2 ** s                       # floor
+    rem = z - q * 2 ** s
+    r = rbits(seed, t, c) >> (64 - s)
+    return q + (1 if r < rem else 0)
+
+
+def clip_y(x: int, tb: int = 7) -> int:
+    return max(-(2 ** tb), min(2 ** tb - 1, x))
+
+
+def wrap32(x):
+    return ((np.asarray(x, np.int64) + 2 ** 31) % 2 ** 32) - 2 ** 31
+
+
+def lif(u, v, a, du, dv, vth, spiking=True):
+    """Lava's LIF (bias 0) on int64 arrays: (u, v_after_reset, vpre, s)."""
+    p = u * (4096 - (du + 1))
+    uc = wrap32(np.sign(p) * (np.abs(p) >> 12) + wrap32(a * 64))
+    w = np.where(uc > 2 ** 23, uc - 2 ** 24, uc)
+    u = np.where(w <= -2 ** 23, uc + 2 ** 24, w)
+    q = v * (4096 - dv)
+    vn = np.clip(wrap32(np.sign(q) * (np.abs(q) >> 12) + u), -(2 ** 23 - 1), 2 ** 23 - 1)
+    s = (vn > vth * 64) if spiking else np.zeros_like(vn, bool)
+    return u, np.where(s, 0, vn), vn, s.astype(np.int64)
+
+
+def truncate(w, nwb=8, sign_mode="mixed"):
+    """Lava's truncation of the low weight bits (inhibitory weights do not occur here)."""
+    ntb = 8 - nwb + (sign_mode == "mixed")
+    return (np.asarray(w, np.int64) >> ntb) << ntb
+
+
+def reference(net: Network, inputs: dict, T: int):
+    """Step the circuit: per step every projection delivers what it accumulated at t-1, then the
+    populations update in order (partners first), then every projection accumulates the step's
+    outputs (spikes, or graded y) and learning projections learn (with y of this step)."""
+    pops = net.populations
+    st_u = {k: np.zeros(p.size, np.int64) for k in pops for p in [pops[k]]}
+    st_v = {k: np.zeros(p.size, np.int64) for k, p in pops.items()}
+    hist = {k: {} for k in pops}                      # vpre per step, per LIF population
+    out = {k: np.zeros(p.size, np.int64) for k, p in pops.items()}   # spikes or y of the step
+    buf = {q: np.zeros(net.node(p.dst).size, np.int64) for q, p in net.projections.items()}
+    eng = {q: LearningDenseEngine(p.weights, p.learning, weight_exp=p.weight_exp, num_weight_bits=p.num_weight_bits,
+                                  sign_mode=p.sign_mode) for q, p in net.projections.items() if p.learning is not None}
+    rec = {k: {"s": [], "v": [], "y": []} for k in pops}
+    for t in range(1, T + 1):
+        a_in = {k: np.zeros(p.size, np.int64) for k, p in pops.items()}
+        for q, p in net.projections.items():
+            a_in[p.dst] = wrap32(a_in[p.dst] + buf[q])
+        for k, p in pops.items():
+            a = a_in[k]
+            y = np.zeros(p.size, np.int64)
+            if p.kind in ("lif", "readout"):
+                st_u[k], st_v[k], vpre, s = lif(st_u[k], st_v[k], a, p.du, p.dv, p.vth, p.kind == "lif")
+                hist[k][t] = vpre
+                out[k] = s
+            elif p.kind == "error":
+                vp = st_v[p.partner]
+                for c in range(p.size):
+                    y[c] = clip_y(sr(int(vp[c]) - p.tgt * int(a[c]), p.shift, p.seed, t, c))
+                out[k] = y
+            elif p.kind == "learning":
+                partner = pops[p.partner]
+                vp = hist[p.partner].get(t - p.delay, np.zeros(p.size, np.int64))
+                L = len(p.lut)
+                for c in range(p.size):
+                    idx = ((int(vp[c]) - partner.vth * 64) >> p.lut_shift) + L // 2
+                    if a[c] != 0 and 0 <= idx < L:
+                        y[c] = clip_y(sr(int(a[c]) * p.lut[idx], p.shift, p.seed, t, c))
+                out[k] = y
+            rec[k]["s"].append(out[k] if p.kind == "lif" else np.zeros(p.size, np.int64))
+            rec[k]["v"].append(st_v[k].copy())
+            rec[k]["y"].append(y)
+        for q, p in net.projections.items():
+            if p.src in net.inputs:
+                x = np.asarray(inputs.get(p.src, np.zeros((T, net.node(p.src).size))), np.int64)[t - 1]
+            else:
+                x = out[p.src]
+            if q in eng:
+                ys = {f: out[src] for f, src in p.third_factor.items()}
+                eng[q].step(t, x != 0, **ys)
+                buf[q] = eng[q].a_pending.astype(np.int64)
+            else:
+                acc = truncate(p.weights, p.num_weight_bits, p.sign_mode) @ (x if p.graded else (x != 0).astype(np.int64))
+                e = p.weight_exp
+                buf[q] = wrap32(acc << e if e >= 0 else acc >> -e)
+    res = {k: {n: np.array(a) for n, a in d.items()} for k, d in rec.items()}
+    return res, eng
+
+
+# ---------------------------------------------------------------------------------------------
+# random circuits
+# ---------------------------------------------------------------------------------------------
+def circuit(seed, n_in=7, n_h=6, C=3, es=3, sh=4, delay=0, lut_shift=6, learn=False, feedback_from="error",
+            tgt=900):
+    rng = np.random.default_rng(seed)
+    net = Network(name=f"kinds{seed}")
+    net.add_input("x", n_in)
+    net.add_input("label", C)
+    net.add_population("h", n_h, du=int(rng.integers(0, 4096)), dv=int(rng.integers(0, 4097)),
+                       vth=int(rng.integers(20, 200)))
+    rule = LearningRule(dw="2^-2*u0*x1*y2", x1_impulse=40, x1_tau=6, rng_seed=int(seed) + 3, kind="3F")
+    kw = dict(learning=rule, third_factor={"y2": "hl"}) if learn else {}
+    net.add_learning_compartment("hl", "h", lut=rng.integers(0, 256, int(rng.integers(1, 12))), lut_shift=lut_shift,
+                                 sh=sh, delay=delay, seed=int(seed) * 7 + 1)
+    net.connect_dense("w", "x", "h", rng.integers(-100, 200, (n_h, n_in)), **kw)
+    net.add_readout("o", C, du=int(rng.integers(0, 4096)), dv=int(rng.integers(0, 4097)))
+    net.add_error("e", "o", tgt=tgt, es=es, seed=int(seed) + 11)
+    kw = dict(learning=LearningRule(dw="-2^-1*u0*x1*y2", x1_impulse=30, x1_tau=4, rng_seed=int(seed) + 5, kind="3F"),
+              third_factor={"y2": "e"}) if learn else {}
+    net.connect_dense("head", "h", "o", rng.integers(-120, 120, (C, n_h)), **kw)
+    net.connect_dense("lab", "label", "e", np.eye(C, dtype=np.int64))
+    if feedback_from == "error":
+        net.connect_dense("fb", "e", "hl", rng.integers(-60, 60, (n_h, C)), sign_mode="mixed")
+    T = 40
+    x = (rng.random((T, n_in)) < 0.4).astype(np.int8)
+    labels = np.zeros((T, C), np.int8)
+    labels[np.arange(T), rng.integers(0, C, T)] = 1
+    return net, {"x": x, "label": labels}, T
+
+
+def check(net, inputs, T):
+    probes = [(k, var) for k in net.populations for var in ("v", "y")]
+    rec = Simulator(net).run(T, inputs=inputs, probes=probes)
+    ref, eng = reference(net, inputs, T)
+    for k, p in net.populations.items():
+        if p.kind == "lif":
+            np.testing.assert_array_equal(rec.spikes[k], ref[k]["s"], err_msg=f"{k}.s")
+        np.testing.assert_array_equal(rec.probes[(k, "v")], ref[k]["v"] if p.kind in ("lif", "readout")
+                                      else np.zeros_like(ref[k]["v"]), err_msg=f"{k}.v")
+        np.testing.assert_array_equal(rec.probes[(k, "y")], ref[k]["y"], err_msg=f"{k}.y")
+    for q, e in eng.items():
+        np.testing.assert_array_equal(rec.weights[q], e.weights, err_msg=f"{q}.weights")
+    return rec, ref
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2 ** 16), es=st.integers(-2, 9), sh=st.integers(-1, 10), delay=st.integers(0, 2),
+       lut_shift=st.integers(4, 12), tgt=st.integers(0, 5000))
+def test_kinds_match_the_specification(seed, es, sh, delay, lut_shift, tgt):
+    net, x, T = circuit(seed, es=es, sh=sh, delay=delay, lut_shift=lut_shift, tgt=tgt)
+    rec, ref = check(net, x, T)
+    HITS.append(int((ref["hl"]["y"] != 0).sum()))
+
+
+HITS = []
+
+
+def test_the_property_test_saw_learning_outputs():
+    """Guard against a vacuous property test: most drawn circuits produce non-zero learning outputs."""
+    if not HITS:
+        pytest.skip("run together with test_kinds_match_the_specification")
+    assert sum(h > 0 for h in HITS) >= len(HITS) // 2
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_third_factors_from_error_and_learning_populations(seed):
+    net, x, T = circuit(seed, learn=True)
+    rec, ref = check(net, x, T)
+    assert np.any(ref["hl"]["y"] != 0) and np.any(ref["e"]["y"] < 0) and np.any(ref["e"]["y"] > 0)
+    w0 = truncate(net.projections["head"].weights)
+    assert np.any(rec.weights["head"] != w0) and np.any(rec.weights["w"] != truncate(net.projections["w"].weights))
+
+
+def test_outputs_are_exercised():
+    """The random circuits reach every branch: clipped errors, zero feedback, LUT misses and hits."""
+    net, x, T = circuit(4, es=0, sh=0, lut_shift=9)
+    rec, ref = check(net, x, T)
+    y_e, y_l = ref["e"]["y"], ref["hl"]["y"]
+    assert (np.abs(y_e) == 128).any() or (y_e == 127).any()
+    assert (y_l != 0).any() and (y_l == 0).any()
+
+
+def test_batch_and_counters():
+    net, x, T = circuit(5, learn=True)
+    B = 3
+    xb = {k: np.repeat(v[:, None], B, axis=1) for k, v in x.items()}
+    rec = Simulator(net).run(T, inputs=xb, probes=[("e", "y")])
+    one = Simulator(net).run(T, inputs=x, probes=[("e", "y")])
+    for b in range(B):
+        np.testing.assert_array_equal(rec.probes[("e", "y")][:, b], one.probes[("e", "y")])
+        np.testing.assert_array_equal(rec.weights["w"][b], one.weights["w"])
+    per = one.counters.per_population()
+    assert per["e"]["spikes"] == int((one.probes[("e", "y")] != 0).sum())    # one message per non-zero y
+    assert per["o"]["spikes"] == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# validation
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture
+def base():
+    net = Network()
+    net.add_input("x", 4)
+    net.add_input("g", 3, graded=True)
+    net.add_population("h", 3)
+    net.add_readout("o", 3)
+    return net
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda n: n.add_error("e", "h", tgt=1, es=0), r"partner='h' is a 'lif' population; expected one of \('readout',\)"),
+    (lambda n: n.add_error("e", "nope", tgt=1, es=0), r"partner='nope' is not a population"),
+    (lambda n: n.add_error("e", "o", tgt=-1, es=0), r"tgt=-1 is outside"),
+    (lambda n: n.add_error("e", "o", tgt=1, es=63), r"es=63 is outside"),
+    (lambda n: n.add_learning_compartment("l", "o", lut=[1], lut_shift=0, sh=0), r"partner='o' is a 'readout'"),
+    (lambda n: n.add_learning_compartment("l", "h", lut=[256], lut_shift=0, sh=0), r"lut"),
+    (lambda n: n.add_learning_compartment("l", "h", lut=[], lut_shift=0, sh=0), r"lut must be a non-empty"),
+    (lambda n: n.add_learning_compartment("l", "h", lut=[1], lut_shift=0, sh=0, delay=99), r"delay=99 is outside"),
+    (lambda n: n.connect_dense("r", "o", "h", np.ones((3, 3), int)), r"src='o' is a readout, which never sends"),
+])
+def test_validation(base, call, match):
+    with pytest.raises(SpecError, match=match):
+        call(base)
+
+
+def test_third_factor_must_be_graded_population(base):
+    rule = LearningRule(dw="2^-2*u0*x1*y2", x1_impulse=40, x1_tau=6, rng_seed=1, kind="3F")
+    with pytest.raises(SpecError, match=r"third_factor\['y2'\]='o' is a 'readout' population"):
+        base.connect_dense("w", "x", "h", np.ones((3, 4), int), learning=rule, third_factor={"y2": "o"})
+    base.add_error("e", "o", tgt=1, es=0)
+    p = base.connect_dense("w", "x", "h", np.ones((3, 4), int), learning=rule, third_factor={"y2": "e"})
+    assert p.third_factor == {"y2": "e"}
+
+
+def test_hdf5_round_trip_of_the_new_kinds(tmp_path):
+    from hwsim.io import diff_networks, load_network, save_network
+
+    net, x, T = circuit(7, learn=True, delay=2)
+    save_network(net, tmp_path / "c.h5")
+    back = load_network(tmp_path / "c.h5")
+    assert diff_networks(net, back) == []
+    assert back.populations["hl"].lut == net.populations["hl"].lut and back.populations["hl"].delay == 2
+    a = Simulator(net).run(T, inputs=x, probes=[("hl", "y"), ("e", "y")])
+    b = Simulator(back).run(T, inputs=x, probes=[("hl", "y"), ("e", "y")])
+    for key in a.probes:
+        np.testing.assert_array_equal(a.probes[key], b.probes[key])
+    np.testing.assert_array_equal(a.weights["w"], b.weights["w"])
