@@ -68,6 +68,14 @@ def run(args) -> int:
     if not path.is_file():
         return _error(f"{path}: no such file", EXIT_BAD_INPUT)
     try:
+        from hwsim.io import read_format
+        fmt, _ = read_format(path)
+    except Exception:
+        fmt = None
+    if fmt is not None:
+        return _error(f"{path}: is a {fmt} file, not a NIR graph (hwlearn export NET.h5 --to nir writes "
+                      "one)", EXIT_BAD_INPUT)
+    try:
         graph = nir.read(str(path), type_check=False)
     except Exception as exc:
         return _error(f"{path}: not a readable NIR file ({type(exc).__name__}: {exc})", EXIT_BAD_INPUT)

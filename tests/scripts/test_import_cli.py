@@ -28,6 +28,8 @@ def test_own_graph_round_trip(nir_pkg, tmp_path, capsys):
     assert diff_networks(net, load_network(tmp_path / "b.h5")) == []
     assert main(["import", str(tmp_path / "a.nir"), "-o", str(tmp_path / "c.h5"), "--dt", "1e-3"]) == 2
     assert "--dt applies to float graphs" in capsys.readouterr().err
+    assert main(["import", str(h5), "-o", str(tmp_path / "c.h5")]) == 2
+    assert "a.h5: is a hwlearn-network file, not a NIR graph" in capsys.readouterr().err
     assert not (tmp_path / "c.h5").exists()
 
 
