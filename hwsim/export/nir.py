@@ -8,7 +8,8 @@ functions.
 
 What a float consumer sees (``dt = DT = 1e-4`` s, snnTorch's convention; Euler steps of ``dt``)
 -----------------------------------------------------------------------------------------------
-Float units: one unit = 64 chip units of ``u`` / ``v`` (the chip adds ``a << 6``).
+Float units: one unit = 64 chip units of ``u`` / ``v`` (the chip adds ``a << 6``); 4096 below is
+``2**spec.decay_bits`` (Loihi's 12-bit decays).
 
 ==================================  =============================================================
 chip                                NIR node
@@ -68,18 +69,17 @@ from typing import Optional
 
 import numpy as np
 
-from ..network import ConvProjection, DenseProjection, Network, SparseProjection
+from ..network import ConvProjection, Network, SparseProjection
 from ..program import chip_weights, effective_bias
 from ..spec import ChipSpec
 from .lava import UnexportableError
 
-__all__ = ["DT", "NIR_FORMAT", "NirError", "NirUnsupportedError", "write_nir", "read_nir", "is_hwlearn_graph",
-           "FloatLayer", "FloatGraph", "read_float_graph", "require_nir"]
+__all__ = ["DT", "NIR_FORMAT", "NirError", "NirUnsupportedError", "build_graph", "write_nir", "read_nir",
+           "network_from_graph", "is_hwlearn_graph", "FloatLayer", "FloatGraph", "read_float_graph", "require_nir"]
 
 DT = 1e-4                       # s per chip step in the float graph (snnTorch's NIR convention)
 NIR_FORMAT = "hwlearn-nir"      # graph metadata format of our integers
 NIR_FORMAT_VERSION = 1
-DECAY_UNITY = 4096              # 2**decay_bits at Loihi's widths: the decays' denominator
 _UNIT = 64                      # chip u / v units per float unit (a << 6)
 _POP_INTS = ("du", "dv", "vth", "reset_interval", "reset_offset", "vth_lo")
 _POP_ARRAYS = ("bias_mant", "bias_exp", "u_init", "v_init")
