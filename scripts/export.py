@@ -48,7 +48,8 @@ exit status:
      (nir: the file reads back as the identical network)
   1  --verify found a mismatch (the first one is printed)
   2  bad network or inputs file (not HDF5, corrupt, foreign, newer format, out-of-range values),
-     or bad arguments
+     or bad arguments, including options the target does not use (input options when nothing
+     runs, --variables / --overflow without --verify, --reader except with --to lava)
   3  the network cannot be exported to the target exactly or does not fit the chip spec (the
      reason is printed; no output file is written), or Lava / lava-dl / nir is missing
 """
@@ -76,14 +77,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--inputs", metavar="FILE.npz", help="input spike arrays, one per network input (see below)")
     src.add_argument("--steps", type=int, metavar="T", help="steps of seeded Bernoulli input (default 100)")
-    p.add_argument("--rate", type=float, default=0.1, metavar="R",
+    p.add_argument("--rate", type=float, default=None, metavar="R",
                    help="Bernoulli spike probability per step and channel (default 0.1)")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the Bernoulli input (default 0)")
-    p.add_argument("--variables", default="s,u,v", metavar="LIST",
+    p.add_argument("--seed", type=int, default=None, metavar="S", help="seed of the Bernoulli input (default 0)")
+    p.add_argument("--variables", default=None, metavar="LIST",
                    help="comma-separated variables compared by --verify: s (spikes), u, v (default s,u,v)")
-    p.add_argument("--overflow", choices=("wrap", "saturate", "raise"), default="wrap",
+    p.add_argument("--overflow", choices=("wrap", "saturate", "raise"), default=None,
                    help="hwsim overflow policy for --verify; only 'wrap' is Lava's behaviour (default wrap)")
-    p.add_argument("--reader", choices=("fast", "lava"), default="fast",
+    p.add_argument("--reader", choices=("fast", "lava"), default=None,
                    help="how Lava results are read: 'fast' memmap recorders or Lava's own sink/Monitor "
                         "(slow: ~16 us per value) (default fast)")
     p.add_argument("--output", "-o", metavar="PATH",
@@ -137,12 +138,15 @@ def _load_inputs(path: str, net) -> dict:
 def _command(args) -> str:
     """The options as parsed, as a command line (for the JSON record)."""
     parts = ["hwlearn", "export", "--to", args.to] + (["--verify"] if args.verify else [])
-    if args.inputs:
+    if _runs(args) and args.inputs:
         parts += ["--inputs", args.inputs]
-    else:
+    elif _runs(args):
         parts += ["--steps", str(100 if args.steps is None else args.steps), "--rate", str(args.rate),
                   "--seed", str(args.seed)]
-    parts += ["--variables", args.variables, "--overflow", args.overflow, "--reader", args.reader]
+    if args.verify:
+        parts += ["--variables", args.variables, "--overflow", args.overflow]
+    if args.to == "lava":
+        parts += ["--reader", args.reader]
     if args.output:
         parts += ["--output", args.output]
     if args.json:
@@ -156,6 +160,29 @@ def _write_json(path, payload):
         Path(path).write_text(json.dumps(payload, indent=2, default=str) + "\n")
 
 
+_DEFAULTS = {"rate": 0.1, "seed": 0, "variables": "s,u,v", "overflow": "wrap", "reader": "fast"}
+
+
+def _runs(args) -> bool:
+    """Whether the target runs the network (and so takes inputs)."""
+    return args.to == "lava" or (args.to == "netx" and args.verify)
+
+
+def _unused_options(args) -> str:
+    """A message naming the given options that the chosen target and mode do not use ('' if none)."""
+    compares = args.verify and args.to in ("lava", "netx")
+    applies = {"--inputs": _runs(args), "--steps": _runs(args), "--rate": _runs(args), "--seed": _runs(args),
+               "--variables": compares, "--overflow": compares, "--reader": args.to == "lava"}
+    given = {"--inputs": args.inputs, "--steps": args.steps, "--rate": args.rate, "--seed": args.seed,
+             "--variables": args.variables, "--overflow": args.overflow, "--reader": args.reader}
+    unused = [flag for flag, value in given.items() if value is not None and not applies[flag]]
+    if not unused:
+        return ""
+    mode = f"--to {args.to}" + (" --verify" if args.verify else "")
+    return (f"{', '.join(unused)} do(es) not apply to {mode} (inputs: --to lava, and --to netx --verify; "
+            "--variables, --overflow: --verify with lava or netx; --reader: --to lava)")
+
+
 def run(args) -> int:
     """Entry point of ``hwlearn export`` (returns the exit status)."""
     from hwsim.io import FormatError, load_network, save_network
@@ -163,16 +190,19 @@ def run(args) -> int:
 
     from hwsim.export.lava import UnexportableError
 
+    bad = _unused_options(args)
+    if bad:
+        return _error(bad, EXIT_BAD_FILE)
+    for key, default in _DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, default)
     command = _command(args)
     try:
         net = load_network(args.network)
     except (FormatError, FileNotFoundError, SpecError) as exc:
         return _error(str(exc), EXIT_BAD_FILE)
 
-    uses_inputs = args.to == "lava" or (args.to == "netx" and args.verify)
-    if not uses_inputs and (args.inputs or args.steps is not None):
-        return _error(f"--inputs / --steps apply to --to lava and to --verify with netx, not to --to {args.to}"
-                      f"{' without --verify' if args.to == 'netx' else ''}", EXIT_BAD_FILE)
+    uses_inputs = _runs(args)
     variables = tuple(v.strip() for v in args.variables.split(",") if v.strip())
     if not variables or any(v not in ("s", "u", "v") for v in variables):
         return _error(f"--variables {args.variables!r}: use a comma-separated subset of s,u,v", EXIT_BAD_FILE)

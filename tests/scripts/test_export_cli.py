@@ -144,5 +144,9 @@ def test_nir_export_verify_and_flags_that_do_not_apply(nir_pkg, net_path, tmp_pa
     assert f"wrote NIR graph {out_file} (1 Conv2d, 2 CubaLIF, 1 Flatten, 1 Input, 1 Linear, 1 Output" in out
     assert "read back: IDENTICAL chip network (every integer)" in out
     assert main(["export", str(net_path), "--to", "nir", "--steps", "5"]) == 2
-    assert "--inputs / --steps apply to --to lava" in capsys.readouterr().err
+    assert "--steps do(es) not apply to --to nir" in capsys.readouterr().err
+    assert main(["export", str(net_path), "--to", "netx", "--verify", "--reader", "lava"]) == 2
+    assert "--reader do(es) not apply to --to netx --verify" in capsys.readouterr().err
+    assert main(["export", str(net_path), "--to", "lava", "--variables", "s", "--steps", "3"]) == 2
+    assert "--variables do(es) not apply to --to lava" in capsys.readouterr().err
     assert main(["export", str(net_path), "--to", "hdf5", "--verify"]) == 2
