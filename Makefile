@@ -23,6 +23,10 @@ $(STAMP): setup.cfg pyproject.toml .ci/find_python310
 	fi
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[all]"
+	@# lava-dl 0.6.0 (netx reader for `hwlearn export --to netx --verify`) pins torch<2.4, torchvision
+	@# 0.18, pytest<8 and pillow<11, which would replace what [all] installed: install it without its
+	@# dependencies; [all] brings those its import needs (torchvision, opencv-python-headless<4.11, ...)
+	$(PY) -m pip install -q --no-deps "lava-dl==0.6.0"
 	@touch $(STAMP)
 
 bench: $(STAMP)

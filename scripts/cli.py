@@ -14,6 +14,7 @@ SUBCOMMANDS = {
     "train": "scripts.train",
     "demo": "scripts.demo",
     "export": "scripts.export",
+    "import": "scripts.import_",
     "crosscheck": "scripts.crosscheck",
 }
 
@@ -23,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="hwlearn",
         description="Neuromorphic-hardware learning-rule simulator: train SNNs with BPTT, OTTT, "
                     "TTL-BPTT and rate-based backprop, simulate a fixed-point Loihi-style chip, "
-                    "export to Lava.")
+                    "export to Lava, lava-dl netx and NIR, import from NIR.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module in SUBCOMMANDS.items():
         try:

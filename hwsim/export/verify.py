@@ -84,6 +84,8 @@ class VerifyReport:
     timing : dict[str, float]
         ``hwsim_s`` (the run), ``lava_run_s`` (timed Lava steps), ``lava_total_s`` (export,
         compile, run, read).
+    target : str
+        What hwsim was compared with ("Lava fixed_pt", or "lava-dl netx -> Lava fixed_pt").
     """
 
     identical: bool
@@ -96,11 +98,12 @@ class VerifyReport:
     spikes: dict = field(default_factory=dict)
     exported_as: dict = field(default_factory=dict)
     timing: dict = field(default_factory=dict)
+    target: str = "Lava fixed_pt"
 
     def summary(self) -> str:
         """Human-readable result, one line per compared population/variable."""
         n_values = sum(self.compared.values())
-        head = (f"network {self.network!r}: hwsim vs Lava fixed_pt, {self.T} steps, variables "
+        head = (f"network {self.network!r}: hwsim vs {self.target}, {self.T} steps, variables "
                 f"{','.join(self.variables)}: ")
         if self.identical:
             lines = [head + f"IDENTICAL ({n_values} values compared)"]
@@ -150,7 +153,8 @@ def _learning_pairs(net: Network, ours: dict, theirs: dict):
 
 
 def verify_against_lava(net: Network, inputs: Optional[dict], T: Optional[int] = None,
-                        variables=VARIABLES, *, overflow: str = "wrap", reader: str = "fast") -> VerifyReport:
+                        variables=VARIABLES, *, overflow: str = "wrap", reader: str = "fast",
+                        runner=None, target: str = "Lava fixed_pt") -> VerifyReport:
     """Run ``net`` in hwsim and in Lava (fixed_pt) on the same input and compare every step.
 
     Parameters
@@ -166,6 +170,12 @@ def verify_against_lava(net: Network, inputs: Optional[dict], T: Optional[int] =
         hwsim overflow policy; only "wrap" is Lava's behaviour.
     reader : {"fast", "lava"}
         How Lava results are recorded (:func:`hwsim.export.lava.to_lava`).
+    runner : callable, optional
+        ``runner(net, inputs, T, probes=..., reader=...)`` -> a dict like
+        :func:`hwsim.export.lava.run_lava`'s; default ``run_lava``. :func:`hwsim.export.netx.runner_for`
+        runs a netx file through lava-dl's reader instead.
+    target : str
+        Name of what is compared, for the report.
 
     Returns
     -------
@@ -188,7 +198,7 @@ def verify_against_lava(net: Network, inputs: Optional[dict], T: Optional[int] =
     t0 = time.perf_counter()
     ours = _run_hwsim(net, inputs, T, probes, overflow)
     t1 = time.perf_counter()
-    theirs = run_lava(net, inputs, T, probes=probes, reader=reader)
+    theirs = (runner or run_lava)(net, inputs, T, probes=probes, reader=reader)
     t2 = time.perf_counter()
 
     candidates = []
@@ -233,4 +243,4 @@ def verify_against_lava(net: Network, inputs: Optional[dict], T: Optional[int] =
     timing = {"hwsim_s": t1 - t0, "lava_run_s": float(theirs["timing"]["run_s"]), "lava_total_s": t2 - t1}
     return VerifyReport(identical=first is None, network=net.name, T=T, variables=variables,
                         first_mismatch=first, mismatches=mismatches, compared=compared, spikes=spikes,
-                        exported_as=dict(theirs.get("exported_as", {})), timing=timing)
+                        exported_as=dict(theirs.get("exported_as", {})), timing=timing, target=target)

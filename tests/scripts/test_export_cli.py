@@ -107,3 +107,46 @@ def test_to_lava_without_verify_and_to_hdf5(lava, net_path, tmp_path, capsys):
     copy = tmp_path / "copy.h5"
     assert main(["export", "--to", "hdf5", str(net_path), "--output", str(copy)]) == 0
     assert diff_networks(load_network(net_path), load_network(copy)) == []
+
+
+# ---- --to netx / --to nir -------------------------------------------------------------------------
+def test_netx_verify_identical_and_json(netx, net_path, tmp_path, capsys):
+    """The fixture net is conv (1, 5, 5) -> (2, 3, 3) -> flatten -> dense 4: a netx chain."""
+    out_file, js = tmp_path / "n.net", tmp_path / "netx.json"
+    code = main(["export", str(net_path), "--to", "netx", "-o", str(out_file), "--verify", "--steps", "20",
+                 "--rate", "0.4", "--json", str(js)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"wrote netx file {out_file} (2 layers: conv->c, dense->o)" in out
+    assert "hwsim vs lava-dl netx -> Lava fixed_pt, 20 steps" in out and "IDENTICAL" in out
+    rec = json.loads(js.read_text())
+    assert rec["to"] == "netx" and rec["status"] == 0 and rec["output"] == str(out_file)
+
+
+def test_netx_unexportable_exit_3_and_no_file(tmp_path, capsys):
+    net = Network(name="two inputs")
+    net.add_input("a", 2)
+    net.add_input("b", 2)
+    net.add_population("p", 2)
+    net.connect_dense("wa", "a", "p", np.ones((2, 2), int))
+    net.connect_dense("wb", "b", "p", np.ones((2, 2), int))
+    path = save_network(net, tmp_path / "two.h5")
+    assert main(["export", str(path), "--to", "netx"]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("hwlearn export: error: cannot export to netx:") and "exactly one input" in err
+    assert not (tmp_path / "two.net").exists()
+
+
+def test_nir_export_verify_and_flags_that_do_not_apply(nir_pkg, net_path, tmp_path, capsys):
+    out_file = tmp_path / "n.nir"
+    assert main(["export", str(net_path), "--to", "nir", "-o", str(out_file), "--verify"]) == 0
+    out = capsys.readouterr().out
+    assert f"wrote NIR graph {out_file} (1 Conv2d, 2 CubaLIF, 1 Flatten, 1 Input, 1 Linear, 1 Output" in out
+    assert "read back: IDENTICAL chip network (every integer)" in out
+    assert main(["export", str(net_path), "--to", "nir", "--steps", "5"]) == 2
+    assert "--steps do(es) not apply to --to nir" in capsys.readouterr().err
+    assert main(["export", str(net_path), "--to", "netx", "--verify", "--reader", "lava"]) == 2
+    assert "--reader do(es) not apply to --to netx --verify" in capsys.readouterr().err
+    assert main(["export", str(net_path), "--to", "lava", "--variables", "s", "--steps", "3"]) == 2
+    assert "--variables do(es) not apply to --to lava" in capsys.readouterr().err
+    assert main(["export", str(net_path), "--to", "hdf5", "--verify"]) == 2
