@@ -99,7 +99,7 @@ _POP_CIRCUIT_ATTRS = ("partner", "tgt", "shift", "lut_shift", "delay", "seed")
 _PROJ_COMMON = ("name", "src", "dst", "weight_exp", "num_weight_bits", "sign_mode", "graded")
 _PROJ_KINDS = {DenseProjection: "dense", SparseProjection: "sparse", ConvProjection: "conv"}
 _PROJ_EXTRA = {
-    "dense": {"weights", "delays", "learning", "bap", "third_factor"},
+    "dense": {"weights", "delays", "learning", "bap", "third_factor", "graded_spike_cfg"},
     "sparse": {"weights", "delays", "dst_index", "src_index", "n_dst", "n_src"},
     "conv": {"weights", "stride", "padding", "dilation", "groups"},
 }
@@ -111,7 +111,7 @@ _RULE_NUMBERS = ("x1_impulse", "x1_tau", "x2_impulse", "x2_tau", "y1_impulse", "
 _RULE_INTS = ("t_epoch", "rng_seed")
 _RULE_FIELDS = {"kind", *_RULE_STRINGS, *_RULE_NUMBERS, *_RULE_INTS}
 _Y_KEYS = ("y1", "y2", "y3")
-_LEARNING_ATTRS = _RULE_FIELDS | {"bap"} | {f"{k}_input" for k in _Y_KEYS}
+_LEARNING_ATTRS = _RULE_FIELDS | {"bap", "graded_spike_cfg"} | {f"{k}_input" for k in _Y_KEYS}
 # what a reader of this version knows in each group of a network (anything else is refused)
 _KNOWN = {
     "input": (set(_INPUT_FIELDS), set()),
@@ -498,6 +498,8 @@ def _write_learning(e: h5py.Group, p: DenseProjection) -> None:
     for k in _RULE_INTS:
         e.attrs[k] = int(getattr(rule, k))
     e.attrs["bap"] = int(p.bap)
+    if p.graded_spike_cfg != "regular":                       # format_minor >= 2
+        e.attrs["graded_spike_cfg"] = p.graded_spike_cfg
     for k, inp in p.third_factor.items():
         e.attrs[f"{k}_input"] = inp
 
@@ -521,7 +523,8 @@ def _read_learning(e: h5py.Group, where: str, minor: int) -> dict:
     kw.update({k: _int_attr(e, k, where) for k in _RULE_INTS})
     rule = LearningRule(kind=_str_attr(e, "kind", where), **kw)
     tf = {k: _str_attr(e, f"{k}_input", where) for k in _Y_KEYS if f"{k}_input" in e.attrs}
-    return dict(learning=rule, bap=_bool_attr(e, "bap", where), third_factor=tf or None)
+    cfg = _str_attr(e, "graded_spike_cfg", where) if "graded_spike_cfg" in e.attrs else "regular"
+    return dict(learning=rule, bap=_bool_attr(e, "bap", where), third_factor=tf or None, graded_spike_cfg=cfg)
 
 
 def _check_unknown(e: h5py.Group, what: str, where: str, minor: int) -> None:

@@ -166,8 +166,12 @@ class DenseProjection(_Projection):
     bap : bool
         Learning only: the destination population's spikes drive the post traces / y0.
     third_factor : dict
-        Learning with a 3F rule only: ``{"y1"|"y2"|"y3": graded input name}`` (input shape =
-        destination shape); the input's row t-1 overwrites that post trace at step t.
+        Learning with a 3F rule only: ``{"y1"|"y2"|"y3": graded input or error / learning population}``
+        (of the destination's shape); its value of step t overwrites that post trace at step t.
+    graded_spike_cfg : {'regular', 'overwrite'}
+        Learning only: 'overwrite' takes graded pre spikes from a graded input (payloads 0..255,
+        accumulated as payload x weight; a spike sets x1 = round(payload / 2)), Lava's
+        ``GradedSpikeCfg.OVERWRITE``; 'regular' (default) needs binary pre spikes.
     """
 
     weights: np.ndarray = field(default=None)
@@ -175,6 +179,7 @@ class DenseProjection(_Projection):
     learning: Optional[LearningRule] = None
     bap: bool = False
     third_factor: dict = field(default_factory=dict)
+    graded_spike_cfg: str = "regular"
 
 
 @dataclass(frozen=True, eq=False)
@@ -395,7 +400,7 @@ class Network:
     def connect_dense(self, name: str, src: str, dst: str, weights, *, weight_exp: int = 0,
                       num_weight_bits: int = 8, sign_mode: Optional[str] = None, graded: bool = False,
                       delays=None, learning: Optional[LearningRule] = None, bap: Optional[bool] = None,
-                      third_factor: Optional[dict] = None) -> DenseProjection:
+                      third_factor: Optional[dict] = None, graded_spike_cfg: str = "regular") -> DenseProjection:
         """Dense projection ``src -> dst``, weights (n_dst, n_src); optionally learning.
 
         With ``learning`` (a :class:`hwsim.learning.LearningRule` with an ``rng_seed``) the
@@ -415,20 +420,21 @@ class Network:
             raise SpecError(f"{where}: weights has shape {w.shape}, expected (n_dst, n_src) = {(d.size, s.size)}")
         dl = self._delays(where, delays, w.shape)
         if learning is None:
-            if bap is not None or third_factor is not None:
-                raise SpecError(f"{where}: bap={bap!r} and third_factor={third_factor!r} need learning=; "
-                                "they wire a learning rule's post traces")
+            if bap is not None or third_factor is not None or graded_spike_cfg != "regular":
+                raise SpecError(f"{where}: bap={bap!r}, third_factor={third_factor!r} and graded_spike_cfg="
+                                f"{graded_spike_cfg!r} need learning=; they configure a learning rule's traces")
             p = DenseProjection(name, src, dst, we, nwb, sm, gr, weights=w, delays=dl)
         else:
-            self._check_learning(where, learning, s, d, gr, dl)
+            self._check_learning(where, learning, s, d, gr, dl, graded_spike_cfg)
             p = DenseProjection(name, src, dst, we, nwb, sm, gr, weights=w, delays=None, learning=learning,
                                 bap=self._bap(where, learning, bap, d),
-                                third_factor=self._third_factor(where, learning, third_factor, d))
+                                third_factor=self._third_factor(where, learning, third_factor, d),
+                                graded_spike_cfg=graded_spike_cfg)
         self.projections[name] = p
         return p
 
     # ---- learning ------------------------------------------------------------------------
-    def _check_learning(self, where, rule, s, d, graded, delays) -> None:
+    def _check_learning(self, where, rule, s, d, graded, delays, graded_spike_cfg="regular") -> None:
         from .learning.rule import LearningRule
         if not isinstance(rule, LearningRule):
             raise SpecError(f"{where}: learning={type(rule).__name__} must be a hwsim.learning.LearningRule "
@@ -438,11 +444,21 @@ class Network:
                             "random one, which cannot be reproduced)")
         if delays is not None:
             raise SpecError(f"{where}: delays are not allowed with learning (Lava's LearningDense has none)")
+        if graded_spike_cfg not in ("regular", "overwrite"):
+            raise SpecError(f"{where}: graded_spike_cfg={graded_spike_cfg!r} is not one of ('regular', 'overwrite')")
+        if graded_spike_cfg == "overwrite":
+            if not (isinstance(s, SpikeInput) and s.graded):
+                raise SpecError(f"{where}: graded_spike_cfg='overwrite' needs a graded input as src; src={s.name!r} "
+                                "is not one")
+            if rule.x1_impulse != 0:
+                raise SpecError(f"{where}: graded_spike_cfg='overwrite' needs learning.x1_impulse=0 (Lava sets it "
+                                f"to 0 for graded pre spikes), got {rule.x1_impulse}")
+            return
         if graded:
             what = "a graded input" if isinstance(s, SpikeInput) and s.graded else (
                 "a ternary population" if isinstance(s, Population) and s.graded_output else "graded=True")
             raise SpecError(f"{where}: learning needs binary pre spikes, src={s.name!r} is {what} "
-                            "(LearningDense's graded_spike_cfg modes are not supported)")
+                            "(or a graded input with graded_spike_cfg='overwrite')")
 
     def _bap(self, where, rule, bap, d) -> bool:
         uses_y0 = any(p.dependency == "y0" or any(f.var == "y0" for f in p.factors)

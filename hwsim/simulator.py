@@ -132,6 +132,7 @@ class Simulator:
         self.program: Program = compile_network(net, self.mapping)
         self._links = learning_links(net, self.program, self.mapping)
         self._meta = _link_meta(self._links, self.program)
+        self._overwrite_inputs = {lk.src_input for lk in self._links if lk.proj.graded_spike_cfg == "overwrite"}
         self._core_population = tuple(b[1] for b in sorted(self.mapping.blocks))
         self.reset()
 
@@ -195,7 +196,7 @@ class Simulator:
     def _new_engine(self, proj) -> LearningDenseEngine:
         return LearningDenseEngine(proj.weights, proj.learning, weight_exp=proj.weight_exp,
                                    num_weight_bits=proj.num_weight_bits, sign_mode=proj.sign_mode,
-                                   spec=self.net.spec)
+                                   spec=self.net.spec, graded_spike_cfg=proj.graded_spike_cfg)
 
     # ---- run --------------------------------------------------------------------------------
     def run(self, T: int, inputs: dict | None = None, probes=None, batch: int | None = None,
@@ -285,6 +286,8 @@ class Simulator:
                 x = np.broadcast_to(x, (T, B, node.size))
                 views[name] = x
             lo, hi = spec.message_range if node.graded else (0, 1)
+            if name in self._overwrite_inputs:          # x1 = round(payload / 2) must fit a trace
+                lo, hi = 0, (1 << (spec.trace_bits + 1)) - 1
             code = ERR_OK
             if B >= _PARALLEL_EVENTS_MIN_BATCH:
                 bad = np.zeros(B, np.int64)
@@ -296,7 +299,8 @@ class Simulator:
             if code != ERR_OK:
                 where = (f"inputs[{name!r}] at row {t}" + (f", instance {b}" if batched else "")
                          + f", channel {np.unravel_index(i, node.shape)}")
-                kind = "graded input: message_range" if node.graded else "binary input"
+                kind = ("graded input of a learning projection (GradedSpikeCfg.OVERWRITE)" if name in self._overwrite_inputs
+                    else "graded input: message_range" if node.graded else "binary input")
                 if code == ERR_NAN:
                     raise ValueError(f"{where} is NaN; entries must be integers in [{lo}, {hi}] ({kind})")
                 if code == ERR_NONINT:
@@ -487,6 +491,7 @@ def _link_meta(links, p: Program) -> np.ndarray:
         meta[k, engine.M_DST0] = lk.dst_slice.start
         meta[k, engine.M_NPOST] = n_post
         meta[k, engine.M_BAP] = int(lk.bap)
+        meta[k, engine.M_GRADED] = int(lk.proj.graded_spike_cfg == "overwrite")
         for q, y in enumerate(lk.y_inputs):
             if y is None:
                 continue
@@ -503,7 +508,8 @@ def _link_scratch(lk) -> tuple:
     """Per-instance scratch of a learning link for :func:`hwsim.kernels.engine.learn_phase`."""
     n_post, n_pre = lk.proj.weights.shape
     return (np.zeros(n_post, np.int32), np.zeros(n_pre, np.bool_), np.zeros(n_post, np.bool_),
-            np.zeros((3, n_post), np.int64), np.array([y is not None for y in lk.y_inputs], np.bool_))
+            np.zeros((3, n_post), np.int64), np.array([y is not None for y in lk.y_inputs], np.bool_),
+            np.zeros(n_pre, np.int64))
 
 
 def _bt(a: np.ndarray) -> np.ndarray:

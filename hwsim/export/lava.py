@@ -589,10 +589,16 @@ def lava_rule(rule):
 
 def _learning_dense(proj: DenseProjection, spec, processes: dict, flat_out):
     """A LearningDense for ``proj``: pre spikes from ``src``, bap from the dst's ``s_out``, y ports
-    from the third-factor inputs' RingBuffers (binary pre spikes: ``num_message_bits=0``)."""
+    from the third-factor inputs' RingBuffers (binary pre spikes: ``num_message_bits=0``; graded
+    ones with ``graded_spike_cfg='overwrite'``: ``num_message_bits=spec.message_bits`` and
+    ``GradedSpikeCfg.OVERWRITE``)."""
+    from lava.magma.core.learning.constants import GradedSpikeCfg
     from lava.proc.dense.process import LearningDense
     w, kw = _proj_weights(proj, spec)
-    c = LearningDense(weights=w, learning_rule=lava_rule(proj.learning), num_message_bits=0,
+    graded = proj.graded_spike_cfg == "overwrite"
+    c = LearningDense(weights=w, learning_rule=lava_rule(proj.learning),
+                      num_message_bits=spec.message_bits if graded else 0,
+                      graded_spike_cfg=GradedSpikeCfg.OVERWRITE if graded else GradedSpikeCfg.USE_REGULAR_IMPULSE,
                       name=proj.name, **kw)
     flat_out(proj.src).connect(c.s_in)
     if proj.bap:
@@ -692,6 +698,10 @@ def to_lava(net: Network, inputs: Optional[dict] = None, probes=None, *, T: Opti
             raise UnexportableError(f"projection {proj.name!r}: delay {int(d.max())} exceeds Lava's "
                                     f"DelayDense/DelaySparse limit {LAVA_MAX_DELAY}")
     _check_learning_spec(net)
+    for pop in net.populations.values():
+        if pop.kind in ("readout", "error", "learning"):
+            raise UnexportableError(f"population {pop.name!r}: kind {pop.kind!r} (docs/compartments.md) has no "
+                                    "Lava process in this version of the exporter yet")
 
     processes: dict[str, Any] = {}
     exported_as: dict[str, str] = {}

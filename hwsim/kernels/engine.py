@@ -32,7 +32,7 @@ import numpy as np
 from numba import njit, prange, uint64
 
 from ..learning.kernels import (CNT_SYN_D, CNT_SYN_T, CNT_SYN_W, CNT_TRACE_UPDATES, PAR_WEIGHT_EXP,
-                                dense_forward, learn_step)
+                                dense_forward, dense_forward_graded, learn_step)
 from ..overflow import RAISE
 from .compartments import error_block, learning_block
 from .neuron import ERROR, LEARNING, LIF_RESET, lif_block
@@ -61,7 +61,8 @@ M_NPOST = 4
 M_BAP = 5            # 1: the post spikes drive the post traces (2F / 3F)
 M_Y1 = 6             # M_Y1 + k: first input source (or compartment) of y_{k+1}, or -1 (unwired: reads 0)
 M_YPOP1 = 9          # M_YPOP1 + k: 1 when y_{k+1} is read from a graded population's outputs ``y``
-N_META = 12
+M_GRADED = 12        # 1: graded pre spikes from an input (GradedSpikeCfg.OVERWRITE; payloads in [0, 255])
+N_META = 13
 
 
 @njit(cache=True, inline="always")
@@ -83,7 +84,8 @@ def learn_phase(ti, t, b, s_row, inp, y, ring, lrn, lctr):
 
     ``lrn = (meta, links, hist, every, batch)``: ``meta`` int64 (n_links, N_META);
     ``links[k * batch + b]`` = ``(scratch, args)`` of link k, instance b, with ``scratch =
-    (a_buff int32 (n_post), s_in bool (n_pre), bap bool (n_post), Y int64 (3, n_post), use_y bool (3))``
+    (a_buff int32 (n_post), s_in bool (n_pre), bap bool (n_post), Y int64 (3, n_post), use_y bool (3),
+    P int64 (n_pre): graded payloads)``
     and ``args`` :meth:`hwsim.learning.LearningDenseEngine.kernel_args`. ``lctr`` int64
     (T, n_links, N_LEARN_COUNTERS) receives this step's learning counters; with ``every > 0``,
     ``hist[k][(ti + 1) // every - 1, b]`` receives the (n_pre, n_post) weights after the step.
@@ -93,7 +95,7 @@ def learn_phase(ti, t, b, s_row, inp, y, ring, lrn, lctr):
     slot = ring[(t + 1) % r]
     for k in range(meta.shape[0]):
         scratch, args = links[k * batch + b]
-        a_buff, s_in, bap, Y, use_y = scratch
+        a_buff, s_in, bap, Y, use_y, P = scratch
         (par, prod, fac, fac_c, tgt, imp_int, imp_frac, decay, tau_nz, xtr, ytr, tx, ty, SV, r_xd, r_xi,
          r_yd, r_yi, r_off, r_conn, c_off, Hx, Hy, A, B, G, TA, TB, acc, gb, R, dvec, y0m, y0b, Dx,
          raw_pre, raw_post, cnt) = args
@@ -101,7 +103,12 @@ def learn_phase(ti, t, b, s_row, inp, y, ring, lrn, lctr):
         n_pre = meta[k, M_NPRE]
         dst0 = meta[k, M_DST0]
         n_post = meta[k, M_NPOST]
-        if meta[k, M_SRC_INPUT] != 0:
+        graded = meta[k, M_GRADED] != 0
+        if graded:
+            for i in range(n_pre):
+                P[i] = inp[src0 + i]
+                s_in[i] = P[i] != 0
+        elif meta[k, M_SRC_INPUT] != 0:
             for i in range(n_pre):
                 s_in[i] = inp[src0 + i] != 0
         else:
@@ -123,10 +130,16 @@ def learn_phase(ti, t, b, s_row, inp, y, ring, lrn, lctr):
         tr0 = cnt[CNT_TRACE_UPDATES]
         syn0 = cnt[CNT_SYN_W] + cnt[CNT_SYN_D] + cnt[CNT_SYN_T]
         w0 = cnt[CNT_SYN_W]
-        dense_forward(SV[0], s_in, par[PAR_WEIGHT_EXP], acc[0], a_buff)
-        learn_step(t, s_in, bap, use_bap, Y[0], Y[1], Y[2], use_y, par, prod, fac, fac_c, tgt, imp_int,
-                   imp_frac, decay, tau_nz, xtr, ytr, tx, ty, SV, r_xd, r_xi, r_yd, r_yi, r_off, r_conn,
-                   c_off, Hx, Hy, A, B, G, TA, TB, acc, gb, R, dvec, y0m, y0b, Dx, raw_pre, raw_post, cnt)
+        if graded:
+            dense_forward_graded(SV[0], P, par[PAR_WEIGHT_EXP], acc[0], a_buff)
+            learn_step(t, s_in, bap, use_bap, Y[0], Y[1], Y[2], use_y, par, prod, fac, fac_c, tgt, imp_int,
+                       imp_frac, decay, tau_nz, xtr, ytr, tx, ty, SV, r_xd, r_xi, r_yd, r_yi, r_off, r_conn,
+                       c_off, Hx, Hy, A, B, G, TA, TB, acc, gb, R, dvec, y0m, y0b, Dx, raw_pre, raw_post, cnt, P)
+        else:
+            dense_forward(SV[0], s_in, par[PAR_WEIGHT_EXP], acc[0], a_buff)
+            learn_step(t, s_in, bap, use_bap, Y[0], Y[1], Y[2], use_y, par, prod, fac, fac_c, tgt, imp_int,
+                       imp_frac, decay, tau_nz, xtr, ytr, tx, ty, SV, r_xd, r_xi, r_yd, r_yi, r_off, r_conn,
+                       c_off, Hx, Hy, A, B, G, TA, TB, acc, gb, R, dvec, y0m, y0b, Dx, raw_pre, raw_post, cnt)
         for j in range(n_post):
             slot[dst0 + j] += a_buff[j]
         lctr[ti, k, L_TRACE] += cnt[CNT_TRACE_UPDATES] - tr0

@@ -29,6 +29,7 @@ from .rule import LearningRule, RuleError
 __all__ = ["LearningDenseEngine", "LearningCounters", "RandomStreams", "truncate_weights"]
 
 CONN_SEED = 2          # ConnVarRandom() default seed, fixed in Lava
+GRADED_SPIKE_CFGS = ("regular", "overwrite")   # Lava GradedSpikeCfg.USE_REGULAR_IMPULSE / OVERWRITE
 _INT32 = (-(1 << 31), (1 << 31) - 1)
 
 
@@ -163,6 +164,12 @@ class LearningDenseEngine:
         [0, 2**tag_bits - 1].
     record_epochs : bool
         Keep per-epoch counters (see :class:`LearningCounters`).
+    graded_spike_cfg : {'regular', 'overwrite'}
+        'regular': binary pre spikes (Lava ``num_message_bits=0``). 'overwrite': graded pre spikes
+        with payloads in [0, 255], accumulated as ``payload * weight``, each spike overwriting x1
+        with ``round(payload / 2)`` (half to even), as Lava's ``GradedSpikeCfg.OVERWRITE`` with
+        ``num_message_bits > 0``; Lava then forces the rule's ``x1_impulse`` to 0, here a rule with
+        another x1 impulse is refused.
 
     Notes
     -----
@@ -180,8 +187,14 @@ class LearningDenseEngine:
 
     def __init__(self, weights, rule: LearningRule, *, weight_exp: int = 0, num_weight_bits: int = 8,
                  sign_mode: str = "mixed", spec: ChipSpec = LOIHI, tag_1=None, tag_2=None,
-                 record_epochs: bool = False):
+                 record_epochs: bool = False, graded_spike_cfg: str = "regular"):
         where = "LearningDenseEngine"
+        if graded_spike_cfg not in GRADED_SPIKE_CFGS:
+            raise SpecError(f"{where}: graded_spike_cfg={graded_spike_cfg!r} is not one of {GRADED_SPIKE_CFGS}")
+        if graded_spike_cfg == "overwrite" and rule.x1_impulse != 0:
+            raise RuleError(f"{where}: graded_spike_cfg='overwrite' needs x1_impulse=0 (Lava sets it to 0 for "
+                            f"graded pre spikes), the rule has x1_impulse={rule.x1_impulse}")
+        self.graded_spike_cfg = graded_spike_cfg
         if not isinstance(rule, LearningRule):
             raise TypeError(f"{where}: rule must be a hwsim.learning.LearningRule, got "
                             f"{type(rule).__name__} (use LearningRule.from_lava for a Lava rule)")
@@ -407,6 +420,10 @@ class LearningDenseEngine:
         s = np.asarray(s_in)
         if s.shape != (self.n_pre,):
             raise ValueError(f"s_in has shape {s.shape}, expected ({self.n_pre},)")
+        payload = None
+        if self.graded_spike_cfg == "overwrite":
+            payload = np.ascontiguousarray(check_array_range("s_in", s, 0, 255, where="LearningDenseEngine "
+                                                             "(graded_spike_cfg='overwrite')").astype(np.int64))
         s = np.ascontiguousarray(s.astype(np.bool_))
         b = self._check_bap(bap, (self.n_post,))
         ys = [self._check_y(y, (self.n_post,), f"y{k + 1}") for k, y in enumerate((y1, y2, y3))]
@@ -415,8 +432,14 @@ class LearningDenseEngine:
         a_out = np.zeros(self.n_post, np.int32)
         args = self.kernel_args(t, t)
         before = self._cnt.copy() if self._epoch_log is not None else None
-        K.engine_step(t, s, self._nobap[0] if b is None else b, b is not None, ys[0], ys[1], ys[2],
-                      use_y, self._a_buff, a_out, *args)
+        bap_arr = self._nobap[0] if b is None else b
+        if payload is None:
+            K.engine_step(t, s, bap_arr, b is not None, ys[0], ys[1], ys[2], use_y, self._a_buff, a_out, *args)
+        else:
+            a_out[:] = self._a_buff
+            self._cnt[K.CNT_SYN_OPS] += K.dense_forward_graded(self._SV[0], payload, self.weight_exp,
+                                                               self._acc[0], self._a_buff)
+            K.learn_step(t, s, bap_arr, b is not None, ys[0], ys[1], ys[2], use_y, *args, payload)
         self.t = t
         if before is not None and self._cnt[K.CNT_EPOCHS] != before[K.CNT_EPOCHS]:
             d = self._cnt - before
@@ -448,6 +471,9 @@ class LearningDenseEngine:
         weights : ndarray (n_rec, n_post, n_pre) or None
             Weights after steps ``record_weights, 2*record_weights, ...`` of this run.
         """
+        if self.graded_spike_cfg != "regular":
+            raise ValueError("LearningDenseEngine.run takes binary pre spikes; with graded_spike_cfg="
+                             f"{self.graded_spike_cfg!r} use step() or hwsim.simulator.Simulator")
         n = check_range("n_steps", n_steps, 0, 1 << 40, where="LearningDenseEngine.run")
         S = np.asarray(s_in)
         if S.shape != (n, self.n_pre):

@@ -176,6 +176,40 @@ def dense_forward(W, s_in, weight_exp, acc, a_buff):
 
 
 @njit(cache=True)
+def dense_forward_graded(W, payload, weight_exp, acc, a_buff):
+    """Dense accumulation of graded spikes (Lava ``num_message_bits > 0``):
+    ``a_buff = wrap32(shift(sum_i payload_i W[i, :], weight_exp))``. Returns the synaptic operations."""
+    n_pre, n_post = W.shape
+    for j in range(n_post):
+        acc[j] = 0
+    n = 0
+    for i in range(n_pre):
+        p = payload[i]
+        if p != 0:
+            n += 1
+            for j in range(n_post):
+                acc[j] += W[i, j] * p
+    for j in range(n_post):
+        v = acc[j]
+        if weight_exp > 0:
+            v = v << weight_exp
+        else:
+            v = v >> -weight_exp
+        a_buff[j] = wrap32(v)
+    return n * n_post
+
+
+@njit(cache=True, inline="always")
+def overwrite_value(p):
+    """Lava's ``GradedSpikeCfg.OVERWRITE`` trace value of a payload ``p`` in [0, 255]:
+    ``np.round(p / 2)``, i.e. half to even (3 -> 2, 5 -> 2)."""
+    q = p >> 1
+    if p & 1 and q & 1:
+        q += 1
+    return q
+
+
+@njit(cache=True)
 def recv_spikes(te, s_in, bap, use_bap, xtr, ytr, tx, ty, imp_int, imp_frac, r_y_imp, trace_max):
     """Spike phase of the traces (Lava ``recv_traces``): a second spike in an epoch adds its impulse
     now (pre: random 0, post: ``r_y_imp``); every spike records its within-epoch time ``te``."""
@@ -1169,7 +1203,7 @@ def learn_epoch(t, par, prod, fac, fac_c, tgt, imp_int, imp_frac, decay, tau_nz,
 def learn_step(t, s_in, bap, use_bap, y1, y2, y3, use_y, par, prod, fac, fac_c, tgt, imp_int,
                imp_frac, decay, tau_nz, xtr, ytr, tx, ty, SV, r_xd, r_xi, r_yd, r_yi, r_off, r_conn,
                c_off, Hx, Hy, A, B, G, TA, TB, acc, gb, R, dvec, y0m, y0b, Dx, raw_pre, raw_post,
-               cnt):
+               cnt, payload=None):
     """The learning part of step t (1-based) of a LearningDense, for a simulator that does the
     dense accumulation itself: record the pre spikes ``s_in`` and bap spikes of step t in the
     traces (``recv_traces``), take the 3F inputs, and at the end of an epoch learn (``run_lrn``).
@@ -1179,7 +1213,10 @@ def learn_step(t, s_in, bap, use_bap, y1, y2, y3, use_y, par, prod, fac, fac_c, 
     Trace random draws are indexed ``d - r_off`` (draw d = 2t-1, 2t), connection draws
     ``n - c_off`` (epoch n = t / t_epoch). ``use_y`` holds three flags for y1..y3 (3F only); an
     unused input reads as zeros. The arguments after ``use_y`` are
-    :meth:`hwsim.learning.LearningDenseEngine.kernel_args`.
+    :meth:`hwsim.learning.LearningDenseEngine.kernel_args`. With graded pre spikes
+    (``GradedSpikeCfg.OVERWRITE``), ``payload`` holds the step's payloads in [0, 255]: a spiking
+    pre neuron's x1 becomes :func:`overwrite_value` of its payload after the spike phase (the rule's
+    x1 impulse is 0, so the regular impulse adds nothing), as Lava's ``_process_pre_spikes``.
     """
     T = par[PAR_T_EPOCH]
     te = t % T
@@ -1188,6 +1225,10 @@ def learn_step(t, s_in, bap, use_bap, y1, y2, y3, use_y, par, prod, fac, fac_c, 
     kind = par[PAR_KIND]
     recv_spikes(te, s_in, bap, use_bap and kind != KIND_PLAIN, xtr, ytr, tx, ty, imp_int, imp_frac,
                 r_yi[2 * t - 1 - r_off], par[PAR_TRACE_MAX])
+    if payload is not None:
+        for i in range(s_in.shape[0]):
+            if s_in[i]:
+                xtr[0, i] = overwrite_value(payload[i])
     if kind == KIND_3F:
         for j in range(ytr.shape[1]):
             ytr[0, j] = y1[j] if use_y[0] else 0

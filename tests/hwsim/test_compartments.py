@@ -277,3 +277,16 @@ def test_hdf5_round_trip_of_the_new_kinds(tmp_path):
     for key in a.probes:
         np.testing.assert_array_equal(a.probes[key], b.probes[key])
     np.testing.assert_array_equal(a.weights["w"], b.weights["w"])
+
+
+def test_hdf5_round_trip_of_graded_pre_spikes(tmp_path):
+    from hwsim.io import diff_networks, load_network, save_network
+
+    net = Network()
+    net.add_input("g", 4, graded=True)
+    net.add_population("p", 3, vth=50)
+    rule = LearningRule(dw="2^-2*u0*x1", x1_impulse=0, x1_tau=5, rng_seed=1, kind="plain")
+    net.connect_dense("a", "g", "p", np.arange(12).reshape(3, 4), learning=rule, graded_spike_cfg="overwrite")
+    save_network(net, tmp_path / "g.h5")
+    back = load_network(tmp_path / "g.h5")
+    assert diff_networks(net, back) == [] and back.projections["a"].graded_spike_cfg == "overwrite"

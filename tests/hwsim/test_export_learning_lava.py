@@ -152,3 +152,42 @@ def test_sign_modes_exponents_layouts_and_two_learning_inputs(lava):
     _check(net, x)
     rec = Simulator(net).run(T, inputs=x)
     assert rec.weights["exc"].min() >= 0 and rec.weights["inh"].max() <= 0
+
+
+@pytest.mark.parametrize("t_epoch, tau, seed", [(1, 2, 0), (1, 20, 1), (2, 5, 2)])
+def test_graded_pre_spikes_overwrite_x1(lava, t_epoch, tau, seed):
+    """GradedSpikeCfg.OVERWRITE (OTTT's graded first layer): a graded input (payloads 0..255, odd ones
+    included, so the half-to-even rounding of payload / 2 is exercised) into a 3F LearningDense
+    ``m 2^e u0 x1 y2`` with a signed y2 from an input; Lava and the simulator agree on every step."""
+    rng = np.random.default_rng(40 + seed)
+    net = Network(name=f"graded-pre-{seed}")
+    net.add_input("img", 12, graded=True)
+    net.add_input("err", 5, graded=True)
+    net.add_population("h", 5, du=2000, dv=900, vth=2000)
+    rule = LearningRule(dw="-2^-4*u0*x1*y2", x1_impulse=0, x1_tau=tau, t_epoch=t_epoch, rng_seed=9 + seed,
+                        kind="3F")
+    net.connect_dense("w", "img", "h", rng.integers(-60, 90, (5, 12)), learning=rule,
+                      graded_spike_cfg="overwrite", third_factor={"y2": "err"})
+    img = rng.integers(0, 256, (T, 12)) * (rng.random((T, 12)) < 0.6)
+    x = {"img": img, "err": rng.integers(-128, 128, (T, 5))}
+    _check(net, x)
+
+
+def test_graded_pre_validation():
+    from hwsim import SpecError
+
+    net = Network()
+    net.add_input("g", 4, graded=True)
+    net.add_input("b", 4)
+    net.add_population("p", 3)
+    rule = LearningRule(dw="2^-2*u0*x1", x1_impulse=0, x1_tau=5, rng_seed=1, kind="plain")
+    with pytest.raises(SpecError, match=r"graded_spike_cfg='overwrite' needs a graded input as src"):
+        net.connect_dense("a", "b", "p", np.ones((3, 4), int), learning=rule, graded_spike_cfg="overwrite")
+    bad = LearningRule(dw="2^-2*u0*x1", x1_impulse=16, x1_tau=5, rng_seed=1, kind="plain")
+    with pytest.raises(SpecError, match=r"needs learning.x1_impulse=0"):
+        net.connect_dense("a", "g", "p", np.ones((3, 4), int), learning=bad, graded_spike_cfg="overwrite")
+    with pytest.raises(SpecError, match=r"src='g' is a graded input"):
+        net.connect_dense("a", "g", "p", np.ones((3, 4), int), learning=rule)
+    net.connect_dense("a", "g", "p", np.ones((3, 4), int), learning=rule, graded_spike_cfg="overwrite")
+    with pytest.raises(ValueError, match=r"inputs\['g'\] at row 0.*is 256, outside the allowed range \[0, 255\]"):
+        Simulator(net).run(1, inputs={"g": np.full((1, 4), 256)})
