@@ -18,6 +18,17 @@ from numba import int64, njit, uint64
 from .arith import counter_bits, stochastic_shift
 
 
+@njit(cache=True, inline="always")
+def _sr_clip(z, s, bits, y_lo, y_hi):
+    """``clip(SR(z, s), y_lo, y_hi)`` without int64 overflow: for ``s <= 0`` the exact shift of a value
+    beyond ``2 * (y_hi + 1)`` is clipped anyway, so ``z`` is saturated there first."""
+    if s <= 0:
+        sat = 2 * (y_hi + 1)
+        z = -sat if z < -sat else (sat if z > sat else z)
+    yv = stochastic_shift(z, s, bits)
+    return y_lo if yv < y_lo else (y_hi if yv > y_hi else yv)
+
+
 @njit(cache=True)
 def error_block(slot, v, y, c0, c1, pop0, partner0, tgt, es, seed, t, y_lo, y_hi):
     """Error compartments ``c0 .. c1-1`` (population from ``pop0``, partner readout from ``partner0``)."""
@@ -29,8 +40,7 @@ def error_block(slot, v, y, c0, c1, pop0, partner0, tgt, es, seed, t, y_lo, y_hi
         k = int64(c) - pop0
         e = int64(v[partner0 + k]) - tgt * a
         bits = counter_bits(seed, t, k) if es > 0 else uint64(0)
-        yv = stochastic_shift(e, es, bits)
-        yv = y_lo if yv < y_lo else (y_hi if yv > y_hi else yv)
+        yv = _sr_clip(e, es, bits, y_lo, y_hi)
         y[c] = yv
         n_msg += yv != 0
         n_act += (a != 0) | (e != 0)
@@ -54,8 +64,7 @@ def learning_block(slot, vh_row, y, c0, c1, pop0, partner0, vth6, lut, lut0, n_l
             idx = ((int64(vh_row[partner0 + k]) - vth6) >> lut_shift) + half
             if 0 <= idx < n_lut:
                 bits = counter_bits(seed, t, k) if sh > 0 else uint64(0)
-                yv = stochastic_shift(fb * int64(lut[lut0 + idx]), sh, bits)
-                yv = y_lo if yv < y_lo else (y_hi if yv > y_hi else yv)
+                yv = _sr_clip(fb * int64(lut[lut0 + idx]), sh, bits, y_lo, y_hi)
             n_act += 1
         y[c] = yv
         n_msg += yv != 0

@@ -176,7 +176,7 @@ def check(net, inputs, T):
 
 
 @settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2 ** 16), es=st.integers(-2, 9), sh=st.integers(-1, 10), delay=st.integers(0, 2),
+@given(seed=st.integers(0, 2 ** 16), es=st.integers(-32, 9), sh=st.integers(-32, 10), delay=st.integers(0, 2),
        lut_shift=st.integers(4, 12), tgt=st.integers(0, 5000))
 def test_kinds_match_the_specification(seed, es, sh, delay, lut_shift, tgt):
     net, x, T = circuit(seed, es=es, sh=sh, delay=delay, lut_shift=lut_shift, tgt=tgt)
@@ -290,3 +290,18 @@ def test_hdf5_round_trip_of_graded_pre_spikes(tmp_path):
     save_network(net, tmp_path / "g.h5")
     back = load_network(tmp_path / "g.h5")
     assert diff_networks(net, back) == [] and back.projections["a"].graded_spike_cfg == "overwrite"
+
+
+def test_large_values_with_negative_shifts_do_not_overflow():
+    """fb * lut up to 2**31 * 255 shifted left by 32 (beyond int64) still gives the clipped value."""
+    from hwsim.kernels.compartments import error_block, learning_block
+
+    slot = np.array([2 ** 31 - 1, -(2 ** 31), 3, 0], np.int32)
+    y = np.zeros(4, np.int32)
+    vh = np.zeros(4, np.int32)
+    lut = np.array([255], np.int64)
+    learning_block(slot.copy(), vh, y, 0, 4, 0, 0, 0, lut, 0, 1, 0, -32, 1, 1, -128, 127)
+    assert y.tolist() == [127, -128, 127, 0]
+    v = np.array([2 ** 23 - 1, -(2 ** 23 - 1), 1, 0], np.int32)
+    error_block(np.zeros(4, np.int32), v, y, 0, 4, 0, 0, 0, -32, 1, 1, -128, 127)
+    assert y.tolist() == [127, -128, 127, 0]
