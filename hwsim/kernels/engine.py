@@ -26,7 +26,7 @@ from numba import njit, prange, uint64
 
 from ..overflow import RAISE
 from .neuron import LIF_RESET, lif_block
-from .synapse import deliver, handoff
+from .synapse import deliver, handoff, wraps_of
 
 C_SYN_OPS = 0        # synaptic operations (one per (spike, target synapse))
 C_SPIKES = 1         # spikes emitted by the core's compartments
@@ -58,7 +58,9 @@ def run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, u, v, ring, acc32,
     ``ev_ptr`` (T+1) indexes this instance's input events ``ev_src`` (source) and ``ev_val``.
 
     Returns ``(status, row, compartment, var)``: status 0 when all steps ran, 1 when the RAISE
-    policy stopped at an overflow of ``var`` (0: u, 1: v) in ``compartment`` at record ``row``.
+    policy stopped at an overflow of ``var`` (0: u, 1: v) in ``compartment`` at record ``row``, or
+    at a wrap of the synaptic input of projection ``var - 2`` (var >= 2; compartment: the first of
+    its destination) sent at record ``row``.
     """
     (blk_c0, blk_c1, blk_core, blk_pop, pop_kind, pop_fu, pop_fv, pop_vhi, pop_vlo,
      pop_rint, pop_roff, pop_uvh, pop_dsh, comp_bias) = neu
@@ -72,7 +74,7 @@ def run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, u, v, ring, acc32,
     spk_val = np.empty(n, np.int64)
     s_row = np.zeros(n, np.int8)
     ovf_flag = np.zeros(n, np.int8)
-    active = np.zeros(n_prj, np.bool_)
+    active = np.zeros(n_prj, np.int64)     # per projection: touched this step, and its wraps (synapse.deliver)
     for ti in range(T):
         t = t0 + ti + 1
         slot = ring[t % r]
@@ -122,9 +124,17 @@ def run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, u, v, ring, acc32,
         # -- 5. hand-off to the input ring ------------------------------------------------------
         for q in range(n_prj):
             if active[q]:
-                active[q] = False
-                handoff(q, t, prj_acc, prj_wide, prj_ndst, prj_nslot, prj_dst0, prj_exp, prj_wrap24,
-                        acc32, acc64, ring)
+                n_wrap = wraps_of(active[q]) + handoff(q, t, prj_acc, prj_wide, prj_ndst, prj_nslot, prj_dst0,
+                                                       prj_exp, prj_wrap24, acc32, acc64, ring)
+                active[q] = 0
+                if n_wrap != 0:
+                    # a wrap of the synaptic input counts as an overflow of the destination population
+                    for blk in range(blk_c0.shape[0]):
+                        if blk_c0[blk] <= prj_dst0[q] < blk_c1[blk]:
+                            ovf[blk_pop[blk]] += n_wrap
+                            break
+                    if policy == RAISE:
+                        return 1, ti, prj_dst0[q], 2 + q      # var >= 2: synaptic input of projection var - 2
     return 0, 0, 0, 0
 
 
