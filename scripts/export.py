@@ -164,12 +164,12 @@ def _check_arguments(args) -> tuple:
 
 
 def _check_size(net, steps: int, option: str) -> None:
-    """The run's memory (inputs drawn as float64, hwsim records, Lava's recorded values) before drawing."""
-    from hwsim.simulator import Simulator
-
+    """The run's memory before drawing: inputs drawn as float64 and stored, hwsim's records (spikes,
+    probes, per-core counters) and Lava's recorded s, u, v (int64)."""
     n_in = sum(node.size for node in net.inputs.values())
     n_comp = sum(p.size for p in net.populations.values())
-    need = Simulator(net).run_bytes(steps) + steps * (9 * n_in + 24 * n_comp)
+    n_cores = sum(-(-p.size // net.spec.compartments_per_core) for p in net.populations.values())
+    need = steps * (9 * n_in + 33 * n_comp + 96 * max(n_cores, 1) + 32)
     check_memory(f"{steps} steps of this network (inputs, hwsim and Lava records)", need, option)
 
 
