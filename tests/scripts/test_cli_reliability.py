@@ -271,3 +271,28 @@ def test_write_json_never_writes_nan(tmp_path):
 
     write_json(str(tmp_path / "x.json"), {"a": math.nan, "b": [1.0, math.inf, {"c": -math.inf}], "d": np.float64(2)})
     assert _strict_json(tmp_path / "x.json") == {"a": None, "b": [1.0, None, {"c": None}], "d": 2.0}
+
+
+# ---------------------------------------------------------------------------------------------
+# item 10: export's documented exit statuses (docs/export.md, docs/errors.md) are the code's
+# ---------------------------------------------------------------------------------------------
+def test_export_exit_statuses_as_documented(lava, tmp_path, capsys):
+    from hwsim import ChipSpec, Network
+    from hwsim.io import save_network
+
+    big = Network(ChipSpec(cores_per_chip=1), name="toobig")
+    big.add_input("in", 4)
+    for name in ("a", "b"):
+        big.add_population(name, 600)
+        big.connect_dense(f"w{name}", "in", name, np.ones((600, 4), int))
+    ovf = Network(name="ovf")
+    ovf.add_input("in", 40)
+    ovf.add_population("a", 2, du=-1, dv=0, vth=(1 << 17) - 1, bias_mant=4095, bias_exp=7)
+    ovf.connect_dense("w", "in", "a", np.full((2, 40), 255), weight_exp=7)
+    b, o = save_network(big, tmp_path / "big.h5"), save_network(ovf, tmp_path / "ovf.h5")
+    code, err = run_cli(["export", "--to", "lava", "--verify", str(b), "--steps", "5"], capsys)
+    assert code == 3 and "does not fit the chip spec" in err and "cores_per_chip=1" in err
+    code, err = run_cli(["export", "--to", "lava", "--verify", str(o), "--steps", "10", "--rate", "1",
+                         "--overflow", "raise"], capsys)
+    assert code == 1 and "hwsim stopped on overflow (--overflow raise)" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
