@@ -133,7 +133,7 @@ def test_chip_mapping_fails_before_training(monkeypatch, capsys):
     monkeypatch.setattr(ottt.OTTTChip, "train", _work)             # training must not start
     code, err = run_cli(["train", "--backend", "chip", "--rule", "ottt-a", "--hidden", "4100,8", "--limit", "64",
                          "--no-progress"], capsys)
-    assert code == 3
+    assert code == 3, err
     assert "does not fit the chip (nothing was trained)" in err and "4110" in err and len(err.strip().splitlines()) == 1
 
 
