@@ -59,6 +59,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib
+import io
 import json
 import os
 import subprocess
@@ -73,7 +74,7 @@ from .network import CIRCUIT_KINDS, ConvProjection, DenseProjection, Network, Sp
 from .spec import ChipSpec, SpecError
 
 __all__ = [
-    "FormatError", "save_network", "load_network", "save_run", "load_run", "read_format",
+    "FormatError", "WriteError", "atomic_write_bytes", "check_writable", "remove_stale_temporaries", "save_network", "load_network", "save_run", "load_run", "read_format",
     "diff_networks", "NETWORK_FORMAT", "RUN_FORMAT", "FORMAT_VERSION", "FORMAT_MINOR",
 ]
 
@@ -212,14 +213,17 @@ def _file_sha256(fh, start: int) -> tuple[str, int]:
     return h.hexdigest(), start + n
 
 
-def _read_header(path: Path) -> tuple[Optional[dict], bool]:
-    """Parse the hwlearn userblock header; return (header or None, content hash matches)."""
+def _read_header(path: Path) -> tuple[Optional[dict], Optional[str]]:
+    """Parse the hwlearn userblock header; return (header or None, None if the content's size and
+    SHA-256 match it, else what is wrong)."""
     with open(path, "rb") as fh:
         block = fh.read(USERBLOCK_SIZE)
         if not block.startswith(_HEADER_MAGIC):
-            return None, False
-        raw = block[len(_HEADER_MAGIC):].split(b"\n", 1)[0]
+            return None, "no hwlearn header"
+        raw, _, pad = block[len(_HEADER_MAGIC):].partition(b"\n")
         try:
+            if pad.strip(b"\0"):
+                raise ValueError("bytes after the header line are not zero")
             header = json.loads(raw.decode("utf-8"))
             if not isinstance(header, dict):
                 raise ValueError("not a JSON object")
@@ -232,7 +236,11 @@ def _read_header(path: Path) -> tuple[Optional[dict], bool]:
             raise FormatError(f"{path}: corrupt hwlearn header in the first {USERBLOCK_SIZE} bytes "
                               f"({exc})") from None
         actual, actual_size = _file_sha256(fh, USERBLOCK_SIZE)
-    return header, (actual == digest and actual_size == size)
+    if actual_size != size:
+        return header, f"{'truncated' if actual_size < size else 'corrupt'} file ({actual_size} bytes, the header says {size})"
+    if actual != digest:
+        return header, "damaged or edited file: the SHA-256 of its content does not match the hwlearn header"
+    return header, None
 
 
 def _has_hdf5_signature(path: Path) -> bool:
@@ -294,13 +302,16 @@ def _probe_in_child(path: Path, timeout: float = 120.0):
     raise FormatError(f"{path}: corrupt or truncated HDF5 file ({detail})")
 
 
-def _open_checked(path: PathLike, expected_format: Union[str, tuple[str, ...]]):
+def _open_checked(path: PathLike, expected_format: Union[str, tuple[str, ...]], verify: bool = True):
     """Open ``path`` read-only after checking it is an intact hwlearn file of an expected format.
 
-    Order of checks: exists; hwlearn header (format name, version) and SHA-256 of the content;
-    a file whose hash does not match (edited with h5py, or damaged) or that has no header is
-    first read completely in a child process; then the root attributes are checked in HDF5.
-    Returns the open :class:`h5py.File` (the caller closes it) and the format name.
+    Order of checks: exists; hwlearn header (format name, version) and SHA-256 of the content.
+    With ``verify`` (the default) a file whose hash does not match (damaged, or edited with h5py)
+    is refused, and so is an hwlearn file without the header. With ``verify=False`` (recovery)
+    such a file is first read completely in a child process (HDF5 can crash on damaged metadata)
+    and then opened. Foreign files without a header are read in the child too. Then the root
+    attributes are checked in HDF5. Returns the open :class:`h5py.File` (the caller closes it)
+    and the format name.
     """
     path = Path(path)
     expected = (expected_format,) if isinstance(expected_format, str) else tuple(expected_format)
@@ -322,9 +333,13 @@ def _open_checked(path: PathLike, expected_format: Union[str, tuple[str, ...]]):
         if version < 1:
             raise FormatError(f"{path}: invalid format_version {version} ({where})")
 
-    header, intact = _read_header(path)
+    header, damage = _read_header(path)
+    intact = damage is None
     if header is not None:
         check_kind(header["format"], header["format_version"], "file header")
+        if verify and not intact:
+            raise FormatError(f"{path}: {damage} (refused; to read it anyway for recovery pass "
+                              "verify=False, on the command line --no-verify-hash)")
     if not intact:
         if not _has_hdf5_signature(path):
             if header is not None:
@@ -349,6 +364,10 @@ def _open_checked(path: PathLike, expected_format: Union[str, tuple[str, ...]]):
         if header is not None and fmt != header["format"]:
             raise FormatError(f"{path}: header says {header['format']!r} but the root attribute "
                               f"says {fmt!r}")
+        if header is None and verify:
+            raise FormatError(f"{path}: {fmt} file without the hwlearn integrity header in its first "
+                              f"{USERBLOCK_SIZE} bytes (damaged, or not written by hwlearn; refused; to "
+                              "read it anyway pass verify=False, on the command line --no-verify-hash)")
         return f, fmt
     except FormatError:
         f.close()
@@ -364,45 +383,186 @@ def _with_path(exc: FormatError, path) -> FormatError:
     return exc if msg.startswith(f"{path}:") else FormatError(f"{path}: {msg}")
 
 
-def read_format(path: PathLike) -> tuple[str, int]:
-    """Return ``(format, format_version)`` of an hwlearn HDF5 file after its integrity checks.
+def read_format(path: PathLike, verify: bool = True) -> tuple[str, int]:
+    """Return ``(format, format_version)`` of an hwlearn HDF5 file after its integrity checks
+    (``verify``: as :func:`load_network`).
 
     Raises
     ------
     FormatError
         If the file is not a valid hwlearn file.
     """
-    f, fmt = _open_checked(path, (NETWORK_FORMAT, RUN_FORMAT))
+    f, fmt = _open_checked(path, (NETWORK_FORMAT, RUN_FORMAT), verify)
     try:
         return fmt, _int_attr(f, "format_version", "/")
     finally:
         f.close()
 
 
-def _atomic_write(path: PathLike, writer, fmt: str):
-    """Write to a temporary file next to ``path``, add the header, rename it into place."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+class WriteError(OSError):
+    """A file could not be written (no space left, read-only file system, missing or unwritable
+    folder, the path is a folder). The message names the user's path, never a temporary file;
+    nothing is left half-written and any earlier file at the path is unchanged."""
+
+
+_TMP_TAG = ".hwlearn-tmp-"          # temporary files: .NAME.hwlearn-tmp-PID-RANDOM next to NAME
+
+
+def _tmp_glob(path: Path) -> list:
+    """Temporary files of saves to ``path`` (this naming, and the older ``.NAME.tmpPID``)."""
+    out = []
     try:
-        with h5py.File(tmp, "w", libver=("v110", "v110"), userblock_size=USERBLOCK_SIZE) as f:
-            writer(f)
-            f.attrs["format"] = fmt
-            f.attrs["format_version"] = FORMAT_VERSION
-            f.attrs["format_minor"] = FORMAT_MINOR
-            f.attrs["hwlearn_version"] = HWLEARN_VERSION
-        with open(tmp, "r+b") as fh:
-            digest, size = _file_sha256(fh, USERBLOCK_SIZE)
-            header = _HEADER_MAGIC + json.dumps(
-                {"format": fmt, "format_version": FORMAT_VERSION, "format_minor": FORMAT_MINOR,
-                 "sha256": digest, "size": size},
-                separators=(",", ":")).encode() + b"\n"
-            assert len(header) <= USERBLOCK_SIZE
-            fh.seek(0)
-            fh.write(header.ljust(USERBLOCK_SIZE, b"\0"))
-        os.replace(tmp, path)
+        for entry in os.scandir(path.parent):
+            n = entry.name
+            if n.startswith(f".{path.name}{_TMP_TAG}") or (
+                    n.startswith(f".{path.name}.tmp") and n[len(path.name) + 5:].isdigit()):
+                out.append(Path(entry.path))
+    except OSError:
+        pass
+    return out
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: PathLike) -> list:
+    """Remove temporary files that killed saves to ``path`` left behind (their process is gone).
+
+    Every save calls this first, so a save interrupted by SIGKILL or a power cut leaves at most one
+    ``.NAME.hwlearn-tmp-PID-RANDOM`` file until the next save of ``NAME``. Returns the removed paths.
+    """
+    path = Path(path)
+    removed = []
+    for tmp in _tmp_glob(path):
+        rest = tmp.name[len(path.name) + 1:]
+        digits = rest[len(_TMP_TAG):].split("-")[0] if rest.startswith(_TMP_TAG) else rest[len(".tmp"):]
+        try:
+            pid = int(digits)
+        except ValueError:
+            continue
+        if not _pid_alive(pid):
+            try:
+                tmp.unlink()
+                removed.append(tmp)
+            except OSError:
+                pass
+    return removed
+
+
+def _describe_oserror(exc: OSError) -> str:
+    import errno
+
+    reason = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
+              errno.EROFS: "read-only file system", errno.EACCES: "permission denied",
+              errno.EPERM: "permission denied", errno.EISDIR: "is a directory",
+              errno.ENOENT: "no such directory", errno.ENOTDIR: "a parent is not a directory",
+              errno.ENAMETOOLONG: "file name too long"}.get(exc.errno)
+    return reason or (exc.strerror or str(exc)).lower()
+
+
+def check_writable(path: PathLike, what: str = "") -> Path:
+    """Check, before any work, that ``path`` can be written: not a folder, its folder exists (it is
+    created if missing) and accepts files. Raises :class:`WriteError` naming ``what`` (an option
+    such as ``--json``) and the path. Returns ``Path(path)``."""
+    path = Path(path)
+    label = f"{what} {path}" if what else str(path)
+    if path.is_dir():
+        raise WriteError(f"cannot write {label}: is a directory")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WriteError(f"cannot write {label}: cannot create its folder {path.parent} "
+                         f"({_describe_oserror(exc)})") from None
+    probe = path.with_name(f".{path.name}{_TMP_TAG}{os.getpid()}-probe")
+    try:
+        with open(probe, "wb"):
+            pass
+    except OSError as exc:
+        raise WriteError(f"cannot write {label}: {_describe_oserror(exc)}") from None
     finally:
-        if tmp.exists():
+        try:
+            probe.unlink()
+        except OSError:
+            pass
+    return path
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` so that it is complete or absent: a temporary file next to it,
+    flushed and fsync'd, renamed into place (and the folder fsync'd).
+
+    Plain file I/O only, so a full disk can never leave a library (HDF5) in a broken state. Stale
+    temporaries of killed saves to the same path are removed first. An OS error raises
+    :class:`WriteError` ("cannot write PATH: no space left on device"); the temporary file is
+    removed and an existing file at ``path`` is untouched.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise WriteError(f"cannot write {path}: is a directory")
+    remove_stale_temporaries(path)
+    tmp = path.with_name(f".{path.name}{_TMP_TAG}{os.getpid()}-{os.urandom(4).hex()}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "wb") as fh:
+            view = memoryview(data)
+            while view:
+                n = fh.write(view)
+                view = view[n:]
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        try:
+            dfd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        except OSError:
+            pass
+    except OSError as exc:
+        raise WriteError(f"cannot write {path}: {_describe_oserror(exc)}") from None
+    finally:
+        try:
             tmp.unlink()
+        except OSError:
+            pass
+    return path
+
+
+def _atomic_write(path: PathLike, writer, fmt: str):
+    """Build an hwlearn HDF5 file of format ``fmt`` in memory (``writer`` receives the open
+    :class:`h5py.File`), add the header with the content's SHA-256, write it with
+    :func:`atomic_write_bytes`.
+
+    HDF5 itself never touches the disk, so ENOSPC or EROFS surface as :class:`WriteError` from
+    plain file I/O (an HDF5 file left open on a full disk can crash the process at exit).
+    """
+    buf = io.BytesIO()
+    with h5py.File(buf, "w", libver=("v110", "v110"), userblock_size=USERBLOCK_SIZE) as f:
+        writer(f)
+        f.attrs["format"] = fmt
+        f.attrs["format_version"] = FORMAT_VERSION
+        f.attrs["format_minor"] = FORMAT_MINOR
+        f.attrs["hwlearn_version"] = HWLEARN_VERSION
+    data = bytearray(buf.getbuffer())
+    body = memoryview(data)[USERBLOCK_SIZE:]
+    header = _HEADER_MAGIC + json.dumps(
+        {"format": fmt, "format_version": FORMAT_VERSION, "format_minor": FORMAT_MINOR,
+         "sha256": hashlib.sha256(body).hexdigest(), "size": len(data)},
+        separators=(",", ":")).encode() + b"\n"
+    if len(header) > USERBLOCK_SIZE:
+        raise AssertionError("hwlearn header longer than the HDF5 user block")
+    data[:USERBLOCK_SIZE] = header.ljust(USERBLOCK_SIZE, b"\0")
+    atomic_write_bytes(path, bytes(data))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -672,12 +832,16 @@ def save_network(net: Network, path: PathLike) -> Path:
     return Path(path)
 
 
-def load_network(path: PathLike) -> Network:
+def load_network(path: PathLike, verify: bool = True) -> Network:
     """Read a network from an ``hwlearn-network`` file (or the network embedded in a run file).
 
     Parameters
     ----------
     path : str or os.PathLike
+    verify : bool
+        Refuse a file whose content no longer matches its SHA-256 header (default). ``False``
+        reads such a file anyway (recovery of a damaged or hand-edited file; every value is still
+        validated by the Network builder).
 
     Returns
     -------
@@ -687,13 +851,14 @@ def load_network(path: PathLike) -> Network:
     Raises
     ------
     FormatError
-        The file is not HDF5, truncated, corrupt, foreign, newer or malformed.
+        The file is not HDF5, truncated, corrupt, damaged (hash mismatch), foreign, newer or
+        malformed.
     SpecError
         A stored value is outside the chip's range (message prefixed with the file name).
     FileNotFoundError
         No such file.
     """
-    f, fmt = _open_checked(path, (NETWORK_FORMAT, RUN_FORMAT))
+    f, fmt = _open_checked(path, (NETWORK_FORMAT, RUN_FORMAT), verify)
     try:
         if fmt == RUN_FORMAT:
             if "network" not in f:
@@ -897,7 +1062,7 @@ def save_run(record, path: PathLike, network: Optional[Network] = None) -> Path:
     return Path(path)
 
 
-def load_run(path: PathLike, rebuild: bool = True):
+def load_run(path: PathLike, rebuild: bool = True, verify: bool = True):
     """Read a run record written by :func:`save_run`.
 
     Parameters
@@ -907,6 +1072,8 @@ def load_run(path: PathLike, rebuild: bool = True):
         Rebuild dataclasses defined inside ``hwsim`` (such as ``RunRecord`` and its counters)
         when their fields match; otherwise (or with ``rebuild=False``) they come back as dicts
         of their fields. Classes outside ``hwsim`` are never imported.
+    verify : bool
+        As :func:`load_network`: refuse a file whose content does not match its hash (default).
 
     Returns
     -------
@@ -918,7 +1085,7 @@ def load_run(path: PathLike, rebuild: bool = True):
     FormatError
         The file is not a valid ``hwlearn-run`` file.
     """
-    f, _ = _open_checked(path, RUN_FORMAT)
+    f, _ = _open_checked(path, RUN_FORMAT, verify)
     try:
         if "record" not in f:
             raise FormatError(f"{path}: missing /record")

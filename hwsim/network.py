@@ -50,13 +50,30 @@ PROBE_VARS = ("u", "v", "s", "y")
 THIRD_FACTORS = ("y1", "y2", "y3")
 
 
-def _shape(shape) -> tuple[int, ...]:
-    if isinstance(shape, (int, np.integer)):
-        shape = (int(shape),)
-    shape = tuple(int(s) for s in shape)
-    if not shape or any(s < 1 for s in shape):
-        raise SpecError(f"shape={shape} must be a non-empty tuple of positive sizes")
-    return shape
+# Largest number of elements of one input port (int32 indices in the compiled program).
+MAX_INPUT_SIZE = (1 << 31) - 1
+
+
+def _shape(shape, where: str = "", limit: int = MAX_INPUT_SIZE, limit_what: str = "the int32 index range") -> tuple[int, ...]:
+    """A validated shape: a positive integer or a non-empty sequence of them, at most ``limit`` elements.
+
+    Fractional or boolean sizes are refused (``2.7`` and ``(2.7,)`` are errors, never ``(2,)``), and
+    the element count is checked before anything of that size is allocated.
+    """
+    prefix = f"{where}: " if where else ""
+    if isinstance(shape, (int, np.integer, float, np.floating, bool, np.bool_)):
+        shape = (shape,)
+    try:
+        items = tuple(shape)
+    except TypeError:
+        raise SpecError(f"{prefix}shape={shape!r} must be a positive integer or a non-empty tuple of them") from None
+    if not items:
+        raise SpecError(f"{prefix}shape={shape!r} must be a positive integer or a non-empty tuple of them")
+    out = tuple(check_range(f"shape[{i}]", s, 1, 1 << 62, where) for i, s in enumerate(items))
+    n = int(np.prod(out, dtype=object))
+    if n > limit:
+        raise SpecError(f"{prefix}shape={out} has {n} elements, more than {limit_what} ({limit})")
+    return out
 
 
 def _per_compartment(name: str, value, n: int, lo: int, hi: int, where: str) -> np.ndarray:
@@ -68,6 +85,17 @@ def _per_compartment(name: str, value, n: int, lo: int, hi: int, where: str) -> 
         raise SpecError(f"{where}: {name} has {a.size} entries, the population has {n} compartments")
     check_array_range(name, a, lo, hi, where)
     return a.astype(np.int64)
+
+
+def _int_array(name: str, value, where: str) -> np.ndarray:
+    """``np.asarray(value)`` if it holds bools, integers or floats (range checks follow), else SpecError."""
+    try:
+        a = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"{where}: {name} is not an array of integers ({exc})") from None
+    if a.dtype.kind not in "biuf":
+        raise SpecError(f"{where}: {name} must be an integer array, got dtype {a.dtype}")
+    return a
 
 
 def infer_sign_mode(weights: np.ndarray) -> str:
@@ -225,12 +253,15 @@ def conv_output_shape(in_shape, c_out, kernel, stride, padding, dilation) -> tup
 
 
 def _pair(name, v, where) -> tuple[int, int]:
-    if isinstance(v, (int, np.integer)):
-        v = (int(v), int(v))
-    v = tuple(int(x) for x in v)
+    if isinstance(v, (int, np.integer, float, np.floating, bool, np.bool_)):
+        v = (v, v)
+    try:
+        v = tuple(v)
+    except TypeError:
+        raise SpecError(f"{where}: {name}={v!r} must be an int or a pair of ints") from None
     if len(v) != 2:
         raise SpecError(f"{where}: {name}={v} must be an int or a pair of ints")
-    return v
+    return tuple(check_range(f"{name}[{i}]", x, -(1 << 20), 1 << 20, where) for i, x in enumerate(v))
 
 
 def _no_learning(where: str, kind: str, learning) -> None:
@@ -271,7 +302,7 @@ class Network:
 
     def add_input(self, name: str, shape, graded: bool = False) -> SpikeInput:
         self._new_name(name)
-        node = SpikeInput(name, _shape(shape), bool(graded))
+        node = SpikeInput(name, _shape(shape, f"input {name!r}"), bool(graded))
         self.inputs[name] = node
         return node
 
@@ -280,9 +311,12 @@ class Network:
                        reset_interval: int = 0, reset_offset: int = 0, vth_lo: int = 0) -> Population:
         self._new_name(name)
         where = f"population {name!r}"
-        shape = _shape(shape)
-        n = int(np.prod(shape))
         sp = self.spec
+        # checked before any per-compartment array is allocated
+        shape = _shape(shape, where, sp.total_compartments,
+                       f"the chip's {sp.total_compartments} compartments (compartments_per_core "
+                       f"{sp.compartments_per_core} x cores_per_chip {sp.cores_per_chip})")
+        n = int(np.prod(shape))
         if kind not in NEURON_KINDS:
             raise SpecError(f"{where}: kind={kind!r} is not one of {NEURON_KINDS}")
         du = check_range("du", du, *sp.du_range, where)
@@ -378,7 +412,7 @@ class Network:
         if isinstance(s, Population) and not s.sends:
             raise SpecError(f"{where}: src={src!r} is a readout, which never sends; read its v with a probe "
                             "or through an error population (add_error)")
-        w = np.asarray(weights)
+        w = _int_array("weights", weights, where)
         sign_mode = infer_sign_mode(w) if sign_mode is None else sign_mode
         if sign_mode not in SIGN_MODES:
             raise SpecError(f"{where}: sign_mode={sign_mode!r} is not one of {SIGN_MODES}")

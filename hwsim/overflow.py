@@ -9,8 +9,12 @@
   :class:`StateOverflowError` naming the population, the variable, the step and the compartment.
 
 An *overflow event* is one compartment update whose ``u`` (resp. ``v``) differs from the exact
-integer value ``decay(u) + (a << 6)`` (resp. ``decay(v) + u + bias``): a wrap or a clip. Events are
-counted per population in every mode (``RunRecord.overflow``).
+integer value ``decay(u) + (a << 6)`` (resp. ``decay(v) + u + bias``): a wrap or a clip; or one
+wrap of the synaptic input on its way to the population: a graded int32 sum (Lava's int32
+``weights.dot``), a DelayDense product outside int32, a conv sum outside 24 bits, an int32 input
+entry. Events are counted per (destination) population in every mode (``RunRecord.overflow``);
+``RAISE`` stops at the first (:class:`SynapseOverflowError` for the synaptic ones). The synaptic
+wraps happen in every mode (they are the chip's arithmetic, bit-exact with Lava).
 """
 from __future__ import annotations
 
@@ -59,3 +63,27 @@ class StateOverflowError(ArithmeticError):
             f"population {population!r}: {variable} {what} (overflow of the uv_bits-wide state) at time step "
             f"{time_step} (record row {row}), compartment {compartment}, batch instance {instance}; "
             f"use overflow='wrap' or 'saturate' to continue past it (the state is now undefined: call reset())")
+
+
+class SynapseOverflowError(StateOverflowError):
+    """The synaptic input of a projection wrapped (int32 graded sum, int32 product, 24-bit conv sum
+    or int32 input entry) while the Simulator ran with ``overflow="raise"``.
+
+    Attributes as :class:`StateOverflowError` (``variable`` is ``'input'``, ``compartment`` the
+    first compartment of the destination) plus ``projection``.
+    """
+
+    def __init__(self, projection: str, population: str, time_step: int, row: int, compartment: int,
+                 instance: int):
+        ArithmeticError.__init__(
+            self, f"projection {projection!r} -> population {population!r}: the synaptic input sent at time "
+            f"step {time_step} (record row {row}), batch instance {instance}, wrapped (int32 graded sum, "
+            f"product or 24-bit conv sum); use overflow='wrap' or 'saturate' to continue past it (the state "
+            f"is now undefined: call reset())")
+        self.projection = projection
+        self.population = population
+        self.variable = "input"
+        self.time_step = time_step
+        self.row = row
+        self.compartment = compartment
+        self.instance = instance

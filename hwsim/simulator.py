@@ -25,6 +25,7 @@ restores the initial weights.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numba
@@ -38,10 +39,11 @@ from .kernels.events import (ERR_NAN, ERR_NONINT, ERR_OK, check_and_count, count
 from .learning.engine import LearningDenseEngine
 from .mapper import Mapping, map_network
 from .network import PROBE_VARS, Network
-from .overflow import OverflowPolicy, StateOverflowError
+from .overflow import OverflowPolicy, StateOverflowError, SynapseOverflowError
 from .program import Program, compile_network, history_len, learning_links
 
 _PARALLEL_EVENTS_MIN_BATCH = 8   # below this, converting inputs in one thread is faster
+MAX_STEPS = (1 << 31) - 1        # time steps of one run (int32 step counters in the kernels)
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,7 @@ class Simulator:
         self.mapping = map_network(net) if mapping is None else mapping
         self.program: Program = compile_network(net, self.mapping)
         self._links = learning_links(net, self.program, self.mapping)
-        self._meta = _link_meta(self._links, self.program)
+        self._meta = _link_meta(self._links, self.program, net)
         self._overwrite_inputs = {lk.src_input for lk in self._links if lk.proj.graded_spike_cfg == "overwrite"}
         self._core_population = tuple(b[1] for b in sorted(self.mapping.blocks))
         self.reset()
@@ -223,11 +225,36 @@ class Simulator:
             raise RuntimeError("a previous run stopped on an overflow (overflow='raise'); call reset() first")
         T = _check_steps(T)
         every = _check_record_every(record_weights, self.learns)
-        B, batched, ev, views = self._input_events(T, inputs or {}, batch)
         probe_list = self._probe_list(probes)
+        self._check_run_size(T, _batch_hint(self.net, inputs or {}, batch), probe_list, every)
+        B, batched, ev, views = self._input_events(T, inputs or {}, batch)
         state = self._state_for(B)
         rec, lrn = self._execute(T, B, state, ev, probe_list, every)
         return self._collect(T, B, batched, rec, probe_list, lrn)
+
+    def run_bytes(self, T: int, B: int = 1, probe_list=None, every: int = 0) -> int:
+        """Bytes a run of ``T`` steps and ``B`` instances allocates (records, counters, input events
+        bookkeeping, weight history), not counting the input events themselves."""
+        p = self.program
+        probe_list = self._probe_list(None) if probe_list is None else probe_list
+        n_u = sum(self.net.populations[t].size for t, v in probe_list if v == "u")
+        n_v = sum(self.net.populations[t].size for t, v in probe_list if v == "v")
+        n_chunks = 1 if B == 1 else min(B, numba.get_num_threads())
+        per_step = (B * (p.n_comp + 4 * n_u + 4 * n_v + 8 + 8 + 8)     # spikes int8, u/v int32, event counts/pointers
+                    + 8 * (n_chunks + 1) * max(p.n_cores, 1) * engine.N_COUNTERS   # counters and their sum
+                    + (24 * max(p.n_cores, 1) if self._links else 0))
+        total = T * per_step
+        if every:
+            total += (T // every) * B * sum(lk.proj.weights.size * 8 for lk in self._links)
+        return int(total)
+
+    def _check_run_size(self, T: int, B: int, probe_list, every: int) -> None:
+        """Refuse, before allocating, a run whose records would not fit the memory limit."""
+        need, limit = self.run_bytes(T, B, probe_list, every), max_run_bytes()
+        if need > limit:
+            raise ValueError(f"T={T} (batch {B}) needs {need:,} bytes of run records, more than the limit of "
+                             f"{limit:,} bytes (half the machine's memory; set HWLEARN_MAX_RUN_BYTES to change "
+                             "it); run fewer steps per run() call, probe fewer populations or use a smaller batch")
 
     def _probe_list(self, probes):
         out = []
@@ -409,6 +436,9 @@ class Simulator:
         row, comp, var = (int(x) for x in status[b, 1:])
         row += row0
         k = int(np.searchsorted(p.pop_offsets, comp, side="right") - 1)
+        if var >= 2:
+            raise SynapseOverflowError(list(self.net.projections)[var - 2], p.pop_names[k], self._t + row + 1,
+                                       row, 0, b)
         raise StateOverflowError(p.pop_names[k], "uv"[var], self._t + row + 1, row,
                                  comp - int(p.pop_offsets[k]), b)
 
@@ -476,9 +506,10 @@ _LEARN_CHUNK = 1 << 15        # steps per compiled call of a learning network (b
 _NO_LCTR = np.zeros((1, 0, 0, 0), np.int64)
 
 
-def _link_meta(links, p: Program) -> np.ndarray:
+def _link_meta(links, p: Program, net: Network) -> np.ndarray:
     """int64 (n_links, engine.N_META): where each learning projection reads and writes."""
     meta = np.full((len(links), engine.N_META), -1, np.int64)
+    names = list(net.projections)
     for k, lk in enumerate(links):
         if lk.src_input is not None:
             meta[k, engine.M_SRC_INPUT] = 1
@@ -492,6 +523,8 @@ def _link_meta(links, p: Program) -> np.ndarray:
         meta[k, engine.M_NPOST] = n_post
         meta[k, engine.M_BAP] = int(lk.bap)
         meta[k, engine.M_GRADED] = int(lk.proj.graded_spike_cfg == "overwrite")
+        meta[k, engine.M_PRJ] = names.index(lk.name)
+        meta[k, engine.M_DSTPOP] = p.pop_names.index(lk.proj.dst)
         for q, y in enumerate(lk.y_inputs):
             if y is None:
                 continue
@@ -554,13 +587,43 @@ def _check_record_every(k, learns: bool) -> int:
     return ik
 
 
+def max_run_bytes() -> int:
+    """Memory one ``run()`` may allocate for its records: ``HWLEARN_MAX_RUN_BYTES`` if set, else half
+    of the machine's physical memory."""
+    env = os.environ.get("HWLEARN_MAX_RUN_BYTES")
+    if env:
+        try:
+            return max(1, int(float(env)))
+        except ValueError:
+            raise ValueError(f"HWLEARN_MAX_RUN_BYTES={env!r} is not a number of bytes") from None
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+def _batch_hint(net: Network, inputs: dict, batch) -> int:
+    """The batch size a run will have, read cheaply before the inputs are validated (size check only)."""
+    if batch is not None:
+        try:
+            return max(1, int(batch))
+        except (TypeError, ValueError, OverflowError):
+            return 1
+    for name, a in inputs.items():
+        node = net.inputs.get(name)
+        shape = getattr(a, "shape", None)
+        if node is not None and shape is not None and len(shape) == len(node.shape) + 2:
+            return max(1, int(shape[1]))
+    return 1
+
+
 def _check_steps(T) -> int:
     try:
         iT = int(T)
-    except (TypeError, ValueError):
-        raise ValueError(f"T={T!r} is not an integer; allowed range [1, inf)") from None
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"T={T!r} is not an integer; allowed range [1, {MAX_STEPS}]") from None
     if iT != T or isinstance(T, bool):
-        raise ValueError(f"T={T!r} is not an integer; allowed range [1, inf)")
-    if iT < 1:
-        raise ValueError(f"T={iT} is outside the allowed range [1, inf)")
+        raise ValueError(f"T={T!r} is not an integer; allowed range [1, {MAX_STEPS}]")
+    if not 1 <= iT <= MAX_STEPS:
+        raise ValueError(f"T={iT} is outside the allowed range [1, {MAX_STEPS}]")
     return iT

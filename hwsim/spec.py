@@ -9,7 +9,10 @@ fan-out axons and 128 KB of synaptic memory per core). Quantization studies vary
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
+
+import numpy as np
 
 
 class SpecError(ValueError):
@@ -24,16 +27,20 @@ class MappingError(SpecError):
 
 
 def check_range(name: str, value, lo: int, hi: int, where: str = "") -> int:
-    """Return ``int(value)`` if ``lo <= value <= hi`` and it is an integer, else raise SpecError.
+    """Return ``int(value)`` if it is an integer in ``[lo, hi]``, else raise SpecError.
 
-    The message names the parameter, the value and the allowed range.
+    Integers (Python or numpy) pass, and so do floats with an integral, finite value (``24.0``);
+    booleans, non-finite or fractional floats and everything else are refused. The message names
+    the parameter, the value and the allowed range.
     """
     prefix = f"{where}: " if where else ""
-    try:
+    if isinstance(value, (bool, np.bool_)):
+        raise SpecError(f"{prefix}{name}={value!r} is a bool, not an integer; allowed range [{lo}, {hi}]")
+    if isinstance(value, (int, np.integer)):
         iv = int(value)
-    except (TypeError, ValueError):
-        raise SpecError(f"{prefix}{name}={value!r} is not an integer; allowed range [{lo}, {hi}]") from None
-    if iv != value:
+    elif isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
+        iv = int(value)
+    else:
         raise SpecError(f"{prefix}{name}={value!r} is not an integer; allowed range [{lo}, {hi}]")
     if not lo <= iv <= hi:
         raise SpecError(f"{prefix}{name}={iv} is outside the allowed range [{lo}, {hi}]")
@@ -41,11 +48,15 @@ def check_range(name: str, value, lo: int, hi: int, where: str = "") -> int:
 
 
 def check_array_range(name: str, arr, lo: int, hi: int, where: str = ""):
-    """Raise SpecError naming the first offending entry if any entry of ``arr`` is outside [lo, hi]."""
-    import numpy as np
+    """Raise SpecError naming the first offending entry if any entry of ``arr`` is outside [lo, hi].
 
-    a = np.asarray(arr)
+    Only bool, integer and integral finite float arrays pass (object or string arrays are refused).
+    """
     prefix = f"{where}: " if where else ""
+    try:
+        a = np.asarray(arr)
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"{prefix}{name} is not an array of integers ({exc})") from None
     if a.size == 0:
         return a
     if a.dtype.kind == "f":
@@ -137,7 +148,8 @@ class ChipSpec:
     def __post_init__(self):
         for f in dataclasses.fields(self):
             lo, hi = _FIELD_BOUNDS[f.name]
-            check_range(f.name, getattr(self, f.name), lo, hi, where="ChipSpec")
+            # stored as a plain int (24.0 or np.int64(24) become 24)
+            object.__setattr__(self, f.name, check_range(f.name, getattr(self, f.name), lo, hi, where="ChipSpec"))
 
     # ---- derived ranges (inclusive) -------------------------------------------------
     @property
@@ -183,6 +195,11 @@ class ChipSpec:
     @property
     def message_range(self) -> tuple[int, int]:
         return -(1 << (self.message_bits - 1)), (1 << (self.message_bits - 1)) - 1
+
+    @property
+    def total_compartments(self) -> int:
+        """Compartments on the whole chip: compartments_per_core x cores_per_chip (131,072)."""
+        return self.compartments_per_core * self.cores_per_chip
 
     @property
     def delay_range(self) -> tuple[int, int]:

@@ -109,6 +109,14 @@ class ChipTrainConfig:
             raise ValueError(f"limit={self.limit!r} must be >= 1")
         if self.init not in ("default", "chen-li"):
             raise ValueError(f"init={self.init!r} is not one of ('default', 'chen-li')")
+        # width combinations the circuit cannot realise, named here rather than blamed on the rate later
+        sp = self.spec()
+        if sp.accumulator_bits < sp.weight_bits:
+            raise ValueError(f"accumulator_bits={sp.accumulator_bits} must be >= weight_bits={sp.weight_bits} "
+                             "(the learning accumulator holds the weight plus its fraction bits)")
+        if not (isinstance(self.in_bits, int) and 1 <= self.in_bits <= sp.trace_bits):
+            raise ValueError(f"in_bits={self.in_bits!r} is outside the allowed range [1, trace_bits={sp.trace_bits}] "
+                             "(input payloads are written into the traces)")
 
     def spec(self) -> ChipSpec:
         """Loihi's widths, or widths grown with ``weight_bits`` / ``trace_bits`` (the accumulator keeps
@@ -287,8 +295,9 @@ class OnChipOTTT:
                     raise SpecError(f"lr={cfg.lr!r} is too small for the chip's rule scale (projection {p})")
             eta = cfg.lr * 2.0 ** ps / (X * U[p] * q[p])
             if eta > 8 * 2.0 ** 8:
-                raise SpecError(f"lr={cfg.lr!r} is too large for the chip's rule scale (projection {p}: "
-                                f"{eta:.3g} > 2048 weight LSBs per trace product)")
+                raise SpecError(f"lr={cfg.lr!r} is too large for the chip's rule scale at weight_bits={wb}, "
+                                f"trace_bits={tb}, accumulator_bits={sp.accumulator_bits} (projection {p}: "
+                                f"{eta:.3g} > 2048 weight LSBs per trace product): lower lr or change the widths")
             mm, ee = _rate(eta, frac)
             m.append(-mm)
             e.append(ee)
@@ -297,6 +306,11 @@ class OnChipOTTT:
         # circuit integers
         wexp = [_log2_int(q[0] * S / (64 * self.in_unit), "layer 0 weight exponent scale")]
         wexp += [_log2_int(q[l] * S / 64, f"layer {l} weight exponent scale") for l in range(1, L)]
+        for l, x in enumerate(wexp):
+            if not sp.weight_exp_min <= x <= sp.weight_exp_max:
+                raise SpecError(f"weight_bits={wb} with weight_range={cfg.weight_range:g} gives layer {l + 1} the "
+                                f"weight exponent {x}, outside the chip's [{sp.weight_exp_min}, {sp.weight_exp_max}]: "
+                                "use more weight bits or a smaller weight range")
         sh = [0] * L
         sur = net.config.neuron.surrogate
         peak = float(sur.grad(torch.zeros(1)))
@@ -451,6 +465,7 @@ def train_chip(cfg: ChipTrainConfig, split=None, twin: bool = False, progress: b
     the counters' totals and the energy estimate of the chip's training, the scales and rates.
     """
     model, (ptr, ytr), (pte, yte) = build(cfg, split)
+    mp = model.chip.mapping()          # before training: a network that does not fit fails here (MappingError)
     orders = epoch_orders(len(ptr), cfg.epochs, cfg.seed)
     res = {"config": {**asdict(cfg), "hidden": list(cfg.hidden)}, "spec": asdict(model.spec),
            "rule_strings": list(model.circuit.rule_strings()), "scales": model.scales.as_dict(),
@@ -472,7 +487,6 @@ def train_chip(cfg: ChipTrainConfig, split=None, twin: bool = False, progress: b
         bar.close()
     counters = model.chip.counters
     energy = estimate(counters)
-    mp = model.chip.mapping()
     res["mapping"] = {"cores": int(mp.n_cores), "report": mp.report()}
     res["chip"].update({
         "train_accuracy": float(np.mean(model.chip.predict(ptr) == ytr)),

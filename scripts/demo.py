@@ -12,6 +12,9 @@ minutes) and reports the gap. A few minutes on two CPU cores (most of it compili
 from __future__ import annotations
 
 import argparse
+import sys
+
+from scripts.options import int_type, seed_type
 
 
 def format_table(rows: list[dict], cols: list[tuple]) -> str:
@@ -70,11 +73,14 @@ def run(args) -> int:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rule", default="ottt-a", choices=("ottt-a", "ottt-o"), help="OTTT variant (default: ottt-a)")
-    p.add_argument("--epochs", type=int, default=10, help="on-chip training epochs (default: 10)")
-    p.add_argument("--samples", type=int, default=256, help="cross-check samples (default: 256)")
-    p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    p.add_argument("--epochs", type=int_type("--epochs", 1, 1000), default=10,
+                   help="on-chip training epochs, 1..1000 (default: 10)")
+    p.add_argument("--samples", type=int_type("--samples", 1, 1437), default=256,
+                   help="cross-check samples, 1..1437 (the digits training set) (default: 256)")
+    p.add_argument("--seed", type=seed_type(), default=0, help="seed, 0..2**32-1 (default: 0)")
     p.add_argument("--float-twin", action="store_true", help="also train the float form of the same rule")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=int_type("--threads", 1, 4096), default=None,
+                   help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
 
@@ -87,9 +93,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="hwlearn-demo", description=__doc__)
-    add_arguments(p)
-    return run(p.parse_args(argv))
+    """``python -m scripts.demo ...`` = ``hwlearn demo ...``."""
+    from scripts.cli import main as cli_main
+
+    return cli_main(["demo"] + list(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

@@ -15,11 +15,13 @@ or arguments, 3 the network cannot be exported (or Lava is not installed).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from hwsim.simulator import MAX_STEPS
+from scripts.options import UsageError, check_memory, check_output, float_type, int_type, seed_type, write_json
 
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_FILE, EXIT_UNEXPORTABLE = 0, 1, 2, 3
 TARGETS = ("lava", "netx", "nir", "hdf5")
@@ -46,10 +48,12 @@ targets:
 exit status:
   0  success; with --verify, every step of spikes (and u, v) identical in hwsim and Lava
      (nir: the file reads back as the identical network)
-  1  --verify found a mismatch (the first one is printed)
-  2  bad network or inputs file (not HDF5, corrupt, foreign, newer format, out-of-range values),
-     or bad arguments, including options the target does not use (input options when nothing
-     runs, --variables / --overflow without --verify, --reader except with --to lava)
+  1  --verify found a mismatch (the first one is printed), or hwsim stopped on an overflow
+     (--overflow raise)
+  2  bad network or inputs file (not HDF5, corrupt, damaged: hash mismatch, foreign, newer format,
+     out-of-range values), bad arguments, including options the target does not use (input
+     options when nothing runs, --variables / --overflow without --verify, --reader except with
+     --to lava), or an output that cannot be written (no space left, read-only, a folder)
   3  the network cannot be exported to the target exactly or does not fit the chip spec (the
      reason is printed; no output file is written), or Lava / lava-dl / nir is missing
 """
@@ -76,10 +80,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "nir: read the file back and exit 1 unless it is the identical network")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--inputs", metavar="FILE.npz", help="input spike arrays, one per network input (see below)")
-    src.add_argument("--steps", type=int, metavar="T", help="steps of seeded Bernoulli input (default 100)")
-    p.add_argument("--rate", type=float, default=None, metavar="R",
-                   help="Bernoulli spike probability per step and channel (default 0.1)")
-    p.add_argument("--seed", type=int, default=None, metavar="S", help="seed of the Bernoulli input (default 0)")
+    src.add_argument("--steps", type=int_type("--steps", 1, MAX_STEPS), metavar="T",
+                     help="steps of seeded Bernoulli input (default 100)")
+    p.add_argument("--rate", type=float_type("--rate", 0.0, 1.0), default=None, metavar="R",
+                   help="Bernoulli spike probability per step and channel, in [0, 1] (default 0.1)")
+    p.add_argument("--seed", type=seed_type(), default=None, metavar="S",
+                   help="seed of the Bernoulli input, 0..2**32-1 (default 0)")
     p.add_argument("--variables", default=None, metavar="LIST",
                    help="comma-separated variables compared by --verify: s (spikes), u, v (default s,u,v)")
     p.add_argument("--overflow", choices=("wrap", "saturate", "raise"), default=None,
@@ -91,6 +97,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="with --to netx / nir / hdf5: where to write (default NETWORK.net, NETWORK.nir; "
                         "hdf5 rewrites NETWORK.h5 in place)")
     p.add_argument("--json", metavar="PATH", help="also write the result as JSON to PATH")
+    p.add_argument("--no-verify-hash", action="store_true",
+                   help="read NETWORK.h5 even if its content no longer matches its integrity hash (recovery of a "
+                        "damaged or hand-edited file; every value is still validated)")
     p.set_defaults(func=run)
     return p
 
@@ -129,6 +138,9 @@ def _load_inputs(path: str, net) -> dict:
         raise ValueError(f"{path}: array(s) {unknown} name no network input; inputs are {sorted(net.inputs)}")
     if not data:
         raise ValueError(f"{path}: holds no arrays")
+    scalars = sorted(k for k, v in data.items() if v.ndim == 0)
+    if scalars:
+        raise ValueError(f"{path}: array(s) {scalars} are 0-d; each input needs shape (T, *shape) or (T, B, *shape)")
     lengths = {k: v.shape[0] if v.ndim else 0 for k, v in data.items()}
     if len(set(lengths.values())) != 1:
         raise ValueError(f"{path}: arrays have different lengths (first axis = T): {lengths}")
@@ -147,6 +159,8 @@ def _command(args) -> str:
         parts += ["--variables", args.variables, "--overflow", args.overflow]
     if args.to == "lava":
         parts += ["--reader", args.reader]
+    if args.no_verify_hash:
+        parts += ["--no-verify-hash"]
     if args.output:
         parts += ["--output", args.output]
     if args.json:
@@ -154,10 +168,17 @@ def _command(args) -> str:
     return " ".join(parts + [args.network])
 
 
-def _write_json(path, payload):
-    if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(payload, indent=2, default=str) + "\n")
+_write_json = write_json
+
+
+def _check_size(net, steps: int, option: str) -> None:
+    """The run's memory before drawing: inputs drawn as float64 and stored, hwsim's records (spikes,
+    probes, per-core counters) and Lava's recorded s, u, v (int64)."""
+    n_in = sum(node.size for node in net.inputs.values())
+    n_comp = sum(p.size for p in net.populations.values())
+    n_cores = sum(-(-p.size // net.spec.compartments_per_core) for p in net.populations.values())
+    need = steps * (9 * n_in + 33 * n_comp + 96 * max(n_cores, 1) + 32)
+    check_memory(f"{steps} steps of this network (inputs, hwsim and Lava records)", need, option)
 
 
 _DEFAULTS = {"rate": 0.1, "seed": 0, "variables": "s,u,v", "overflow": "wrap", "reader": "fast"}
@@ -197,27 +218,35 @@ def run(args) -> int:
         if getattr(args, key) is None:
             setattr(args, key, default)
     command = _command(args)
+    variables = tuple(v.strip() for v in args.variables.split(",") if v.strip())
+    if not variables or any(v not in ("s", "u", "v") for v in variables):
+        raise UsageError(f"--variables {args.variables!r}: use a comma-separated subset of s,u,v")
+    if args.to == "hdf5" and args.verify:
+        raise UsageError("--verify needs --to lava, netx or nir")
+    if args.to in ("netx", "nir", "hdf5"):
+        check_output(args.output or (args.network if args.to == "hdf5" else
+                                     str(Path(args.network).with_suffix(_SUFFIX[args.to]))), "--output")
+    elif args.output:
+        raise UsageError("--output applies to --to netx, nir and hdf5 (--to lava builds processes in memory)")
+    check_output(args.json, "--json")
     try:
-        net = load_network(args.network)
+        net = load_network(args.network, verify=not args.no_verify_hash)
     except (FormatError, FileNotFoundError, SpecError) as exc:
         return _error(str(exc), EXIT_BAD_FILE)
 
     uses_inputs = _runs(args)
-    variables = tuple(v.strip() for v in args.variables.split(",") if v.strip())
-    if not variables or any(v not in ("s", "u", "v") for v in variables):
-        return _error(f"--variables {args.variables!r}: use a comma-separated subset of s,u,v", EXIT_BAD_FILE)
-    if not 0.0 <= args.rate <= 1.0:
-        return _error(f"--rate {args.rate} must be in [0, 1]", EXIT_BAD_FILE)
     inputs, steps, source = {}, 0, ""
     try:
         if uses_inputs and args.inputs:
             inputs = _load_inputs(args.inputs, net)
             steps = int(next(iter(inputs.values())).shape[0])
+            if steps < 1:
+                return _error(f"{args.inputs}: the arrays have T=0 steps (the first axis is T)", EXIT_BAD_FILE)
+            _check_size(net, steps, "--inputs")
             source = f"inputs from {args.inputs}"
         elif uses_inputs:
             steps = 100 if args.steps is None else args.steps
-            if steps < 1:
-                return _error(f"--steps {steps} must be >= 1", EXIT_BAD_FILE)
+            _check_size(net, steps, "--steps")
             inputs = bernoulli_inputs(net, steps, args.rate, args.seed)
             source = f"Bernoulli inputs, rate {args.rate}, seed {args.seed}"
     except (ValueError, FileNotFoundError) as exc:
@@ -241,8 +270,6 @@ def run(args) -> int:
                                     "loader_kwargs": plan.loader_kwargs(), "status": EXIT_OK})
             return EXIT_OK
     if args.to == "hdf5":
-        if args.verify:
-            return _error("--verify needs --to lava, netx or nir", EXIT_BAD_FILE)
         out = args.output or args.network
         save_network(net, out)
         print(f"wrote network {net.name!r} to {out}")
@@ -314,11 +341,10 @@ def _export_nir(net, args, command) -> int:
 
 
 def main(argv=None) -> int:
-    """Run ``export`` alone (same options as ``hwlearn export``)."""
-    parser = argparse.ArgumentParser(prog="hwlearn")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["export"] + list(sys.argv[1:] if argv is None else argv))
-    return int(args.func(args) or 0)
+    """Run ``export`` alone (same options, errors and exit statuses as ``hwlearn export``)."""
+    from scripts.cli import main as cli_main
+
+    return cli_main(["export"] + list(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

@@ -12,47 +12,43 @@ also trains the float form of the same rule on the same samples and reports both
 from __future__ import annotations
 
 import argparse
-import json
-import os
+import math
 import sys
+
+from scripts.options import (MAX_BATCH, MAX_EPOCHS, MAX_LAYER, MAX_T, UsageError, check_memory, check_output,
+                             device_type, float_type, hidden_type, int_type, seed_type, write_json)
 
 RULE_HELP = ("bptt: full backprop through time (STBP); ottt-a: OTTT, one update per batch; "
              "ottt-o: OTTT, one update per time step; ttl: temporally-truncated local BPTT; "
              "rate-m / rate-s: rate-based backprop, multi-step / single-step")
 
 
-def _positive_int(name):
-    def parse(text):
-        try:
-            val = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
-        if val < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {val}")
-        return val
-    return parse
+def _positive_int(name, hi=MAX_EPOCHS):
+    """argparse type: an integer in [1, hi] (kept for the sub-commands that import it)."""
+    return int_type(name, 1, hi)
 
 
-def _hidden(text):
-    try:
-        sizes = tuple(int(p) for p in text.split(",") if p.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--hidden must be comma-separated integers, got {text!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"--hidden must list positive layer sizes, got {text!r}")
-    return sizes
+_hidden = hidden_type("--hidden")
 
 
 def _bits(name, lo, hi):
-    def parse(text):
-        try:
-            val = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
-        if not lo <= val <= hi:
-            raise argparse.ArgumentTypeError(f"{name}={val} is outside the allowed range [{lo}, {hi}]")
-        return val
-    return parse
+    return int_type(name, lo, hi)
+
+
+# Options that only one backend (or rule, or optimizer) uses: given elsewhere they are refused, never
+# ignored. Their parser default is None; the documented defaults are filled in by _resolve().
+CHIP_ONLY = ("weight_bits", "trace_bits", "accumulator_bits", "tag_bits", "in_bits", "weight_range")
+FLOAT_ONLY = ("batch_size", "optimizer", "momentum", "weight_decay", "truncation", "block_size", "mse_weight",
+              "loss", "device")
+FLOAT_DEFAULTS = dict(batch_size=32, optimizer="adam", momentum=0.9, weight_decay=0.0, block_size=1,
+                      mse_weight=0.05, loss="ce", device="auto")
+RULE_ONLY = {"truncation": ("ttl",), "block_size": ("ttl",), "mse_weight": ("ottt-a", "ottt-o"),
+             "loss": ("bptt", "ttl")}
+EXIT_DIVERGED = 4
+
+
+def _opt(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def add_chip_arguments(p: argparse.ArgumentParser) -> None:
@@ -64,16 +60,19 @@ def add_chip_arguments(p: argparse.ArgumentParser) -> None:
                    help="error feedback weights: mirror (copy of the readout, updated with it) or random "
                         "(fixed) (default: mirror)")
     p.add_argument("--weight-bits", type=_bits("--weight-bits", 2, 16), default=None,
-                   help="chip weight magnitude bits (default: Loihi's 8)")
+                   help="chip weight magnitude bits, 2..16 (default: Loihi's 8)")
     p.add_argument("--trace-bits", type=_bits("--trace-bits", 3, 16), default=None,
-                   help="chip trace / third-factor bits (default: Loihi's 7)")
+                   help="chip trace / third-factor bits, 3..16 (default: Loihi's 7)")
+    p.add_argument("--in-bits", type=_bits("--in-bits", 1, 16), default=None,
+                   help="input payload bits, 1..trace bits (default: 7, or the trace bits when fewer)")
     p.add_argument("--accumulator-bits", type=_bits("--accumulator-bits", 4, 31), default=None,
-                   help="learning accumulator magnitude bits (default: 15, or weight bits + 7)")
+                   help="learning accumulator magnitude bits, 4..31 and more than the weight bits (default: 15, "
+                        "or weight bits + 7)")
     p.add_argument("--tag-bits", type=_bits("--tag-bits", 1, 16), default=None,
-                   help="tag bits (OTTT_A accumulates there; default: 8, or the weight bits)")
-    p.add_argument("--weight-range", type=float, default=8.0,
+                   help="tag bits, 1..16 (OTTT_A accumulates there; default: 8, or the weight bits)")
+    p.add_argument("--weight-range", type=float_type("--weight-range", 1.0, 2.0 ** 20), default=None,
                    help="chip weight range as a multiple of the largest initial weight, rounded up to a "
-                        "power of two (default: 8)")
+                        "power of two, in [1, 2**20] (default: 8)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -93,44 +92,98 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="digits: bundled scikit-learn 8x8 digits (1437 train / 360 test); "
                         "mnist: IDX files in --data-dir (default: digits)")
     p.add_argument("--data-dir", default=None, help="folder with the dataset files (needed for mnist)")
-    p.add_argument("--T", type=_positive_int("--T"), default=8, help="time steps per sample (default: 8)")
+    p.add_argument("--T", type=int_type("--T", 1, MAX_T), default=8,
+                   help=f"time steps per sample, 1..{MAX_T} (default: 8)")
     p.add_argument("--encoder", default="direct", choices=ENCODERS,
                    help="input encoding: direct (analog value every step), rate (Bernoulli), latency "
                         "(default: direct)")
     p.add_argument("--hidden", type=_hidden, default=(256, 256),
-                   help="hidden layer sizes, comma-separated (default: 256,256)")
-    p.add_argument("--epochs", type=_positive_int("--epochs"), default=None,
+                   help=f"hidden layer sizes, comma-separated, each 1..{MAX_LAYER} (default: 256,256)")
+    p.add_argument("--epochs", type=int_type("--epochs", 1, MAX_EPOCHS), default=None,
                    help="training epochs (default: the rule's, see docs/training.md; chip: 10)")
-    p.add_argument("--batch-size", type=_positive_int("--batch-size"), default=32, help="batch size (default: 32)")
-    p.add_argument("--lr", type=float, default=None,
-                   help="learning rate (default: the rule's; chip: 0.01 per sample, loss 0.5*squared error)")
-    p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS,
-                   help="optimizer; cosine-annealed over the epochs (default: adam)")
-    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default: 0.9)")
-    p.add_argument("--weight-decay", type=float, default=0.0, help="weight decay (default: 0)")
-    p.add_argument("--leak", type=float, default=None,
-                   help="LIF leak lambda in [0, 1] (default: 0.5 for bptt/ottt/ttl, 0.2 for rate-*)")
-    p.add_argument("--alpha", type=float, default=4.0, help="sigmoid surrogate sharpness alpha (default: 4)")
-    p.add_argument("--truncation", "-K", type=_positive_int("--truncation"), default=None,
+    p.add_argument("--batch-size", type=int_type("--batch-size", 1, MAX_BATCH), default=None,
+                   help="float backend: batch size (default: 32)")
+    p.add_argument("--lr", type=float_type("--lr", 0.0, math.inf, lo_open=True), default=None,
+                   help="learning rate, > 0 (default: the rule's; chip: 0.01 per sample, loss 0.5*squared error)")
+    p.add_argument("--optimizer", default=None, choices=OPTIMIZERS,
+                   help="float backend: optimizer; cosine-annealed over the epochs (default: adam)")
+    p.add_argument("--momentum", type=float_type("--momentum", 0.0, 1.0, hi_open=True), default=None,
+                   help="--optimizer sgd: momentum in [0, 1) (default: 0.9)")
+    p.add_argument("--weight-decay", type=float_type("--weight-decay", 0.0, math.inf), default=None,
+                   help="float backend: weight decay, >= 0 (default: 0)")
+    p.add_argument("--leak", type=float_type("--leak", 0.0, 1.0), default=None,
+                   help="LIF leak lambda in [0, 1]; chip: (0, 1) (default: 0.5 for bptt/ottt/ttl, 0.2 for rate-*)")
+    p.add_argument("--alpha", type=float_type("--alpha", 0.0, 1e6, lo_open=True), default=4.0,
+                   help="sigmoid surrogate sharpness alpha, > 0 (default: 4)")
+    p.add_argument("--truncation", "-K", type=int_type("--truncation", 1, MAX_T), default=None,
                    help="ttl: truncation window K in [1, T] (default: 2)")
-    p.add_argument("--block-size", "-B", type=_positive_int("--block-size"), default=1,
+    p.add_argument("--block-size", "-B", type=int_type("--block-size", 1, 1000), default=None,
                    help="ttl: spiking layers per local block (default: 1)")
-    p.add_argument("--mse-weight", type=float, default=0.05,
-                   help="ottt: MSE share lambda_L of the instantaneous loss (default: 0.05)")
-    p.add_argument("--loss", default="ce", choices=LOSSES,
+    p.add_argument("--mse-weight", type=float_type("--mse-weight", 0.0, 1.0), default=None,
+                   help="ottt: MSE share lambda_L of the instantaneous loss, in [0, 1] (default: 0.05)")
+    p.add_argument("--loss", default=None, choices=LOSSES,
                    help="bptt/ttl loss on the time-averaged readout: ce, or chenli-standin (a documented "
-                        "stand-in for Chen & Li's modified loss: MSE to one-hot; see docs/training.md)")
+                        "stand-in for Chen & Li's modified loss: MSE to one-hot; see docs/training.md) (default: ce)")
     p.add_argument("--init", default="default", choices=("default", "chen-li"),
                    help="weight initialization: default (PyTorch's) or chen-li (Chen & Li style: every layer "
                         "calibrated to fire, see docs/models.md) (default: default)")
-    p.add_argument("--seed", type=int, default=0, help="seed for init, batch order and encoders (default: 0)")
-    p.add_argument("--limit", type=_positive_int("--limit"), default=None,
+    p.add_argument("--seed", type=seed_type(), default=0,
+                   help="seed for init, batch order and encoders, 0..2**32-1 (default: 0)")
+    p.add_argument("--limit", type=int_type("--limit", 1, 10 ** 9), default=None,
                    help="train on the first N samples only (smoke tests)")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
-    p.add_argument("--threads", type=_positive_int("--threads"), default=None,
+    p.add_argument("--device", type=device_type, default=None,
+                   help="float backend: auto (CUDA when present), cpu, cuda, cuda:1, ... (default: auto)")
+    p.add_argument("--threads", type=int_type("--threads", 1, 4096), default=None,
                    help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="hide the tqdm progress bar")
     p.add_argument("--json", default=None, metavar="PATH", help="write the result as JSON to PATH")
+
+
+def _resolve(args) -> None:
+    """Refuse options the chosen backend, rule or optimizer does not use; fill in the defaults.
+
+    Raises UsageError naming the option. Runs before any data is loaded.
+    """
+    chip = args.backend == "chip"
+    if chip:
+        given = [n for n in FLOAT_ONLY if getattr(args, n, None) is not None]
+        if given:
+            raise UsageError(f"{', '.join(map(_opt, given))}: float-backend option(s), not used by --backend chip "
+                             "(it trains one sample at a time with its own rate and loss)")
+        if args.encoder != "direct":
+            raise UsageError("--backend chip takes graded (direct) input only; --encoder="
+                             f"{args.encoder!r} is not supported there")
+        if args.leak is not None and not 0.0 < args.leak < 1.0:
+            raise UsageError(f"--leak={args.leak!r} is outside the allowed range (0, 1) for --backend chip")
+        return
+    given = [n for n in CHIP_ONLY if getattr(args, n, None) is not None]
+    if args.float_twin:
+        given.append("float_twin")
+    if given:
+        raise UsageError(f"{', '.join(map(_opt, given))}: chip option(s), used only with --backend chip")
+    for name, rules in RULE_ONLY.items():
+        if getattr(args, name) is not None and args.rule not in rules:
+            raise UsageError(f"{_opt(name)} applies to --rule {' / '.join(rules)}, not {args.rule}")
+    if args.momentum is not None and args.optimizer != "sgd":
+        raise UsageError("--momentum applies to --optimizer sgd only")
+    if args.truncation is not None and args.truncation > args.T:
+        raise UsageError(f"--truncation={args.truncation} is outside the allowed range [1, --T={args.T}]")
+    for name, value in FLOAT_DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+
+
+def _float_bytes(args, n_in: int = 784, n_classes: int = 10) -> int:
+    """Rough memory of a float training run: weights with gradients and optimizer state (4 copies of
+    float32), heads, and the activations a batch keeps over T steps (BPTT's worst case)."""
+    sizes = (n_in,) + tuple(args.hidden) + (n_classes,)
+    weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) + n_classes * sum(args.hidden)
+    batch = getattr(args, "batch_size", None) or 32
+    return 16 * weights + 4 * 8 * batch * args.T * sum(args.hidden)
+
+
+def _preflight_outputs(args) -> None:
+    check_output(args.json, "--json")
 
 
 def config_from_args(args):
@@ -148,31 +201,52 @@ def config_from_args(args):
 def chip_config_from_args(args, **extra):
     from rules.onchip import ChipTrainConfig
 
+    tb = args.trace_bits or 7
     kw = dict(rule=args.rule, local_blocks=args.local_blocks, feedback=args.feedback, T=args.T,
               hidden=args.hidden, weight_bits=args.weight_bits, trace_bits=args.trace_bits,
-              accumulator_bits=args.accumulator_bits, tag_bits=args.tag_bits, weight_range=args.weight_range,
+              accumulator_bits=args.accumulator_bits, tag_bits=args.tag_bits,
+              weight_range=8.0 if args.weight_range is None else args.weight_range,
+              in_bits=min(7, tb) if getattr(args, "in_bits", None) is None else args.in_bits,
+              init=getattr(args, "init", "default"),
               seed=args.seed, dataset=args.dataset, data_dir=args.data_dir, limit=args.limit)
     for name in ("epochs", "lr", "leak", "alpha"):
         if getattr(args, name, None) is not None:
             kw[name] = getattr(args, name)
     kw.update(extra)
-    return ChipTrainConfig(**kw)
+    try:
+        return ChipTrainConfig(**kw)
+    except ValueError as exc:       # SpecError included
+        raise UsageError(str(exc)) from None
+
+
+def check_chip_size(cfg, option: str = "--hidden") -> None:
+    """Before building anything: the hidden layers fit the chip's compartments, and the float
+    network the circuit is calibrated on fits in memory."""
+    spec = cfg.spec()
+    if sum(cfg.hidden) > spec.total_compartments:
+        raise UsageError(f"{option}={','.join(map(str, cfg.hidden))}: {sum(cfg.hidden)} hidden compartments, more "
+                         f"than the chip's {spec.total_compartments} (compartments_per_core "
+                         f"{spec.compartments_per_core} x cores_per_chip {spec.cores_per_chip})")
+    sizes = (784,) + tuple(cfg.hidden) + (10,)
+    check_memory("the on-chip network and its float twin", 40 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:])),
+                 option)
 
 
 def run_chip(args) -> int:
-    from hwsim.spec import SpecError
+    from hwsim.spec import MappingError, SpecError
     from rules.onchip import train_chip
 
-    if args.encoder != "direct":
-        print("hwlearn train: error: --backend chip takes graded (direct) input only; --encoder="
-              f"{args.encoder!r} is not supported there", file=sys.stderr)
-        return 2
+    cfg = chip_config_from_args(args)
+    check_chip_size(cfg)
+    _preflight_outputs(args)
     try:
-        cfg = chip_config_from_args(args)
         res = train_chip(cfg, twin=args.float_twin, progress=not args.no_progress)
+    except MappingError as exc:
+        print(f"hwlearn train: error: the network does not fit the chip (nothing was trained): {exc}",
+              file=sys.stderr)
+        return 3
     except (ValueError, SpecError, FileNotFoundError) as exc:
-        print(f"hwlearn train: error: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     res.pop("_model")
     c = res["chip"]
     line = (f"chip {cfg.rule}{' local-blocks' if cfg.local_blocks else ''}: T={cfg.T} epochs={cfg.epochs} "
@@ -185,11 +259,24 @@ def run_chip(args) -> int:
     res["rule"], res["seed"], res["backend"] = cfg.rule, cfg.seed, "chip"
     res["test_accuracy"] = c["test_accuracy"]
     print(line)
-    if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as fh:
-            json.dump(res, fh, indent=2)
+    write_json(args.json, res)
     return 0
+
+
+class Diverged(ArithmeticError):
+    """Training produced a non-finite loss or non-finite weights."""
+
+
+def _stop_on_divergence(rec: dict) -> None:
+    loss = rec.get("loss")
+    if loss is None or not math.isfinite(loss):
+        raise Diverged(f"training diverged: the loss of epoch {rec.get('epoch')} is {loss} (try a smaller --lr)")
+
+
+def _non_finite_weights(net) -> list:
+    import torch
+
+    return [name for name, p in net.named_parameters() if not bool(torch.isfinite(p).all())]
 
 
 def run(args) -> int:
@@ -197,27 +284,41 @@ def run(args) -> int:
 
     from rules.train import train
 
+    _resolve(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.backend == "chip":
         return run_chip(args)
-    if args.float_twin:
-        print("hwlearn train: error: --float-twin needs --backend chip", file=sys.stderr)
-        return 2
     try:
         cfg = config_from_args(args)
-        result = train(cfg, progress=not args.no_progress)
-    except (ValueError, FileNotFoundError) as exc:
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    check_memory("training this network", _float_bytes(args), "--hidden / --batch-size / --T")
+    _preflight_outputs(args)
+    history = []
+
+    def on_epoch(rec):
+        history.append(dict(rec))
+        _stop_on_divergence(rec)
+
+    try:
+        result = train(cfg, progress=not args.no_progress, on_epoch=on_epoch)
+        bad = _non_finite_weights(result.net)
+        if bad:
+            raise Diverged(f"training diverged: non-finite weights in {', '.join(bad[:3])}"
+                           f"{' ...' if len(bad) > 3 else ''} (try a smaller --lr)")
+    except Diverged as exc:
         print(f"hwlearn train: error: {exc}", file=sys.stderr)
-        return 2
+        write_json(args.json, {"rule": cfg.rule, "seed": cfg.seed, "status": EXIT_DIVERGED, "error": str(exc),
+                               "history": history})
+        return EXIT_DIVERGED
+    except (ValueError, FileNotFoundError) as exc:
+        raise UsageError(str(exc)) from None
     out = result.to_json()
     print(f"{out['rule']}: T={cfg.T} epochs={result.epochs} seed={cfg.seed} "
           f"train_acc={result.train_accuracy:.4f} test_acc={result.test_accuracy:.4f} "
           f"saved_bytes/step={result.saved_bytes_per_step} seconds={result.seconds:.1f}")
-    if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as fh:
-            json.dump(out, fh, indent=2)
+    write_json(args.json, out)
     return 0
 
 
@@ -230,11 +331,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="hwlearn-train", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    return run(args)
+    """``python -m scripts.train ...`` = ``hwlearn train ...`` (same errors and exit statuses)."""
+    from scripts.cli import main as cli_main
+
+    return cli_main(["train"] + list(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

@@ -36,7 +36,8 @@ from ..learning.kernels import (CNT_SYN_D, CNT_SYN_T, CNT_SYN_W, CNT_TRACE_UPDAT
 from ..overflow import RAISE
 from .compartments import error_block, learning_block
 from .neuron import ERROR, LEARNING, LIF_RESET, lif_block
-from .synapse import deliver, handoff
+from .arith import wrap32
+from .synapse import deliver, handoff, wraps_of
 
 C_SYN_OPS = 0        # synaptic operations (one per (spike, target synapse))
 C_SPIKES = 1         # spikes emitted by the core's compartments
@@ -62,7 +63,9 @@ M_BAP = 5            # 1: the post spikes drive the post traces (2F / 3F)
 M_Y1 = 6             # M_Y1 + k: first input source (or compartment) of y_{k+1}, or -1 (unwired: reads 0)
 M_YPOP1 = 9          # M_YPOP1 + k: 1 when y_{k+1} is read from a graded population's outputs ``y``
 M_GRADED = 12        # 1: graded pre spikes from an input (GradedSpikeCfg.OVERWRITE; payloads in [0, 255])
-N_META = 13
+M_PRJ = 13           # the projection's index in the network (for SynapseOverflowError)
+M_DSTPOP = 14        # the destination population's index (its overflow count)
+N_META = 15
 
 
 @njit(cache=True, inline="always")
@@ -76,7 +79,7 @@ def count_event(g, sc_ptr, sc_core, sc_nsyn, sc_bytes, cstep):
 
 
 @njit(cache=True)
-def learn_phase(ti, t, b, s_row, inp, y, ring, lrn, lctr):
+def learn_phase(ti, t, b, s_row, inp, y, ring, lrn, lctr, ovf, policy):
     """Phase 6 of step ``t`` for instance ``b``: every learning projection accumulates the step's pre
     spikes (``s_row`` for a population source, the step's input values ``inp`` for an input) with its
     weights into ``ring[(t + 1) % R]`` (int32, as Lava sums its input channels) and learns; a third
@@ -89,6 +92,8 @@ def learn_phase(ti, t, b, s_row, inp, y, ring, lrn, lctr):
     and ``args`` :meth:`hwsim.learning.LearningDenseEngine.kernel_args`. ``lctr`` int64
     (T, n_links, N_LEARN_COUNTERS) receives this step's learning counters; with ``every > 0``,
     ``hist[k][(ti + 1) // every - 1, b]`` receives the (n_pre, n_post) weights after the step.
+    An int32 wrap of the input slot is counted in the destination's ``ovf``; with the RAISE policy
+    the index of the first link that wrapped is returned (else -1).
     """
     meta, links, hist, every, batch = lrn
     r = ring.shape[0]
@@ -131,22 +136,30 @@ def learn_phase(ti, t, b, s_row, inp, y, ring, lrn, lctr):
         syn0 = cnt[CNT_SYN_W] + cnt[CNT_SYN_D] + cnt[CNT_SYN_T]
         w0 = cnt[CNT_SYN_W]
         if graded:
-            dense_forward_graded(SV[0], P, par[PAR_WEIGHT_EXP], acc[0], a_buff)
+            _, n_wrap = dense_forward_graded(SV[0], P, par[PAR_WEIGHT_EXP], acc[0], a_buff)
             learn_step(t, s_in, bap, use_bap, Y[0], Y[1], Y[2], use_y, par, prod, fac, fac_c, tgt, imp_int,
                        imp_frac, decay, tau_nz, xtr, ytr, tx, ty, SV, r_xd, r_xi, r_yd, r_yi, r_off, r_conn,
                        c_off, Hx, Hy, A, B, G, TA, TB, acc, gb, R, dvec, y0m, y0b, Dx, raw_pre, raw_post, cnt, P)
         else:
-            dense_forward(SV[0], s_in, par[PAR_WEIGHT_EXP], acc[0], a_buff)
+            _, n_wrap = dense_forward(SV[0], s_in, par[PAR_WEIGHT_EXP], acc[0], a_buff)
             learn_step(t, s_in, bap, use_bap, Y[0], Y[1], Y[2], use_y, par, prod, fac, fac_c, tgt, imp_int,
                        imp_frac, decay, tau_nz, xtr, ytr, tx, ty, SV, r_xd, r_xi, r_yd, r_yi, r_off, r_conn,
                        c_off, Hx, Hy, A, B, G, TA, TB, acc, gb, R, dvec, y0m, y0b, Dx, raw_pre, raw_post, cnt)
         for j in range(n_post):
-            slot[dst0 + j] += a_buff[j]
+            x = np.int64(slot[dst0 + j]) + np.int64(a_buff[j])
+            w = wrap32(x)
+            n_wrap += w != x
+            slot[dst0 + j] = w
+        if n_wrap != 0:
+            ovf[meta[k, M_DSTPOP]] += n_wrap
+            if policy == RAISE:
+                return k
         lctr[ti, k, L_TRACE] += cnt[CNT_TRACE_UPDATES] - tr0
         lctr[ti, k, L_SYN_UPDATES] += cnt[CNT_SYN_W] + cnt[CNT_SYN_D] + cnt[CNT_SYN_T] - syn0
         lctr[ti, k, L_WRITES] += cnt[CNT_SYN_W] - w0
         if every > 0 and (ti + 1) % every == 0:
             hist[k][(ti + 1) // every - 1, b] = SV[0]
+    return -1
 
 
 @njit(cache=True)
@@ -165,7 +178,9 @@ def run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, u, v, ring, acc32,
     counters) drive :func:`learn_phase`.
 
     Returns ``(status, row, compartment, var)``: status 0 when all steps ran, 1 when the RAISE
-    policy stopped at an overflow of ``var`` (0: u, 1: v) in ``compartment`` at record ``row``.
+    policy stopped at an overflow of ``var`` (0: u, 1: v) in ``compartment`` at record ``row``, or
+    at a wrap of the synaptic input of projection ``var - 2`` (var >= 2; compartment: the first of
+    its destination) sent at record ``row``.
     """
     (blk_c0, blk_c1, blk_core, blk_pop, pop_kind, pop_fu, pop_fv, pop_vhi, pop_vlo,
      pop_rint, pop_roff, pop_uvh, pop_dsh, comp_bias, pop_c0, pop_partner0, pop_tgt, pop_shift, pop_lut0,
@@ -181,7 +196,7 @@ def run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, u, v, ring, acc32,
     spk_val = np.empty(n, np.int64)
     s_row = np.zeros(n, np.int8)
     ovf_flag = np.zeros(n, np.int8)
-    active = np.zeros(n_prj, np.bool_)
+    active = np.zeros(n_prj, np.int64)     # per projection: touched this step, and its wraps (synapse.deliver)
     inp = np.zeros(n_in_src if lrn is not None else 0, np.int64)
     for ti in range(T):
         t = t0 + ti + 1
@@ -254,12 +269,22 @@ def run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, u, v, ring, acc32,
         # -- 5. hand-off to the input ring ------------------------------------------------------
         for q in range(n_prj):
             if active[q]:
-                active[q] = False
-                handoff(q, t, prj_acc, prj_wide, prj_ndst, prj_nslot, prj_dst0, prj_exp, prj_wrap24,
-                        acc32, acc64, ring)
+                n_wrap = wraps_of(active[q]) + handoff(q, t, prj_acc, prj_wide, prj_ndst, prj_nslot, prj_dst0,
+                                                       prj_exp, prj_wrap24, acc32, acc64, ring)
+                active[q] = 0
+                if n_wrap != 0:
+                    # a wrap of the synaptic input counts as an overflow of the destination population
+                    for blk in range(blk_c0.shape[0]):
+                        if blk_c0[blk] <= prj_dst0[q] < blk_c1[blk]:
+                            ovf[blk_pop[blk]] += n_wrap
+                            break
+                    if policy == RAISE:
+                        return 1, ti, prj_dst0[q], 2 + q      # var >= 2: synaptic input of projection var - 2
         # -- 6. learning projections -------------------------------------------------------------
         if lrn is not None:
-            learn_phase(ti, t, b, s_row, inp, y, ring, lrn, lctr)
+            kw = learn_phase(ti, t, b, s_row, inp, y, ring, lrn, lctr, ovf, policy)
+            if kw >= 0:
+                return 1, ti, lrn[0][kw, M_DST0], 2 + lrn[0][kw, M_PRJ]
             for e in range(ev_ptr[ti], ev_ptr[ti + 1]):
                 inp[ev_src[e]] = 0
     return 0, 0, 0, 0

@@ -59,23 +59,30 @@ def deliver(g, payload, seg_ptr, seg_kind, seg_proj, seg_base, seg_woff, seg_iof
     """Add the fan-out of source ``g`` carrying ``payload`` into the accumulators.
 
     ``payload`` is 1 for a binary spike, the signed message otherwise (binary segments ignore it:
-    Lava's binary synapses apply ``astype(bool)``). Marks the touched projections in ``active``.
-    Returns the number of synaptic operations done.
+    Lava's binary synapses apply ``astype(bool)``). Marks the touched projections in ``active``
+    (int64 per projection: bit 0 set when touched, plus 2 per wrapped addition, see
+    :func:`wraps_of`). Returns the number of wrapped additions.
+
+    Wraps: graded sums are computed exactly in int64 and stored wrapped to int32 (Lava's int32
+    ``weights.dot(s_in)``); every addition whose exact value differs from the stored one is a
+    wrap, and so is a DelayDense product ``p * w`` outside int32. Binary sums cannot wrap (at
+    most 2**24 synapses of magnitude < 2**16 per accumulator).
 
     Indices are unsigned (``uint64``) so that numba emits no negative-index wrap-around test and
     LLVM vectorises the contiguous rows (about 20x faster than signed indexing). The loops are
     written out here rather than in helpers, and the function is inlined into its caller: a numba
     call with a dozen array arguments costs as much as adding a 500-synapse row.
     """
-    n_ops = 0
+    n_wrap = 0
     for sg in range(seg_ptr[g], seg_ptr[g + 1]):
         kind = seg_kind[sg]
         wo = uint64(seg_woff[sg])
         io = uint64(seg_ioff[sg])
         n = uint64(seg_len[sg])
         base = uint64(seg_base[sg])
-        n_ops += seg_len[sg]
-        active[seg_proj[sg]] = True
+        q = seg_proj[sg]
+        active[q] |= 1
+        nw = 0
         if kind == K_CONTIG_BIN8:
             for j in range(n):
                 acc32[base + j] += syn_w8[wo + j]
@@ -90,22 +97,45 @@ def deliver(g, payload, seg_ptr, seg_kind, seg_proj, seg_base, seg_woff, seg_iof
                 acc32[uint64(syn_idx[io + j])] += syn_w[wo + j]
         elif kind == K_CONTIG_GRADED:
             for j in range(n):
-                acc32[base + j] += payload * syn_w[wo + j]
+                x = np.int64(acc32[base + j]) + payload * np.int64(syn_w[wo + j])
+                y = wrap32(x)
+                acc32[base + j] = y
+                nw += y != x
         elif kind == K_INDEX_GRADED:
             for j in range(n):
-                acc32[uint64(syn_idx[io + j])] += payload * syn_w[wo + j]
+                k = uint64(syn_idx[io + j])
+                x = np.int64(acc32[k]) + payload * np.int64(syn_w[wo + j])
+                y = wrap32(x)
+                acc32[k] = y
+                nw += y != x
         elif kind == K_WIDE_WRAPPROD:
             for j in range(n):
-                acc64[uint64(syn_idx[io + j])] += wrap32(payload * syn_w[wo + j])
+                x = payload * np.int64(syn_w[wo + j])
+                y = wrap32(x)
+                acc64[uint64(syn_idx[io + j])] += y
+                nw += y != x
         else:  # K_WIDE_EXACT
             for j in range(n):
                 acc64[uint64(syn_idx[io + j])] += payload * syn_w[wo + j]
-    return n_ops
+        if nw != 0:
+            active[q] += 2 * nw
+            n_wrap += nw
+    return n_wrap
+
+
+@njit(cache=True, inline="always")
+def wraps_of(active_q):
+    """Wrapped additions recorded in an ``active`` entry by :func:`deliver`."""
+    return active_q >> 1
 
 
 @njit(cache=True)
 def handoff(q, t, prj_acc, prj_wide, prj_ndst, prj_nslot, prj_dst0, prj_exp, prj_wrap24, acc32, acc64, ring):
-    """Shift projection ``q``'s sums of step ``t`` by its weight exponent into the input ring; clear them."""
+    """Shift projection ``q``'s sums of step ``t`` by its weight exponent into the input ring; clear them.
+
+    Returns the number of wraps: a conv sum outside its 24-bit accumulator (``CONV_ACC_BITS``), or
+    an int32 ring entry whose exact sum (earlier projections' input plus this one) does not fit.
+    """
     nd = uint64(prj_ndst[q])
     d0 = uint64(prj_dst0[q])
     e = prj_exp[q]
@@ -114,6 +144,7 @@ def handoff(q, t, prj_acc, prj_wide, prj_ndst, prj_nslot, prj_dst0, prj_exp, prj
     conv = prj_wrap24[q]
     half = 1 << (CONV_ACC_BITS - 1)
     mask = (1 << CONV_ACC_BITS) - 1
+    n_wrap = 0
     for k in range(prj_nslot[q]):
         row = ring[(t + 1 + k) % r]
         b = uint64(prj_acc[q] + k * prj_ndst[q])
@@ -127,14 +158,26 @@ def handoff(q, t, prj_acc, prj_wide, prj_ndst, prj_nslot, prj_dst0, prj_exp, prj
                     acc32[b + j] = 0
                 y = x << e if e >= 0 else x >> (-e)
                 if conv:
-                    y = ((y + half) & mask) - half
-                row[d0 + j] = wrap32(row[d0 + j] + y)
+                    yc = ((y + half) & mask) - half
+                    n_wrap += yc != y
+                    y = yc
+                z = np.int64(row[d0 + j]) + y
+                w = wrap32(z)
+                row[d0 + j] = w
+                n_wrap += w != z
         elif e >= 0:
             for j in range(nd):
-                row[d0 + j] += acc32[b + j] << e   # int32 store wraps, as Lava's int32 channel
+                z = np.int64(row[d0 + j]) + (np.int64(acc32[b + j]) << e)
+                w = wrap32(z)
+                row[d0 + j] = w                    # int32 store wraps, as Lava's int32 channel
+                n_wrap += w != z
                 acc32[b + j] = 0
         else:
             s = -e
             for j in range(nd):
-                row[d0 + j] += acc32[b + j] >> s
+                z = np.int64(row[d0 + j]) + (np.int64(acc32[b + j]) >> s)
+                w = wrap32(z)
+                row[d0 + j] = w
+                n_wrap += w != z
                 acc32[b + j] = 0
+    return n_wrap

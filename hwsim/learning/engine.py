@@ -437,8 +437,8 @@ class LearningDenseEngine:
             K.engine_step(t, s, bap_arr, b is not None, ys[0], ys[1], ys[2], use_y, self._a_buff, a_out, *args)
         else:
             a_out[:] = self._a_buff
-            self._cnt[K.CNT_SYN_OPS] += K.dense_forward_graded(self._SV[0], payload, self.weight_exp,
-                                                               self._acc[0], self._a_buff)
+            ops, _ = K.dense_forward_graded(self._SV[0], payload, self.weight_exp, self._acc[0], self._a_buff)
+            self._cnt[K.CNT_SYN_OPS] += ops
             K.learn_step(t, s, bap_arr, b is not None, ys[0], ys[1], ys[2], use_y, *args, payload)
         self.t = t
         if before is not None and self._cnt[K.CNT_EPOCHS] != before[K.CNT_EPOCHS]:

@@ -154,7 +154,8 @@ def delta_of(term, sh, thr):
 def dense_forward(W, s_in, weight_exp, acc, a_buff):
     """Dense accumulation of binary spikes: ``a_buff = wrap32(shift(sum_{i: s_i} W[i, :], weight_exp))``.
 
-    W is fan-out major (n_pre, n_post). Returns the number of synaptic operations (spikes x n_post).
+    W is fan-out major (n_pre, n_post). Returns ``(synaptic operations, int32 wraps)``: spikes x n_post,
+    and the entries whose shifted sum left int32 (Lava wraps them on its int32 output port).
     """
     n_pre, n_post = W.shape
     for j in range(n_post):
@@ -165,20 +166,23 @@ def dense_forward(W, s_in, weight_exp, acc, a_buff):
             n += 1
             for j in range(n_post):
                 acc[j] += W[i, j]
+    wraps = 0
     for j in range(n_post):
         v = acc[j]
         if weight_exp > 0:
             v = v << weight_exp
         else:
             v = v >> -weight_exp
-        a_buff[j] = wrap32(v)
-    return n * n_post
+        w = wrap32(v)
+        wraps += w != v
+        a_buff[j] = w
+    return n * n_post, wraps
 
 
 @njit(cache=True)
 def dense_forward_graded(W, payload, weight_exp, acc, a_buff):
     """Dense accumulation of graded spikes (Lava ``num_message_bits > 0``):
-    ``a_buff = wrap32(shift(sum_i payload_i W[i, :], weight_exp))``. Returns the synaptic operations."""
+    ``a_buff = wrap32(shift(sum_i payload_i W[i, :], weight_exp))``. Returns ``(synaptic operations, wraps)``."""
     n_pre, n_post = W.shape
     for j in range(n_post):
         acc[j] = 0
@@ -189,14 +193,17 @@ def dense_forward_graded(W, payload, weight_exp, acc, a_buff):
             n += 1
             for j in range(n_post):
                 acc[j] += W[i, j] * p
+    wraps = 0
     for j in range(n_post):
         v = acc[j]
         if weight_exp > 0:
             v = v << weight_exp
         else:
             v = v >> -weight_exp
-        a_buff[j] = wrap32(v)
-    return n * n_post
+        w = wrap32(v)
+        wraps += w != v
+        a_buff[j] = w
+    return n * n_post, wraps
 
 
 @njit(cache=True, inline="always")
@@ -1252,7 +1259,8 @@ def engine_step(t, s_in, bap, use_bap, y1, y2, y3, use_y, a_buff, a_out, par, pr
     current weights into ``a_buff``), then :func:`learn_step`."""
     for j in range(a_out.shape[0]):
         a_out[j] = a_buff[j]
-    cnt[CNT_SYN_OPS] += dense_forward(SV[0], s_in, par[PAR_WEIGHT_EXP], acc[0], a_buff)
+    ops, _ = dense_forward(SV[0], s_in, par[PAR_WEIGHT_EXP], acc[0], a_buff)
+    cnt[CNT_SYN_OPS] += ops
     learn_step(t, s_in, bap, use_bap, y1, y2, y3, use_y, par, prod, fac, fac_c, tgt, imp_int,
                imp_frac, decay, tau_nz, xtr, ytr, tx, ty, SV, r_xd, r_xi, r_yd, r_yi, r_off, r_conn,
                c_off, Hx, Hy, A, B, G, TA, TB, acc, gb, R, dvec, y0m, y0b, Dx, raw_pre, raw_post,

@@ -229,13 +229,22 @@ def test_deliver_matches_numpy_matvec(seed, n_src, n_dst, kind, big):
     spiking = rng.random(n_src) < 0.5
     acc32 = np.zeros(n_dst, np.int32)
     acc64 = np.zeros(1, np.int64)
-    active = np.zeros(1, np.bool_)
-    ops = 0
+    active = np.zeros(1, np.int64)
+    wraps = 0
     for g in np.nonzero(spiking)[0]:
-        ops += synapse.deliver(g, pay[g] if graded else 1, *tables, acc32, acc64, active)
+        wraps += synapse.deliver(g, pay[g] if graded else 1, *tables, acc32, acc64, active)
     expect = W[:, spiking] @ pay[spiking]
     np.testing.assert_array_equal(acc32, expect.astype(np.int32))   # int32 wrap, as Lava's graded dot
-    assert ops == spiking.sum() * n_dst and active[0] == spiking.any()
+    # every addition whose exact sum leaves int32 is a wrap (Python integers, added in delivery order)
+    run, n_wrap = [0] * n_dst, 0
+    for g in np.nonzero(spiking)[0]:
+        for j in range(n_dst):
+            x = run[j] + int(W[j, g]) * (int(pay[g]) if graded else 1)
+            run[j] = (x + 2 ** 31) % 2 ** 32 - 2 ** 31
+            n_wrap += run[j] != x
+    assert wraps == n_wrap and active[0] >> 1 == n_wrap and (active[0] & 1) == spiking.any()
+    if not (graded and big):
+        assert n_wrap == 0
 
 
 @SETTINGS
@@ -249,12 +258,13 @@ def test_deliver_wide_kinds(seed, n_src, n_dst, wrapprod):
     tables = _segments_for_dense(W, kind)
     pay = rng.choice([-(2 ** 23), 2 ** 23 - 1, 5], n_src)
     acc64 = np.zeros(n_dst, np.int64)
+    wraps = 0
     for g in range(n_src):
-        synapse.deliver(g, pay[g], *tables, np.zeros(1, np.int32), acc64, np.zeros(1, np.bool_))
-    prod = W * pay[None, :]
-    if wrapprod:
-        prod = prod.astype(np.int32).astype(np.int64)
+        wraps += synapse.deliver(g, pay[g], *tables, np.zeros(1, np.int32), acc64, np.zeros(1, np.int64))
+    exact = W * pay[None, :]
+    prod = exact.astype(np.int32).astype(np.int64) if wrapprod else exact
     np.testing.assert_array_equal(acc64, prod.sum(axis=1))
+    assert wraps == (int(np.sum(np.abs(exact) >= 2 ** 31) - np.sum(exact == -(2 ** 31))) if wrapprod else 0)
 
 
 @SETTINGS
@@ -270,16 +280,22 @@ def test_handoff_floor_shift_wrap_and_ring(seed, e, conv, wide, nslot, t):
     before = ring.astype(np.int64).copy()
     prj = (np.array([0]), np.array([wide]), np.array([nd]), np.array([nslot]), np.array([2]), np.array([e]),
            np.array([conv]))
-    synapse.handoff(0, t, *prj, acc32, acc64, ring)
+    wraps = synapse.handoff(0, t, *prj, acc32, acc64, ring)
+    n_wrap = 0
     for k in range(nslot):
         for j in range(nd):
-            x = int(acc[k * nd + j])
+            x = int(acc[k * nd + j]) if wide else int(np.int32(acc[k * nd + j]))
             y = x * 2 ** e if e >= 0 else x // 2 ** (-e)
             if conv:
-                y = (y + 2 ** 23) % 2 ** 24 - 2 ** 23
+                yc = (y + 2 ** 23) % 2 ** 24 - 2 ** 23
+                n_wrap += yc != y
+                y = yc
             row = (t + 1 + k) % (nslot + 1)
-            expect = (int(before[row, 2 + j]) + y + 2 ** 31) % 2 ** 32 - 2 ** 31
+            exact = int(before[row, 2 + j]) + y
+            expect = (exact + 2 ** 31) % 2 ** 32 - 2 ** 31
+            n_wrap += expect != exact
             assert ring[row, 2 + j] == expect
+    assert wraps == n_wrap
     assert not acc32.any() and not acc64.any()
 
 

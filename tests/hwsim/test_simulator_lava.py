@@ -317,6 +317,30 @@ def test_graded_inputs_every_synapse_kind(lava):
     assert_same(net, 12, {"g": x})
 
 
+def test_graded_sum_wrap_is_counted_and_raises(lava):
+    """Issue 12 item 8: two graded inputs of 2**23 - 1 through weight 255 (weight_exp -8): Lava's int32
+    graded sum wraps (u gets -65538 << 6 instead of 16711678 << 6); hwsim does the same, counts the
+    wrap in ``overflow`` of the destination, and ``overflow='raise'`` stops on it."""
+    from hwsim.overflow import SynapseOverflowError
+
+    net = Network()
+    net.add_input("g", 2, graded=True)
+    net.add_population("p", 1, du=4095, dv=4096, vth=(1 << 17) - 1)
+    net.add_population("q", 2, du=4095, dv=4096, vth=(1 << 17) - 1)
+    net.connect_dense("w", "g", "p", np.array([[255, 255]]), weight_exp=-8)
+    net.connect_sparse("s", "g", "q", [0, 0, 1], [0, 1, 1], [255, 255, 3], weight_exp=-8)
+    x = np.zeros((4, 2), np.int64)
+    x[0] = x[2] = (1 << 23) - 1
+    rec, ref = assert_same(net, 4, {"g": x})
+    assert ref["p"]["u"][1, 0] == -65538 << 6            # Lava wraps ...
+    assert rec.overflow == {"p": 2, "q": 2}              # ... and hwsim counts each wrap (steps 1 and 3)
+    x1 = np.minimum(x, 1000)                             # no wrap (and no u overflow): nothing counted
+    assert Simulator(net).run(4, inputs={"g": x1}).overflow == {"p": 0, "q": 0}
+    with pytest.raises(SynapseOverflowError, match=r"projection 'w' -> population 'p': the synaptic input sent "
+                                                   r"at time step 1 \(record row 0\)"):
+        Simulator(net, overflow="raise").run(4, inputs={"g": x})
+
+
 def test_conv_vs_lava_conv(lava):
     """Conv with stride, padding, dilation and groups (weight_exp=0, weights exact under truncation),
     binary spikes from a (C, H, W) input and graded spikes from a ternary population."""

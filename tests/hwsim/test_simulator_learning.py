@@ -422,3 +422,23 @@ def test_overflow_policies_match_the_fast_path(policy):
             rec = sim.run(T, inputs=x, probes=[("p", "u"), ("p", "v")])
             results.append((rec.probes[("p", "u")].tolist(), rec.probes[("p", "v")].tolist(), rec.overflow))
     assert results[0] == results[1]
+
+
+def test_int32_wrap_of_a_learning_projection_is_counted_and_raises():
+    """A learning projection's activation that wraps the int32 input slot (Lava's int32 channel sum)
+    is counted in the destination's overflow, and overflow='raise' stops on it naming the projection."""
+    from hwsim.overflow import SynapseOverflowError
+
+    net = Network()
+    net.add_input("g", 300, graded=True)
+    net.add_population("p", 2, vth=1)
+    rule = LearningRule(dw="2^-7*u0*x1", x1_impulse=0, x1_tau=5, rng_seed=1, kind="plain")
+    net.connect_dense("big", "g", "p", np.full((2, 300), 255), weight_exp=7, learning=rule,
+                      graded_spike_cfg="overwrite")
+    x = {"g": np.full((3, 300), 255)}
+    exact = 300 * 254 * 255 * 128                       # mixed truncation: 255 -> 254
+    assert exact > 2 ** 31
+    rec = Simulator(net).run(3, inputs=x, probes=[("p", "u")])
+    assert rec.overflow["p"] >= 2
+    with pytest.raises(SynapseOverflowError, match="big"):
+        Simulator(net, overflow="raise").run(3, inputs=x)
