@@ -306,3 +306,86 @@ def test_reference_is_sensitive():
     assert np.any(ref2["yH"] != ref["yH"]) and np.any(ref2["yO"] != ref["yO"])
     delayed = dict(cfg, delay=1)
     assert np.any(reference(delayed, src, label, T)[0]["yH"] != ref["yH"])
+
+
+# ---------------------------------------------------------------------------------------------
+# graded pre spikes on Lava's LearningDense (docs/compartments.md, "Graded pre spikes on
+# LearningDense"): the documented behaviour, checked against Lava itself
+# ---------------------------------------------------------------------------------------------
+GRADED_P = np.array([
+    [1, 0, 0, 0, 0, 0], [2, 0, 0, 0, 0, 0], [3, 3, 3, 0, 0, 0], [5, 0, 7, 0, 9, 0],
+    [254, 0, 0, 0, 0, 0], [255, 255, 0, 0, 0, 0], [256, 0, 0, 0, 0, 0], [300, 0, 0, 0, 0, 0],
+    [-2, 0, 0, 0, 0, 0], [-7, 0, 0, 0, 0, 0], [200, 200, 0, 100, 0, 0], [100, 100, 100, 0, 0, 0],
+])
+
+
+def _graded_reference(P, mode, tau, seed):
+    """Weights after each step under dw = "x0*x1-u0*w" (= x1 at recorded spikes, else 0)."""
+    T = P.shape[1]
+    dec = np.random.default_rng(seed)
+    draws = [dec.random(1)[0] for _ in range(2 * T + 1)]
+    e = np.exp(-1 / np.array([[tau]]))[0, 0] if tau else None
+    x1 = [0] * P.shape[0]
+    out = []
+    for t in range(1, T + 1):
+        w = []
+        for i, p in enumerate(P[:, t - 1]):
+            q = round(int(p) / 2) % 256                      # numpy round (half to even), uint8 cast
+            spiked = p != 0
+            if mode == "OVERWRITE" and spiked:
+                x1[i] = q
+            elif mode == "ADD_WITHOUT_SATURATION":
+                s = (x1[i] + q) % 256
+                spiked = s > 127
+                x1[i] = s - 127 if spiked else s
+            if tau:
+                f = e * x1[i]
+                x1[i] = math.floor(f) + (1 if draws[2 * t] < f % 1 else 0)
+            else:
+                x1[i] = 0
+            if spiked:
+                x1[i] = _clip(x1[i], 0, 127)
+            w.append(x1[i] if spiked else 0)
+        out.append(w)
+    return np.array(out, dtype=np.int64)
+
+
+def test_graded_pre_spikes_on_learning_dense(lava):
+    from lava.magma.core.learning.constants import GradedSpikeCfg
+    from lava.magma.core.learning.learning_rule import Loihi3FLearningRule
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.dense.process import LearningDense
+    from lava.proc.io.sink import RingBuffer as Sink
+    from lava.proc.io.source import RingBuffer
+    from lava.proc.monitor.process import Monitor
+
+    P, T = GRADED_P, GRADED_P.shape[1]
+    W0 = 2 * np.arange(-6, 6).reshape(1, -1)
+    cases = {"ow": ("OVERWRITE", 65535, 5), "ow_tau0": ("OVERWRITE", 0, 9), "add": ("ADD_WITHOUT_SATURATION", 65535, 13)}
+    src = RingBuffer(data=P.astype(np.int32))
+    procs, mons = {}, {}
+    for key, (mode, tau, seed) in cases.items():
+        rule = Loihi3FLearningRule(dw="x0*x1-u0*w", x1_impulse=20, x1_tau=tau, t_epoch=1, rng_seed=seed)
+        ld = LearningDense(weights=W0.copy(), learning_rule=rule, num_message_bits=24,
+                           graded_spike_cfg=getattr(GradedSpikeCfg, mode))
+        src.s_out.connect(ld.s_in)
+        assert rule.x1_impulse == 0                                        # changed in place
+        procs[key] = ld
+        mons[key] = Monitor()
+        mons[key].probe(ld.weights, T)
+    sink = Sink(shape=(1,), buffer=T)
+    procs["ow"].a_out.connect(sink.a_in)
+    try:
+        src.run(condition=RunSteps(num_steps=T), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        w = {k: np.rint(m.get_data()[procs[k].name]["weights"][:, 0, :]).astype(np.int64) for k, m in mons.items()}
+        a = np.rint(sink.data.get()[0]).astype(np.int64)
+    finally:
+        src.stop()
+    for key, (mode, tau, seed) in cases.items():
+        np.testing.assert_array_equal(w[key], _graded_reference(P, mode, tau, seed), err_msg=key)
+    assert not w["ow_tau0"].any() and w["ow"].any() and w["add"].any()
+    # activation: W (after the previous step's learning) . raw payload, one step later
+    W_used = np.vstack([W0, w["ow"][:-1]])
+    expected = np.concatenate([[0], np.einsum("ti,it->t", W_used[:-1], P[:, :-1])])
+    np.testing.assert_array_equal(a, expected)
