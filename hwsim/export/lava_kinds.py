@@ -212,7 +212,15 @@ def lava_kinds() -> SimpleNamespace:
     from lava.proc.lif.process import LearningLIF
 
     # ---- processes ---------------------------------------------------------------------------
-    class HwReadout(AbstractProcess):
+    class _Checked:
+        """Parameters are checked before Lava's constructor runs; an object whose check failed has no
+        runtime, and Lava's ``__del__`` (which stops the runtime) must then do nothing."""
+
+        def __del__(self):
+            if "_runtime" in self.__dict__:
+                super().__del__()
+
+    class HwReadout(_Checked, AbstractProcess):
         """Readout compartments (non-spiking integrators): ``a_in``; Vars ``u``, ``v``.
 
         Parameters
@@ -264,7 +272,7 @@ def lava_kinds() -> SimpleNamespace:
             self.s_out_y2 = OutPort(shape=shape)
             self.y2 = Var(shape=shape, init=0)
 
-    class HwLearningLIF(LearningLIF):
+    class HwLearningLIF(_Checked, LearningLIF):
         """A LIF fused with its OTTT learning compartments (module docstring).
 
         Parameters

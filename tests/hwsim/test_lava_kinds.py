@@ -17,6 +17,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 pytestmark = pytest.mark.lava
 
@@ -389,3 +391,148 @@ def test_graded_pre_spikes_on_learning_dense(lava):
     W_used = np.vstack([W0, w["ow"][:-1]])
     expected = np.concatenate([[0], np.einsum("ti,it->t", W_used[:-1], P[:, :-1])])
     np.testing.assert_array_equal(a, expected)
+
+
+# ---------------------------------------------------------------------------------------------
+# the models' numpy arithmetic against the Python-int reference (no Lava needed)
+# ---------------------------------------------------------------------------------------------
+_seeds = st.integers(0, M64)
+_steps = st.integers(1, 2 ** 40)
+
+
+@given(z=st.lists(st.integers(-2 ** 62, 2 ** 62 - 1), min_size=1, max_size=12), s=st.integers(-32, 62),
+       seed=_seeds, t=_steps, y_bits=st.integers(1, 16))
+def test_sr_clip_matches_reference(z, s, seed, t, y_bits):
+    import warnings
+
+    from hwsim.export.lava_kinds import sr_clip
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                 # no overflow / promotion warnings from numpy
+        got = sr_clip(np.array(z, np.int64), s, seed, t, y_bits)
+    assert got.dtype == np.int64
+    assert got.tolist() == [_clip_y(_sr(x, s, seed, t, c), y_bits) for c, x in enumerate(z)]
+
+
+@given(v=st.lists(st.integers(-2 ** 23 + 1, 2 ** 23 - 1), min_size=1, max_size=8), data=st.data(),
+       tgt=st.integers(0, 2 ** 23 - 1), es=st.integers(-32, 62), seed=_seeds, t=_steps)
+def test_error_y_matches_reference(v, data, tgt, es, seed, t):
+    from hwsim.export.lava_kinds import error_y
+
+    label = data.draw(st.lists(st.integers(-2 ** 31, 2 ** 31 - 1), min_size=len(v), max_size=len(v)))
+    got = error_y(np.array(v, np.int32), np.array(label, np.int32), tgt, es, seed, t, 7)
+    assert got.tolist() == [_clip_y(_sr(x - tgt * lab, es, seed, t, c)) for c, (x, lab) in enumerate(zip(v, label))]
+
+
+@given(data=st.data(), n=st.integers(1, 10), L=st.integers(1, 9), lut_shift=st.integers(0, 12),
+       vth=st.integers(0, 2 ** 17 - 1), sh=st.integers(-32, 62), seed=_seeds, t=_steps)
+def test_learning_y_matches_reference(data, n, L, lut_shift, vth, sh, seed, t):
+    from hwsim.export.lava_kinds import learning_y
+
+    lut = data.draw(st.lists(st.integers(0, 2 ** 31 - 1), min_size=L, max_size=L))
+    fb = data.draw(st.lists(st.sampled_from([0, 1, -1, 2 ** 31 - 1, -2 ** 31]) | st.integers(-2 ** 31, 2 ** 31 - 1),
+                            min_size=n, max_size=n))
+    # voltages on and around the table's edges: idx = -1, 0, L - 1, L and beyond
+    edge = st.sampled_from([-1, 0, L - 1, L, L + 3, -5]).map(
+        lambda k: (vth << 6) + ((k - L // 2) << lut_shift) + data.draw(st.integers(0, (1 << lut_shift) - 1)))
+    vpre = data.draw(st.lists(edge | st.integers(-2 ** 23 + 1, 2 ** 23 - 1), min_size=n, max_size=n))
+    got = learning_y(np.array(fb, np.int32), np.array(vpre, np.int64), vth, tuple(lut), lut_shift, sh, seed, t, 7)
+    want = []
+    for c in range(n):
+        idx = ((vpre[c] - (vth << 6)) >> lut_shift) + L // 2
+        ok = fb[c] != 0 and 0 <= idx < L
+        want.append(_clip_y(_sr(fb[c] * lut[idx], sh, seed, t, c)) if ok else 0)
+    assert got.tolist() == want
+
+
+def test_stream_values():
+    """Golden values of bits(seed, t, c), computed by hand from the splitmix64 definition with
+    Python ints (docs/compartments.md), pin the stream's constants and order of operations."""
+    from hwsim.export.lava_kinds import sr_bits
+
+    for seed, t in ((0, 1), (2 ** 64 - 1, 7), (12345, 2 ** 33)):
+        assert sr_bits(seed, t, 4).tolist() == [_bits(seed, t, c) for c in range(4)]
+    # splitmix64's published first output for state 0 is 0xE220A8397B1DCDAF: mix(0) here
+    assert _mix(0) == 0xE220A8397B1DCDAF
+
+
+# ---------------------------------------------------------------------------------------------
+# readout-only process, the LIF part with bias, an unconnected feedback port
+# ---------------------------------------------------------------------------------------------
+def test_readout_and_learning_lif_against_lava_lif(lava):
+    """HwReadout equals Lava's LIF without spikes (bias 0); HwLearningLIF with a bias equals Lava's
+    LIF; with a_third_factor_in unconnected its y is 0. Both against the reference too."""
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.proc.dense.process import Dense
+    from lava.proc.io.source import RingBuffer
+    from lava.proc.lif.process import LIF
+    from lava.proc.monitor.process import Monitor
+
+    from hwsim.export.lava_kinds import lava_kinds, run_cfg
+
+    K = lava_kinds()
+    T, n_in, n = 30, 5, 4
+    rng = np.random.default_rng(5)
+    src = (rng.random((n_in, T)) < 0.5).astype(np.int32)
+    W = 2 * rng.integers(-10, 40, (n, n_in))
+    bias = rng.integers(-20, 40, n)
+    s = RingBuffer(data=src)
+    d = Dense(weights=W, weight_exp=-1)
+    s.s_out.connect(d.s_in)
+    ro = K.HwReadout(shape=(n,), du=300, dv=700)
+    ref_ro = LIF(shape=(n,), du=300, dv=700, vth=2 ** 17 - 1)
+    hl = K.HwLearningLIF(shape=(n,), du=2000, dv=100, vth=40, bias_mant=bias, bias_exp=2, lut=(5, 5, 5),
+                         lut_shift=12, sh=0, delay=0, seed=1)
+    ref_hl = LIF(shape=(n,), du=2000, dv=100, vth=40, bias_mant=bias, bias_exp=2)
+    for p in (ro, ref_ro, hl, ref_hl):
+        d.a_out.connect(p.a_in)
+    targets = {"ro_u": ro.u, "ro_v": ro.v, "lif_u": ref_ro.u, "lif_v": ref_ro.v, "hl_v": hl.v, "hl_s": hl.s_out,
+               "hl_y": hl.s_out_graded, "ref_v": ref_hl.v, "ref_s": ref_hl.s_out}
+    mons = {}
+    for key, target in targets.items():
+        mons[key] = Monitor()
+        mons[key].probe(target, T)
+    try:
+        s.run(condition=RunSteps(num_steps=T), run_cfg=run_cfg([ro, hl]))
+        got = {k: np.rint(m.get_data()[targets[k].process.name][targets[k].name]).astype(np.int64)
+               for k, m in mons.items()}
+    finally:
+        s.stop()
+    for a, b in (("ro_u", "lif_u"), ("ro_v", "lif_v"), ("hl_v", "ref_v"), ("hl_s", "ref_s")):
+        np.testing.assert_array_equal(got[a], got[b], err_msg=a)
+    assert not got["hl_y"].any() and got["hl_s"].any() and (got["hl_s"] == 0).any()
+    # the readout against the reference arithmetic
+    u, v, us, vs = [0] * n, [0] * n, [], []
+    a_prev = [0] * n
+    for t in range(1, T + 1):
+        for c in range(n):
+            u[c], v[c] = _lif_sub(u[c], v[c], a_prev[c], 300, 700)
+        us.append(list(u))
+        vs.append(list(v))
+        a_prev = [int(np.dot(W[c], src[:, t - 1])) >> 1 for c in range(n)]
+    np.testing.assert_array_equal(got["ro_u"], us)
+    np.testing.assert_array_equal(got["ro_v"], vs)
+
+
+@pytest.mark.parametrize("kind, kwargs, match", [
+    ("HwReadoutError", dict(tgt=2 ** 23), r"tgt=8388608 must be an integer in \[0, 8388607\]"),
+    ("HwReadoutError", dict(tgt=-1), r"tgt=-1 must be"),
+    ("HwReadoutError", dict(es=63), r"es=63 must be an integer in \[-32, 62\]"),
+    ("HwReadoutError", dict(seed=2 ** 64), r"seed=18446744073709551616 must be an integer in \[0, 18446744073709551615\]"),
+    ("HwReadoutError", dict(y_bits=0), r"y_bits=0 must be an integer in \[1, 16\]"),
+    ("HwReadoutError", dict(shape=(2, 3)), r"HwReadoutError: shape=\(2, 3\) must be a 1-D shape"),
+    ("HwLearningLIF", dict(lut=()), r"lut=\(\) must be a sequence of L >= 1 integers"),
+    ("HwLearningLIF", dict(lut=(1, -2)), r"lut\[1\]=-2 must be an integer in \[0, 2147483647\]"),
+    ("HwLearningLIF", dict(lut_shift=-1), r"lut_shift=-1 must be an integer in \[0, 62\]"),
+    ("HwLearningLIF", dict(sh=-33), r"sh=-33 must be an integer in \[-32, 62\]"),
+    ("HwLearningLIF", dict(delay=-1), r"delay=-1 must be an integer >= 0"),
+    ("HwLearningLIF", dict(delay=1.5), r"delay=1.5 must be an integer >= 0"),
+    ("HwLearningLIF", dict(shape=(0,)), r"HwLearningLIF: shape=\(0,\) must be a 1-D shape \(n,\) with n >= 1"),
+])
+def test_bad_parameters(lava, kind, kwargs, match):
+    from hwsim.export.lava_kinds import lava_kinds
+
+    base = {"HwReadoutError": dict(shape=(3,), du=0, dv=0, tgt=10, es=2, seed=1),
+            "HwLearningLIF": dict(shape=(3,), lut=(1, 2), lut_shift=4, sh=2, delay=0, seed=1)}[kind]
+    with pytest.raises(ValueError, match=match):
+        getattr(lava_kinds(), kind)(**{**base, **kwargs})
