@@ -32,7 +32,8 @@ Processes (all 1-D: ``shape=(n,)``; compartment ``c`` is the flat index used by 
         idx     = ((vpre(t - d) - (vth << 6)) >> lut_shift) + L // 2       (floor shift)
         y       = 0 if fb == 0 or idx < 0 or idx >= L else clip_y(SR(fb * lut[idx], sh))
 
-    (``vpre(t - d) = 0`` before the first step). The unused ports of ``LearningLIF``
+    (``vpre(t - d) = 0`` before the first step and before a reset: with ``reset_interval > 0`` the
+    LIF part resets as Lava's ``LIFReset``). The unused ports of ``LearningLIF``
     (``s_out_bap``, ``s_out_y1``, ``s_out_y3``) send nothing.
 
 Widths: ``y_bits`` (``ChipSpec.trace_bits``, 7 on Loihi): ``clip_y(x) = clip(x, -2**y_bits,
@@ -291,10 +292,15 @@ def lava_kinds() -> SimpleNamespace:
             Random stream seed, unsigned 64-bit.
         y_bits : int
             Width of ``y``, [1, 16] (7 on Loihi).
+        reset_interval, reset_offset : int
+            ``reset_interval > 0`` makes the LIF part a Lava ``LIFReset`` (``u = v = 0`` right after
+            the input is received when ``t % reset_interval == reset_offset % reset_interval``) and
+            clears the ``vpre`` history at that step; 0 (default): no reset.
         """
 
         def __init__(self, *, shape, lut, lut_shift: int, sh: int, delay: int, seed: int, y_bits: int = 7,
-                     u=0, v=0, du=0, dv=0, bias_mant=0, bias_exp=0, vth=10, name=None, **kwargs):
+                     u=0, v=0, du=0, dv=0, bias_mant=0, bias_exp=0, vth=10, reset_interval: int = 0,
+                     reset_offset: int = 0, name=None, **kwargs):
             shape = _shape_1d(type(self).__name__, shape)
             lut = _check_lut(lut)
             lut_shift = _int_in("lut_shift", lut_shift, 0, 62)
@@ -302,9 +308,11 @@ def lava_kinds() -> SimpleNamespace:
             delay = _int_min("delay", delay, 0)
             seed = _int_in("seed", seed, 0, _U64_MAX)
             y_bits = _int_in("y_bits", y_bits, *Y_BITS_RANGE)
+            reset_interval = _int_min("reset_interval", reset_interval, 0)
+            reset_offset = _int_min("reset_offset", reset_offset, 0)
             super().__init__(shape=shape, u=u, v=v, du=du, dv=dv, bias_mant=bias_mant, bias_exp=bias_exp,
                              vth=vth, name=name, lut=lut, lut_shift=lut_shift, sh=sh, delay=delay, seed=seed,
-                             y_bits=y_bits, **kwargs)
+                             y_bits=y_bits, reset_interval=reset_interval, reset_offset=reset_offset, **kwargs)
             self.s_out_graded = OutPort(shape=shape)
             if delay > 0:
                 self.vpre = Var(shape=(delay,) + shape, init=0)
@@ -369,6 +377,18 @@ def lava_kinds() -> SimpleNamespace:
             self.effective_vth = 0
             self._vpre = None
 
+        def subthr_dynamics(self, activation_in):
+            # Lava's LIFReset (PyLifResetModelBitAcc.run_spk) zeroes u and v after recv, before the update
+            every, offset = self.proc_params["reset_interval"], self.proc_params["reset_offset"]
+            if every and self.time_step % every == offset % every:
+                self.u *= 0
+                self.v *= 0
+                self._clear_history()
+            super().subthr_dynamics(activation_in)
+
+        def _clear_history(self):
+            pass
+
         def reset_voltage(self, spike_vector):
             # called by Lava's run_spk between the sub-threshold update and the reset
             self._vpre = np.array(self.v, dtype=np.int64)
@@ -400,6 +420,9 @@ def lava_kinds() -> SimpleNamespace:
         """As :class:`PyHwLearningLIFModel`, with the ``vpre`` history of ``delay > 0`` steps."""
 
         vpre: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+
+        def _clear_history(self):
+            self.vpre[:] = 0                                       # vpre before a reset is 0
 
         def _delayed_vpre(self) -> np.ndarray:
             old = np.array(self.vpre[-1], dtype=np.int64)          # vpre(t - d)

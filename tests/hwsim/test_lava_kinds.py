@@ -364,7 +364,8 @@ def test_graded_pre_spikes_on_learning_dense(lava):
 
     P, T = GRADED_P, GRADED_P.shape[1]
     W0 = 2 * np.arange(-6, 6).reshape(1, -1)
-    cases = {"ow": ("OVERWRITE", 65535, 5), "ow_tau0": ("OVERWRITE", 0, 9), "add": ("ADD_WITHOUT_SATURATION", 65535, 13)}
+    cases = {"ow": ("OVERWRITE", 65535, 5), "ow_tau0": ("OVERWRITE", 0, 9),
+             "add": ("ADD_WITHOUT_SATURATION", 65535, 13)}
     src = RingBuffer(data=P.astype(np.int32))
     procs, mons = {}, {}
     for key, (mode, tau, seed) in cases.items():
@@ -518,7 +519,8 @@ def test_readout_and_learning_lif_against_lava_lif(lava):
     ("HwReadoutError", dict(tgt=2 ** 23), r"tgt=8388608 must be an integer in \[0, 8388607\]"),
     ("HwReadoutError", dict(tgt=-1), r"tgt=-1 must be"),
     ("HwReadoutError", dict(es=63), r"es=63 must be an integer in \[-32, 62\]"),
-    ("HwReadoutError", dict(seed=2 ** 64), r"seed=18446744073709551616 must be an integer in \[0, 18446744073709551615\]"),
+    ("HwReadoutError", dict(seed=2 ** 64),
+     r"seed=18446744073709551616 must be an integer in \[0, 18446744073709551615\]"),
     ("HwReadoutError", dict(y_bits=0), r"y_bits=0 must be an integer in \[1, 16\]"),
     ("HwReadoutError", dict(shape=(2, 3)), r"HwReadoutError: shape=\(2, 3\) must be a 1-D shape"),
     ("HwLearningLIF", dict(lut=()), r"lut=\(\) must be a sequence of L >= 1 integers"),
@@ -527,6 +529,8 @@ def test_readout_and_learning_lif_against_lava_lif(lava):
     ("HwLearningLIF", dict(sh=-33), r"sh=-33 must be an integer in \[-32, 62\]"),
     ("HwLearningLIF", dict(delay=-1), r"delay=-1 must be an integer >= 0"),
     ("HwLearningLIF", dict(delay=1.5), r"delay=1.5 must be an integer >= 0"),
+    ("HwLearningLIF", dict(reset_interval=-1), r"reset_interval=-1 must be an integer >= 0"),
+    ("HwLearningLIF", dict(reset_offset=-2), r"reset_offset=-2 must be an integer >= 0"),
     ("HwLearningLIF", dict(shape=(0,)), r"HwLearningLIF: shape=\(0,\) must be a 1-D shape \(n,\) with n >= 1"),
 ])
 def test_bad_parameters(lava, kind, kwargs, match):
@@ -536,3 +540,65 @@ def test_bad_parameters(lava, kind, kwargs, match):
             "HwLearningLIF": dict(shape=(3,), lut=(1, 2), lut_shift=4, sh=2, delay=0, seed=1)}[kind]
     with pytest.raises(ValueError, match=match):
         getattr(lava_kinds(), kind)(**{**base, **kwargs})
+
+
+@pytest.mark.parametrize("delay", [0, 2])
+def test_learning_lif_with_reset(lava, delay):
+    """reset_interval > 0: the LIF part equals Lava's LIFReset, and vpre before the reset reads 0."""
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.proc.dense.process import Dense
+    from lava.proc.io.source import RingBuffer
+    from lava.proc.lif.process import LIFReset
+    from lava.proc.monitor.process import Monitor
+
+    from hwsim.export.lava_kinds import lava_kinds, run_cfg
+
+    T, n_in, n, every, offset = 24, 5, 4, 7, 10
+    du, dv, vth, lut, lsh, sh, seed = 1000, 300, 25, (2, 6, 11, 6, 2), 8, 2, 77
+    rng = np.random.default_rng(9 + delay)
+    src = (rng.random((n_in, T)) < 0.5).astype(np.int32)
+    fb = rng.integers(-40, 40, (n, T)).astype(np.int32)
+    W = 2 * rng.integers(-5, 20, (n, n_in))
+    s, f = RingBuffer(data=src), RingBuffer(data=fb)
+    d = Dense(weights=W, weight_exp=-1)
+    H = lava_kinds().HwLearningLIF(shape=(n,), du=du, dv=dv, vth=vth, lut=lut, lut_shift=lsh, sh=sh, delay=delay,
+                                   seed=seed, reset_interval=every, reset_offset=offset)
+    ref = LIFReset(shape=(n,), du=du, dv=dv, vth=vth, reset_interval=every, reset_offset=offset)
+    s.s_out.connect(d.s_in)
+    d.a_out.connect(H.a_in)
+    d.a_out.connect(ref.a_in)
+    f.s_out.connect(H.a_third_factor_in)                   # no synapse: fb(t) is column t-1
+    targets = {"v": H.v, "s": H.s_out, "y": H.s_out_y2, "ref_v": ref.v, "ref_s": ref.s_out}
+    mons = {k: Monitor() for k in targets}
+    for k, m in mons.items():
+        m.probe(targets[k], T)
+    try:
+        s.run(condition=RunSteps(num_steps=T), run_cfg=run_cfg([H]))
+        got = {k: np.rint(m.get_data()[targets[k].process.name][targets[k].name]).astype(np.int64)
+               for k, m in mons.items()}
+    finally:
+        s.stop()
+    np.testing.assert_array_equal(got["v"], got["ref_v"])
+    np.testing.assert_array_equal(got["s"], got["ref_s"])
+    u, v, hist, ys = [0] * n, [0] * n, {}, []
+    a_prev = [0] * n
+    last_reset = 0
+    for t in range(1, T + 1):
+        if t % every == offset % every:
+            u, v, last_reset = [0] * n, [0] * n, t
+        vpre = []
+        for c in range(n):
+            u[c], vv = _lif_sub(u[c], v[c], a_prev[c], du, dv)
+            vpre.append(vv)
+            v[c] = 0 if vv > (vth << 6) else vv
+        hist[t] = vpre
+        y = []
+        for c in range(n):
+            vp = hist[t - delay][c] if t - delay >= max(1, last_reset) else 0
+            idx = ((vp - (vth << 6)) >> lsh) + len(lut) // 2
+            ok = fb[c, t - 1] != 0 and 0 <= idx < len(lut)
+            y.append(_clip_y(_sr(int(fb[c, t - 1]) * lut[idx], sh, seed, t, c)) if ok else 0)
+        ys.append(y)
+        a_prev = [int(np.dot(W[c], src[:, t - 1])) >> 1 for c in range(n)]
+    np.testing.assert_array_equal(got["y"], ys)
+    assert np.count_nonzero(got["y"]) >= 5 and got["s"].any()
