@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from hwsim.io import FormatError, _atomic_write, _open_checked, _read_value, _with_path, _write_value
+from models.quantize_io import net_config_from_dict, net_config_to_dict
 
 CHECKPOINT_FORMAT = "hwlearn-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -86,25 +87,6 @@ def _to_torch_tree(obj):
     return obj
 
 
-def _net_config_dict(cfg) -> dict:
-    d = asdict(cfg)
-    d["input_shape"] = list(cfg.input_shape)
-    d["layers"] = [list(s) for s in cfg.layers]
-    return d
-
-
-def net_config_from_dict(d: dict):
-    """The :class:`models.network.NetConfig` stored by :func:`save`."""
-    from models.network import NetConfig
-    from models.neuron import LIFConfig
-    from models.surrogate import Surrogate
-
-    n = dict(d["neuron"])
-    n["surrogate"] = Surrogate(**n["surrogate"])
-    return NetConfig(tuple(d["input_shape"]), tuple(tuple(s) for s in d["layers"]), int(d["n_classes"]),
-                     LIFConfig(**n), int(d["block_size"]))
-
-
 # ------------------------------------------------------------------------------ save
 def save(path, result, split=None) -> Path:
     """Write the state of a finished (or stopped) run, ``result`` a :class:`rules.train.TrainResult`
@@ -117,7 +99,7 @@ def save(path, result, split=None) -> Path:
     cfg_d["hidden"] = list(cfg.hidden)
     payload = {
         "config": cfg_d,
-        "net_config": _net_config_dict(st.net.config),
+        "net_config": net_config_to_dict(st.net.config),
         "model": _to_numpy_tree(dict(st.net.state_dict())),
         "extra": [_to_numpy_tree(dict(m.state_dict())) for m in st.extra],
         "rule_state": {"feedback": [None if f is None else _to_numpy_tree(f)

@@ -150,3 +150,158 @@ def compare_float_chip(net: SpikingNet, chip: ChipModel, x_seq: torch.Tensor):
     pred_c = cr.logits.sum(axis=0).argmax(-1)
     return out, float(np.mean(pred_f == pred_c)), cr
 
+
+
+# ------------------------------------------------------------------------------------------------
+# batch evaluation (hwlearn run)
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class Evaluation:
+    """A test-set evaluation of a chip model (``hwlearn run``).
+
+    summary : JSON-ready dict: accuracies (chip, float, float mirror), agreement, per-layer spikes,
+        rates, synaptic ops, energy and time (per sample and per layer), mapping, overflow counts
+    predictions, labels : (N,) int arrays; float_predictions : (N,) or None
+    spike_counts : per layer, (N, n) int32 spikes per sample and neuron (chip)
+    sample_spikes : per layer, (T, n) int8 aligned chip spikes of sample 0; float_sample_spikes likewise
+    counters : hwsim.counters.Counters summed over every batch
+    """
+
+    summary: dict
+    predictions: np.ndarray
+    labels: np.ndarray
+    float_predictions: Optional[np.ndarray]
+    spike_counts: list
+    sample_spikes: list
+    float_sample_spikes: Optional[list]
+    counters: object
+
+
+def _sequences(x: torch.Tensor, T: int, encoder: str, generator: torch.Generator) -> torch.Tensor:
+    from models.encoders import encode
+
+    return encode(x, T, encoder, generator=generator)
+
+
+def evaluate(model: ChipModel, x, y, T: int, float_net: Optional[SpikingNet] = None, encoder: str = "direct",
+             batch: int = 128, seed: int = 0, overflow: str = "wrap", energy_model=None,
+             progress: bool = False) -> Evaluation:
+    """Run ``x`` ([N, ...] float, the dataset's inputs) through the chip in batches of ``batch``
+    (T steps each, encoded with ``encoder``; the rate / latency encoders draw from a generator seeded
+    with ``seed``), and, when given, ``float_net`` on the same inputs (``model.float_input``); also
+    the float mirror of the chip (:func:`models.quantize.dequantize`). Returns an
+    :class:`Evaluation`."""
+    from hwsim.counters import FIELDS, estimate
+    from hwsim.mapper import RESOURCES, map_network
+    from models.quantize import dequantize
+
+    x = torch.as_tensor(np.asarray(x), dtype=torch.float32)
+    y = np.asarray(y).astype(np.int64)
+    N = int(x.shape[0])
+    if N < 1 or y.shape != (N,):
+        raise ValueError(f"x has {N} samples and y shape {y.shape}; need N >= 1 labels")
+    if int(batch) != batch or batch < 1:
+        raise ValueError(f"batch={batch!r} must be an integer >= 1")
+    mapping = map_network(model.network)
+    mirror = dequantize(model, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(seed)
+    L = model.n_layers
+    preds, fpreds, mpreds = [], [], []
+    counts = [[] for _ in range(L)]
+    agree = np.zeros(L)
+    agree_mirror = np.zeros(L)
+    frate = np.zeros(L)
+    overflow_n = {p: 0 for p in model.populations}
+    ctr = None
+    sample, fsample = None, None
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=N, desc="chip", unit="sample", leave=False)
+    for i in range(0, N, batch):
+        xb = x[i:i + batch]
+        x_seq = _sequences(xb, T, encoder, gen)
+        cr = run_chip(model, x_seq, probes=(), overflow=overflow, mapping=mapping)
+        preds.append(cr.logits.sum(axis=0).argmax(-1))
+        xf = model.float_input(x_seq)
+        ms, _, mlog = run_float(mirror, xf.double())
+        mpreds.append(mlog.sum(axis=0).argmax(-1))
+        if float_net is not None:
+            dt = next(float_net.parameters()).dtype
+            fs, _, flog = run_float(float_net, xf.to(dt))
+            fpreds.append(flog.sum(axis=0).argmax(-1))
+        for n in range(L):
+            s_c = cr.spikes[n]
+            counts[n].append(s_c.sum(axis=0).astype(np.int32))
+            agree_mirror[n] += float((ms[n] == s_c).mean()) * xb.shape[0]
+            if float_net is not None:
+                agree[n] += float((fs[n] == s_c).mean()) * xb.shape[0]
+                frate[n] += float(fs[n].mean()) * xb.shape[0]
+        if sample is None:
+            sample = [cr.spikes[n][:, 0].copy() for n in range(L)]
+            if float_net is not None:
+                fsample = [fs[n][:, 0].astype(np.int8) for n in range(L)]
+        for p, v in cr.overflow.items():
+            overflow_n[p] = overflow_n.get(p, 0) + int(v)
+        c = cr.record.counters
+        if ctr is None:
+            ctr = c
+        else:
+            for f in FIELDS:
+                setattr(ctr, f, getattr(ctr, f) + getattr(c, f))
+            ctr.batch += c.batch
+        if bar is not None:
+            bar.update(xb.shape[0])
+    if bar is not None:
+        bar.close()
+    pred = np.concatenate(preds)
+    spike_counts = [np.concatenate(c) for c in counts]
+    energy = estimate(ctr, energy_model)
+    per_pop = ctr.per_population()
+    layers = []
+    for n, pop in enumerate(model.populations):
+        size = int(np.prod(model.network.populations[pop].shape))
+        sc = spike_counts[n]
+        pc = per_pop.get(pop, {})
+        layers.append({
+            "population": pop, "size": size,
+            "spikes_per_sample": float(sc.sum() / N), "rate": float(sc.sum() / (N * T * size)),
+            "float_rate": float(frate[n] / N) if float_net is not None else None,
+            "spike_agreement_float": float(agree[n] / N) if float_net is not None else None,
+            "spike_agreement_mirror": float(agree_mirror[n] / N),
+            "synaptic_ops_per_sample": float(pc.get("synaptic_ops", 0) / N),
+            "overflow": int(overflow_n.get(pop, 0)),
+            "cores": mapping.cores_of(pop)})
+    # per-layer energy: each population's ops under the same per-op table
+    from hwsim.counters import EnergyModel
+    em = energy_model or EnergyModel()
+    for lay in layers:
+        pc = per_pop.get(lay["population"], {})
+        inactive = pc.get("neuron_updates", 0) - pc.get("active_neuron_updates", 0)
+        lay["energy_J_per_sample"] = float((em.e_synaptic_op * pc.get("synaptic_ops", 0)
+                                            + em.e_neuron_active * pc.get("active_neuron_updates", 0)
+                                            + em.e_neuron_inactive * inactive
+                                            + em.e_message * pc.get("messages", 0)) / N)
+        lay["energy_synaptic_J_per_sample"] = float(em.e_synaptic_op * pc.get("synaptic_ops", 0) / N)
+    util = mapping.utilization()
+    summary = {
+        "samples": N, "T": int(T), "encoder": encoder,
+        "chip_accuracy": float(np.mean(pred == y)),
+        "float_accuracy": float(np.mean(np.concatenate(fpreds) == y)) if float_net is not None else None,
+        "mirror_accuracy": float(np.mean(np.concatenate(mpreds) == y)),
+        "prediction_agreement_float": float(np.mean(np.concatenate(fpreds) == pred)) if float_net is not None else None,
+        "prediction_agreement_mirror": float(np.mean(np.concatenate(mpreds) == pred)),
+        "layers": layers,
+        "totals": {k: int(v) for k, v in ctr.total().items()},
+        "per_sample": {"synaptic_ops": float(ctr.synaptic_ops.sum() / N), "spikes": float(ctr.spikes.sum() / N),
+                       "energy_J": energy["energy_J"] / N, "time_s": energy["time_s"] / N,
+                       "steps": int(ctr.n_steps)},
+        "energy_J": energy["energy_J"], "time_s": energy["time_s"],
+        "mapping": {"cores": int(mapping.n_cores), "fits": bool(mapping.fits()),
+                    "max_utilization": {r: max(u[r][0] / u[r][1] for u in util.values()) for r in RESOURCES}},
+        "overflow": {p: int(v) for p, v in overflow_n.items()},
+    }
+    return Evaluation(summary=summary, predictions=pred, labels=y,
+                      float_predictions=np.concatenate(fpreds) if float_net is not None else None,
+                      spike_counts=spike_counts, sample_spikes=sample, float_sample_spikes=fsample,
+                      counters=ctr)

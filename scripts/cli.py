@@ -15,6 +15,9 @@ SUBCOMMANDS = {
     "demo": "scripts.demo",
     "export": "scripts.export",
     "crosscheck": "scripts.crosscheck",
+    "quantize": "scripts.quantize",
+    "run": "scripts.run",
+    "info": "scripts.info",
 }
 
 
