@@ -27,7 +27,7 @@ def trained(tmp_path_factory):
 
 def test_resume_on_the_command_line_equals_a_straight_run(tmp_path, capsys):
     a, b, c = (str(tmp_path / n) for n in ("a.h5", "b.h5", "c.h5"))
-    args = ["--rule", "ottt-a", "--local-blocks", "--limit", "64", "--hidden", "16,8", "--T", "4", "--no-progress"]
+    args = ["--rule", "bptt", "--limit", "64", "--hidden", "16,8", "--T", "4", "--no-progress"]
     assert main(["train", *args, "--epochs", "1", "--schedule-epochs", "2", "--save", a]) == 0
     assert main(["train", "--resume", a, "--epochs", "1", "--no-progress", "--save", b]) == 0
     assert main(["train", *args, "--epochs", "2", "--save", c]) == 0
