@@ -283,6 +283,11 @@ def evaluate(model: ChipModel, x, y, T: int, float_net: Optional[SpikingNet] = N
                                             + em.e_neuron_inactive * inactive
                                             + em.e_message * pc.get("messages", 0)) / N)
         lay["energy_synaptic_J_per_sample"] = float(em.e_synaptic_op * pc.get("synaptic_ops", 0) / N)
+        cores = lay["cores"]
+        inact = ctr.neuron_updates[:, cores] - ctr.active_neuron_updates[:, cores]
+        busy = (em.t_synaptic_op * ctr.synaptic_ops[:, cores] + em.t_neuron_active * ctr.active_neuron_updates[:, cores]
+                + em.t_neuron_inactive * inact + em.t_synapse_update * ctr.synapse_updates[:, cores])
+        lay["time_s_per_sample"] = float(busy.max(axis=1).sum() / N) if cores else 0.0   # its busiest core, no sync
     util = mapping.utilization()
     summary = {
         "samples": N, "T": int(T), "encoder": encoder,

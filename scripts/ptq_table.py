@@ -56,6 +56,29 @@ def rows_for(rule: str, seed: int, bits, folder: str, epochs=None, limit=None) -
     return out
 
 
+def report(df) -> str:
+    """Markdown: accuracy at Loihi's widths per rule (mean over seeds, worst gap), and against bits."""
+    order = [r for r in RULES if r in set(df.rule)]
+    lines = ["| rule | seeds | float % | chip % (8 bit, exact) | gap, mean / worst (points) | chip % (pow2) |",
+             "|---|---|---|---|---|---|"]
+    for r in order:
+        e = df[(df.rule == r) & (df.policy == "exact") & (df.weight_bits == 8)]
+        q = df[(df.rule == r) & (df.policy == "pow2")]
+        lines.append(f"| {r} | {len(e)} | {100 * e.float_accuracy.mean():.2f} | {100 * e.chip_accuracy.mean():.2f} | "
+                     f"{e.gap_points.mean():+.2f} / {e.gap_points.max():+.2f} | {100 * q.chip_accuracy.mean():.2f} |")
+    bits = sorted(set(df[df.policy == "exact"].weight_bits), reverse=True)
+    lines += ["", "| rule | float % | " + " | ".join(f"{b} bit" for b in bits) + " |",
+              "|---|---|" + "---|" * len(bits)]
+    for r in order:
+        e = df[(df.rule == r) & (df.policy == "exact")]
+        cells = []
+        for b in bits:
+            v = e[e.weight_bits == b].chip_accuracy
+            cells.append(f"{100 * v.mean():.2f}" if len(v) else "")
+        lines.append(f"| {r} (seeds {sorted(set(e.seed))}) | {100 * e.float_accuracy.mean():.2f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="ptq_table", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -68,8 +91,19 @@ def main(argv=None) -> int:
     p.add_argument("--json", default="runs/ptq.json", help="rows as JSON (default: runs/ptq.json)")
     p.add_argument("--csv", default=None, help="rows as CSV too")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
+    p.add_argument("--report", nargs="+", default=None, metavar="ROWS.json",
+                   help="no runs: merge these row files and print the markdown tables (with --csv: write "
+                        "the merged rows)")
     args = p.parse_args(argv)
     import pandas as pd
+
+    if args.report:
+        rows = [r for path in args.report for r in json.load(open(path))]
+        df = pd.DataFrame(rows).drop_duplicates(["rule", "seed", "policy", "weight_bits"])
+        if args.csv:
+            df.to_csv(args.csv, index=False)
+        print(report(df))
+        return 0
     import torch
 
     from rules.train import RULES as ALL

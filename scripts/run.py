@@ -11,7 +11,7 @@ float network's on the same inputs (the checkpoint named in NET.h5 by ``hwlearn 
 ``--float RUN.h5``) and next to the float mirror of the chip (the chip's exact weights in float,
 the chip's reset); per layer the spikes per sample, firing rate (chip and float), spike agreement
 with the float network and the mirror, synaptic ops, energy (``hwsim.counters`` with Loihi's
-per-op figures); per sample the energy and time estimate; the mapping onto cores and overflow
+per-op figures); time (busiest core of the layer, no barrier); per sample the energy and time estimate; the mapping onto cores and overflow
 counts. ``--record`` writes a run record (``hwsim.io``: predictions, spike counts, counters,
 summary, the network); ``--plots`` writes PNGs: a spike raster of sample 0, the firing rate per
 layer, and the per-layer float-vs-chip spike agreement.
@@ -86,7 +86,8 @@ def format_summary(s: dict, float_path, note) -> str:
              f"prediction agreement chip vs float {pct(s['prediction_agreement_float'])}, vs mirror "
              f"{pct(s['prediction_agreement_mirror'])}",
              f"{'layer':<8} {'size':>6} {'spikes/sample':>13} {'rate chip':>9} {'rate float':>10} "
-             f"{'agree float':>11} {'agree mirror':>12} {'synops/sample':>13} {'energy/sample':>13} {'overflow':>8}"
+             f"{'agree float':>11} {'agree mirror':>12} {'synops/sample':>13} {'energy/sample':>13} {'time/sample':>11} "
+             f"{'overflow':>8}"
              f" cores"]
     for lay in s["layers"]:
         fr = "n/a" if lay["float_rate"] is None else f"{lay['float_rate']:.4f}"
@@ -94,6 +95,7 @@ def format_summary(s: dict, float_path, note) -> str:
         lines.append(f"{lay['population']:<8} {lay['size']:>6} {lay['spikes_per_sample']:>13.1f} {lay['rate']:>9.4f} "
                      f"{fr:>10} {af:>11} {100 * lay['spike_agreement_mirror']:>11.2f}% "
                      f"{lay['synaptic_ops_per_sample']:>13.0f} {lay['energy_J_per_sample'] * 1e9:>10.1f} nJ "
+                     f"{lay['time_s_per_sample'] * 1e6:>8.2f} us "
                      f"{lay['overflow']:>8} {lay['cores']}")
     ps = s["per_sample"]
     lines.append(f"per sample: {ps['synaptic_ops']:.0f} synaptic ops, {ps['spikes']:.1f} spikes, energy "
