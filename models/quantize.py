@@ -50,39 +50,48 @@ Timing
 ------
 The chip delivers each projection one step later (Lava's synaptic buffer): input row ``k`` reaches
 layer ``n`` (0-based) at chip row ``k + n + 1``. :meth:`ChipModel.chip_input` pads the input with
-``n_layers`` silent rows and :func:`align_chip_record` cuts row ``k + n + 1`` of layer ``n`` back
-to float step ``k``. Before its first input the chip's layer ``n`` has already run ``n + 1``
+``n_layers`` silent rows and :func:`rules.chiprun.align_chip_record` cuts row ``k + n + 1`` of
+layer ``n`` back to float step ``k``. Before its first input the chip's layer ``n`` has already run ``n + 1``
 steps on its bias alone; with a nonzero bias, :func:`quantize` makes the populations ``lif_reset``
 (reset to rest at Lava step ``n + 2``, the step input row 0 arrives) so that the aligned chip run
 starts from rest like the float run (see ``reset_interval``).
 
 Pooling
 -------
-Average pooling (folded into the next layer's ``pre`` by :class:`SpikingNet`) has no chip
-population; it is folded exactly into the next projection: before a dense layer as a dense matrix
-with equal weights ``W / k**2`` over each k x k block (rows and columns dropped by the floor are
-0), before a conv as a conv with kernel ``(K - 1) * d * k + k``, stride ``s * k``, padding
-``p * k`` and equal weights over each block. This is exact unless the conv has padding and the
-map size is not a multiple of ``k``; then :func:`quantize` raises NotImplementedError naming the
-layer. A pooling before the (host) readout is folded into the readout weights.
+Average pooling is folded exactly into the next projection (:mod:`models.fold`); a pooling
+before the (host) readout is folded into the readout weights.
+
+Scale policy
+------------
+``scale_policy='exact'`` (default) picks the layer scale from the weights so the mantissas use
+their full range; ``'pow2'`` makes the scale a power of two (every float <-> chip conversion a
+shift, as in the on-chip OTTT mapping), at the cost of up to one bit of mantissa range and a
+threshold one LSB off (the chip fires on ``v > vth << 6 = scale * v_th``). Both go through the one
+policy module :mod:`models.scales`.
+
+Running the quantized network on the chip simulator and comparing it with the float network is
+in :mod:`rules.chiprun` (the place float meets chip); saving it to HDF5 in
+:mod:`models.quantize_io`.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Optional, Sequence, Union
+from typing import Optional, Union
 
 import numpy as np
 import torch
 from torch import nn
 
 from hwsim.constants import ACT_SHIFT, DECAY_UNITY, DU_OFFSET, VTH_SHIFT
-from hwsim.network import ConvProjection, Network, SparseProjection, conv_output_shape
+from hwsim.network import ConvProjection, Network, SparseProjection
 from hwsim.program import chip_weights, effective_bias
-from hwsim.spec import LOIHI, ChipSpec, SpecError
+from hwsim.spec import LOIHI, ChipSpec
 
+from .fold import QuantizationError, _as_pair, _fold_dense, _fold_pre, _layer_map, _np, _unfold_conv, _unfold_dense
 from .neuron import LIFConfig
 from .network import NetConfig, SpikingNet
+from .scales import check_policy, grid_stats, pow2_floor, to_grid
 from .surrogate import Surrogate
 
 INPUT_SCALE = 256
@@ -93,11 +102,6 @@ DEFAULT_HEADROOM = 64.0
 
 ACT_GAIN = 1 << ACT_SHIFT      # 64: the synaptic input enters u as a << 6
 VTH_GAIN = 1 << VTH_SHIFT      # 64: threshold = vth << 6
-
-
-class QuantizationError(ValueError):
-    """A float network that cannot be represented on the chip; the message names the layer and
-    the parameter."""
 
 
 # ------------------------------------------------------------------------------------------------
@@ -121,6 +125,10 @@ class LayerQuant:
     u_bound, v_bound : worst-case |i|, |v| of the float layer in thresholds (every input active
         with x = 1 at every step; inf without decay); above ``state_range`` the chip may wrap/clip
     notes : remarks (mantissa range not fully used, state may overflow, ...)
+    clipped_share, zeroed_share : fractions of the weights clipped by the mantissa range / nonzero
+        in float but 0 on the chip (:func:`models.scales.grid_stats`)
+    weight_range : (min, max) of the float weights mapped (pooling folded in)
+    overflow_risk : ``max(u_bound, v_bound) > state_range``
     """
 
     index: int
@@ -145,6 +153,10 @@ class LayerQuant:
     u_bound: float
     v_bound: float
     notes: tuple = ()
+    clipped_share: float = 0.0
+    zeroed_share: float = 0.0
+    weight_range: tuple = (0.0, 0.0)
+    overflow_risk: bool = False
 
 
 @dataclass(frozen=True)
@@ -156,6 +168,7 @@ class QuantReport:
     dv_error: float
     input_graded: bool
     input_scale: int
+    scale_policy: str = "exact"
 
     def __str__(self) -> str:
         head = (f"{'layer':>5} {'pop':>8} {'kind':>5} {'scale':>11} {'vth':>6} {'wexp':>4} {'nwb':>3} "
@@ -251,221 +264,24 @@ class ChipModel:
         s = np.asarray(spikes, dtype=np.float64)
         return s @ self.readout_weight.T + self.readout_bias
 
-    def run(self, x, probes: Sequence[str] = ("v",), overflow="wrap") -> "ChipRun":
-        """Run the chip simulator on ``x`` ([T, ...] or [T, B, ...]) and return the aligned record."""
-        from hwsim.simulator import Simulator  # lazily: the simulator pulls in numba kernels
-
-        T = int(x.shape[0])
-        inputs = self.chip_input(x)
-        pr = [(p, var) for p in self.populations for var in probes]
-        rec = Simulator(self.network, overflow=overflow).run(T + self.n_layers, inputs=inputs, probes=pr)
-        spikes, states = align_chip_record(rec, self.populations, T, probes)
-        return ChipRun(spikes=spikes, probes=states, logits=self.readout(spikes[-1]),
-                       overflow=dict(rec.overflow), record=rec)
-
-
-@dataclass(frozen=True)
-class ChipRun:
-    """An aligned chip run: per layer (index), spikes ``(T, [B,] n)`` int8 and probed states
-    ``{var: [per layer (T, [B,] n) int32]}`` in chip units, row k = float step k; host logits."""
-
-    spikes: list
-    probes: dict
-    logits: np.ndarray
-    overflow: dict
-    record: object
-
-
-def align_chip_record(record, populations: Sequence[str], T: Optional[int] = None,
-                      probe_vars: Sequence[str] = ()):
-    """Cut a chip record back to float time: layer ``n`` (0-based, in ``populations`` order along
-    the chain) integrates input row ``k`` at chip row ``k + n + 1``, so its aligned row ``k`` is
-    chip row ``k + n + 1``.
-
-    Returns ``(spikes, probes)``: ``spikes[n]`` is ``(T, [B,] size)``, ``probes[var][n]`` likewise.
-    ``T`` defaults to the longest span every layer has (``rows - n_layers``); a record shorter
-    than ``T + n_layers`` rows raises ValueError (pad the input, see :meth:`ChipModel.chip_input`).
-    """
-    L = len(populations)
-    rows = next(iter(record.spikes.values())).shape[0]
-    T = rows - L if T is None else int(T)
-    if T < 1 or rows < T + L:
-        raise ValueError(f"record has {rows} rows; aligning {L} layers over T={T} steps needs {T + L} "
-                         f"(pad the input with {L} silent steps)")
-    spikes = [record.spikes[p][n + 1:n + 1 + T] for n, p in enumerate(populations)]
-    probes = {var: [record.probes[(p, var)][n + 1:n + 1 + T] for n, p in enumerate(populations)]
-              for var in probe_vars}
-    return spikes, probes
-
-
-def align_chip_spikes(record, n_layers_or_populations, T: Optional[int] = None):
-    """Aligned spikes only. ``n_layers_or_populations``: the population names in chain order, or an
-    int when the record holds exactly the chain's populations in insertion order."""
-    pops = n_layers_or_populations
-    if isinstance(pops, (int, np.integer)):
-        names = list(record.spikes)
-        if len(names) != int(pops):
-            raise ValueError(f"record holds {len(names)} populations, n_layers={pops}; pass the names")
-        pops = names
-    return align_chip_record(record, list(pops), T)[0]
-
-
-# ------------------------------------------------------------------------------------------------
-# float layer -> linear map on the chip
-# ------------------------------------------------------------------------------------------------
-def _as_pair(v) -> tuple:
-    return (int(v), int(v)) if isinstance(v, (int, np.integer)) else tuple(int(a) for a in v)
-
-
-def _fold_pre(pre: nn.Module, in_shape: tuple, where: str):
-    """Parse a layer's ``pre``: returns (pool factor k, flatten flag, shape after pre)."""
-    mods = list(pre) if isinstance(pre, nn.Sequential) else [pre]
-    k, flat, shape = 1, False, tuple(in_shape)
-    for m in mods:
-        if isinstance(m, nn.Sequential):
-            kk, ff, shape = _fold_pre(m, shape, where)
-            k, flat = k * kk, flat or ff
-        elif isinstance(m, nn.AvgPool2d):
-            ks, st = _as_pair(m.kernel_size), _as_pair(m.stride if m.stride is not None else m.kernel_size)
-            pd = _as_pair(m.padding)
-            if flat or len(shape) != 3:
-                raise NotImplementedError(f"{where}: average pooling after flatten cannot be folded")
-            if ks[0] != ks[1] or st != ks or pd != (0, 0) or m.ceil_mode or m.divisor_override:
-                raise NotImplementedError(
-                    f"{where}: only square non-overlapping average pooling (kernel == stride, no padding, "
-                    f"floor mode) folds exactly into a chip projection; got kernel={ks} stride={st} padding={pd}")
-            k *= ks[0]
-            shape = (shape[0], shape[1] // ks[0], shape[2] // ks[0])
-        elif isinstance(m, nn.Flatten):
-            flat = True
-            shape = (int(np.prod(shape)),)
-        elif isinstance(m, nn.Identity):
-            continue
-        else:
-            raise NotImplementedError(f"{where}: pre-processing module {type(m).__name__} has no exact chip form "
-                                      "(only average pooling and flatten fold into a projection)")
-    return k, flat, shape
-
-
-def _fold_dense(W: np.ndarray, in_shape: tuple, k: int) -> np.ndarray:
-    """Dense weights (out, C*Hp*Wp) after a k-pool on (C, H, W) -> (out, C*H*W) with W/k**2 blocks."""
-    if k == 1:
-        return W
-    C, H, Wd = in_shape
-    Hp, Wp = H // k, Wd // k
-    W4 = W.reshape(W.shape[0], C, Hp, Wp)
-    out = np.zeros((W.shape[0], C, H, Wd), W.dtype)
-    out[:, :, :Hp * k, :Wp * k] = np.repeat(np.repeat(W4, k, axis=2), k, axis=3) / (k * k)
-    return out.reshape(W.shape[0], -1)
-
-
-def _unfold_dense(Wc: np.ndarray, in_shape: tuple, k: int) -> np.ndarray:
-    """Inverse of :func:`_fold_dense` up to the 1/k**2 factor: one entry per block (not scaled)."""
-    if k == 1:
-        return Wc
-    C, H, Wd = in_shape
-    Hp, Wp = H // k, Wd // k
-    return Wc.reshape(Wc.shape[0], C, H, Wd)[:, :, :Hp * k:k, :Wp * k:k].reshape(Wc.shape[0], -1)
-
-
-def _fold_conv(W: np.ndarray, k: int, dil: tuple):
-    """Conv weights after a k-pool -> composite kernel (blocks of W/k**2), dilation 1."""
-    co, ci, kh, kw = W.shape
-    dh, dw = dil
-    out = np.zeros((co, ci, (kh - 1) * dh * k + k, (kw - 1) * dw * k + k), W.dtype)
-    for a in range(kh):
-        for b in range(kw):
-            out[:, :, a * dh * k:a * dh * k + k, b * dw * k:b * dw * k + k] = W[:, :, a:a + 1, b:b + 1] / (k * k)
-    return out
-
-
-def _unfold_conv(Wc: np.ndarray, k: int, dil: tuple, kernel: tuple) -> np.ndarray:
-    if k == 1:
-        return Wc
-    return Wc[:, :, ::dil[0] * k, ::dil[1] * k][:, :, :kernel[0], :kernel[1]]
-
-
-@dataclass
-class _LinearMap:
-    kind: str
-    W: np.ndarray            # float64: dense (out, in_flat) or conv (Co, Ci/g, KH, KW), on the chip input
-    b: np.ndarray            # float64 per compartment (n_out,)
-    conv: Optional[dict]     # stride, padding, dilation, groups for conv
-    pool: int
-    in_shape: tuple          # shape of the chip source
-    orig_kernel: Optional[tuple] = None
-    orig_dilation: Optional[tuple] = None
-
-
-def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().cpu().to(torch.float64).numpy()
-
-
-def _layer_map(i: int, layer, in_shape: tuple, form: str) -> _LinearMap:
-    where = f"layer {i}"
-    k, flat, shape = _fold_pre(layer.pre, in_shape, where)
-    op = layer.op
-    n_out = int(np.prod(layer.out_shape))
-    if isinstance(op, nn.Linear):
-        W = _np(op.weight)
-        if W.shape[1] != int(np.prod(shape)):
-            raise QuantizationError(f"{where}: Linear has {W.shape[1]} inputs, its pre gives shape {shape}")
-        W = _fold_dense(W, in_shape, k) if k > 1 else W
-        kind, conv, okern, odil = "dense", None, None, None
-        bias_op = None if op.bias is None else np.broadcast_to(_np(op.bias), (n_out,))
-    elif isinstance(op, nn.Conv2d):
-        if flat:
-            raise QuantizationError(f"{where}: conv after flatten")
-        if isinstance(op.padding, str) or op.padding_mode != "zeros":
-            raise NotImplementedError(f"{where}: conv padding={op.padding!r} padding_mode={op.padding_mode!r}; "
-                                      "only explicit zero padding maps to the chip")
-        W = _np(op.weight)
-        stride, pad, dil = _as_pair(op.stride), _as_pair(op.padding), _as_pair(op.dilation)
-        okern, odil = tuple(W.shape[2:]), dil
-        if k > 1:
-            if pad != (0, 0) and (in_shape[1] % k or in_shape[2] % k):
-                raise NotImplementedError(
-                    f"{where}: average pooling {k}x{k} of a {in_shape[1]}x{in_shape[2]} map followed by a padded "
-                    f"conv (padding={pad}) is not exactly a chip conv (the map size is not a multiple of {k}); "
-                    "use a map size divisible by the pool, or padding 0")
-            W = _fold_conv(W, k, dil)
-            stride, pad, dil = (stride[0] * k, stride[1] * k), (pad[0] * k, pad[1] * k), (1, 1)
-        conv = dict(stride=stride, padding=pad, dilation=dil, groups=int(op.groups))
-        expect = conv_output_shape(in_shape, W.shape[0], W.shape[2:], stride, pad, dil)
-        if tuple(expect) != tuple(layer.out_shape):
-            raise NotImplementedError(f"{where}: folding the pooling into the conv gives output {expect}, "
-                                      f"the layer has {tuple(layer.out_shape)}; not exact")
-        kind = "conv"
-        bias_op = None
-        if op.bias is not None:
-            bias_op = np.repeat(_np(op.bias), n_out // W.shape[0])
-    else:
-        raise NotImplementedError(f"{where}: op {type(op).__name__} has no chip form (Linear, Conv2d)")
-    if form == "cuba":
-        b = np.broadcast_to(_np(layer.bias), layer.out_shape).reshape(-1).copy()
-        if bias_op is not None:
-            raise QuantizationError(f"{where}: a cuba layer with an op bias; the chip bias is the neuron's")
-    else:
-        b = np.zeros(n_out) if bias_op is None else np.array(bias_op, dtype=np.float64)
-    for name, arr in (("weight", W), ("bias", b)):
-        if not np.all(np.isfinite(arr)):
-            raise QuantizationError(f"{where}: {name} contains NaN or inf")
-    return _LinearMap(kind, W, b, conv, k, tuple(in_shape), okern, odil)
-
-
 # ------------------------------------------------------------------------------------------------
 # quantize
 # ------------------------------------------------------------------------------------------------
-def _neuron_params(cfg: LIFConfig) -> tuple:
-    """(du_float, dv_float, v_th) of the chip-equivalent cuba neuron, or raise for the soft reset."""
+SOFT_RESET = ("error", "hard")
+
+
+def _neuron_params(cfg: LIFConfig, soft_reset: str = "error") -> tuple:
+    """(du_float, dv_float, v_th) of the chip-equivalent cuba neuron, or raise for the soft reset
+    (unless ``soft_reset='hard'``: map it to the chip's reset to zero, an approximation)."""
     if cfg.form == "cuba":
         return cfg.du, cfg.dv, cfg.v_th
-    if cfg.reset != "hard":
+    if cfg.reset != "hard" and soft_reset != "hard":
         raise QuantizationError(
             "neuron form='discrete' with reset='soft' has no chip form: the chip LIF is the cuba form "
             "(i = i(1-du) + x; v = v(1-dv) + i + bias; spike when v >= v_th; v reset to 0, i not reset). "
             "Build the network with LIFConfig(form='cuba', du=..., dv=...) (or the discrete form with "
-            "reset='hard', which is cuba with du=1, dv=1-leak) and train it in that form.")
+            "reset='hard', which is cuba with du=1, dv=1-leak) and train it in that form, or pass "
+            "soft_reset='hard' to map the soft reset to the chip's reset to zero (an approximation).")
     return 1.0, 1.0 - cfg.leak, cfg.v_th
 
 
@@ -507,7 +323,8 @@ def _quantize_bias(b_chip: np.ndarray, spec: ChipSpec, where: str):
 def quantize(net: SpikingNet, spec: ChipSpec = LOIHI, *, input_name: str = "in", input_graded: bool = False,
              weight_bits: Optional[int] = None, scale=None, input_scale: int = INPUT_SCALE,
              headroom: float = DEFAULT_HEADROOM, conv_weight_exp: bool = False,
-             reset_interval: Optional[int] = None, name: str = "quantized") -> ChipModel:
+             reset_interval: Optional[int] = None, name: str = "quantized", scale_policy: str = "exact",
+             soft_reset: str = "error") -> ChipModel:
     """Quantize a cuba-form :class:`SpikingNet` into an :class:`hwsim.Network` (+ host readout).
 
     Parameters
@@ -543,6 +360,11 @@ def quantize(net: SpikingNet, spec: ChipSpec = LOIHI, *, input_name: str = "in",
         0: plain ``lif`` always.
     name : str
         Name of the chip network.
+    scale_policy : 'exact' | 'pow2'
+        Layer scale from the weights (full mantissa range), or a power of two (:mod:`models.scales`).
+    soft_reset : 'error' | 'hard'
+        A discrete net with the soft reset (subtract ``v_th``) has no exact chip form: 'error'
+        refuses it, 'hard' maps it to the chip's reset to zero (the report notes it).
 
     Raises
     ------
@@ -554,7 +376,12 @@ def quantize(net: SpikingNet, spec: ChipSpec = LOIHI, *, input_name: str = "in",
     if not isinstance(net, SpikingNet):
         raise TypeError(f"net must be a models.network.SpikingNet, got {type(net).__name__}")
     cfg = net.config.neuron
-    du_f, dv_f, v_th = _neuron_params(cfg)
+    check_policy(scale_policy)
+    if soft_reset not in SOFT_RESET:
+        raise QuantizationError(f"soft_reset={soft_reset!r} is not one of {SOFT_RESET}")
+    du_f, dv_f, v_th = _neuron_params(cfg, soft_reset)
+    reset_note = ("float net resets softly (v -= v_th); the chip resets v to 0 (soft_reset='hard')"
+                  if cfg.form == "discrete" and cfg.reset == "soft" else None)
     nwb = spec.weight_bits if weight_bits is None else int(weight_bits)
     if not 1 <= nwb <= spec.weight_bits:
         raise QuantizationError(f"weight_bits={weight_bits!r} is outside the allowed range [1, {spec.weight_bits}]")
@@ -609,12 +436,31 @@ def quantize(net: SpikingNet, spec: ChipSpec = LOIHI, *, input_name: str = "in",
                     we, s_t = exps[0], s_cap
                     notes.append(f"weights use {s_cap * g / unit(we):.2f} of the mantissa range "
                                  f"(scale capped by headroom={headroom} and the state/threshold widths)")
-            vth = int(math.floor((s_t * v_th - 1) / VTH_GAIN))
+            if scale_policy == "pow2":
+                s_p = pow2_floor(s_t)                 # step = unit / s_p >= g: nothing clipped
+                vth = int(round(s_p * v_th / VTH_GAIN))
+            else:
+                vth = int(math.floor((s_t * v_th - 1) / VTH_GAIN))
             if vth < 1:
                 raise QuantizationError(
                     f"{where}: weights out of range: max |W| = {max(W.max(), -W.min()):.4g} is too large for "
                     f"v_th = {v_th} (needs weight_exp > {spec.weight_exp_max} to keep the threshold mantissa >= 1)")
             vth = min(vth, vth_hi)
+        elif scale_policy == "pow2":
+            s_p = float(scales_req[i])
+            if not (math.isfinite(s_p) and s_p > 0) or pow2_floor(s_p) != s_p:
+                raise QuantizationError(f"{where}: scale={scales_req[i]!r} must be a power of two "
+                                        "(scale_policy='pow2')")
+            vth = int(round(s_p * v_th / VTH_GAIN))
+            if not 1 <= vth <= vth_hi:
+                raise QuantizationError(f"{where}: scale={s_p} gives threshold mantissa vth={vth}, outside the "
+                                        f"allowed range [1, {vth_hi}] (threshold = v_th * scale = vth << 6)")
+            fits = [e for e in exps if g * s_p <= unit(e) * (1 + 1e-12)]
+            if not fits:
+                raise QuantizationError(
+                    f"{where}: weights out of range at scale={s_p:.6g}: max |W| = {max(W.max(), -W.min()):.4g} "
+                    f"needs weight_exp > {exps[-1]} (mantissas limited to [{k_lo << ntb}, {k_hi << ntb}])")
+            we = min(fits)
         else:
             s_req = float(scales_req[i])
             if not (math.isfinite(s_req) and s_req > 0):
@@ -630,9 +476,15 @@ def quantize(net: SpikingNet, spec: ChipSpec = LOIHI, *, input_name: str = "in",
                     f"{where}: weights out of range at scale={s:.6g}: max |W| = {max(W.max(), -W.min()):.4g} needs "
                     f"weight_exp > {exps[-1]} (mantissas limited to [{k_lo << ntb}, {k_hi << ntb}])")
             we = min(fits)
-        s = (VTH_GAIN * vth + 1) / v_th
+        s = (VTH_GAIN * vth + 1) / v_th if scale_policy == "exact" else s_p
         step = unit(we) / s                               # float weight per k step
-        k = np.clip(np.round(W / step), k_lo, k_hi).astype(np.int64)
+        k = to_grid(W, step, k_lo, k_hi)
+        stats = grid_stats(W, k, step, k_lo, k_hi)
+        if not np.any(k):
+            raise QuantizationError(
+                f"{where}: every weight quantizes to 0 (max |W| = {float(np.abs(W).max(initial=0)):.4g}, one "
+                f"mantissa step = {step:.4g}, mantissas [{k_lo << ntb}, {k_hi << ntb}] at num_weight_bits={nwb}): "
+                "the layer would be dead on the chip; use more weight bits")
         mant = k << ntb
         b_chip = b * s
         bias_mant, bias_exp = _quantize_bias(b_chip, spec, where)
@@ -658,6 +510,8 @@ def quantize(net: SpikingNet, spec: ChipSpec = LOIHI, *, input_name: str = "in",
         u_bound = x_max / du_eff if du_eff > 0 else (math.inf if x_max > 0 else 0.0)
         v_bound = (u_bound + float(np.abs(b).max(initial=0.0))) / dv_eff if dv_eff > 0 else math.inf
         u_bound, v_bound = u_bound / v_th, v_bound / v_th
+        if reset_note:
+            notes.append(reset_note)
         if max(u_bound, v_bound) > state_range:
             notes.append(f"worst-case |u| {u_bound:.3g} / |v| {v_bound:.3g} thresholds exceed the "
                          f"{state_range:.1f} representable: the chip state may wrap (u) or clip (v)")
@@ -668,7 +522,10 @@ def quantize(net: SpikingNet, spec: ChipSpec = LOIHI, *, input_name: str = "in",
             max_rel_weight_error=float(dW.max() / wmax) if wmax > 0 else 0.0,
             mean_rel_weight_error=float(dW.mean() / wmean) if wmean > 0 else 0.0,
             max_abs_bias_error=float(np.abs(b_eff - b).max(initial=0.0)),
-            state_range=state_range, u_bound=u_bound, v_bound=v_bound, notes=tuple(notes)))
+            state_range=state_range, u_bound=u_bound, v_bound=v_bound, notes=tuple(notes),
+            clipped_share=stats["clipped"], zeroed_share=stats["zeroed"],
+            weight_range=(float(W.min()), float(W.max())) if W.size else (0.0, 0.0),
+            overflow_risk=bool(max(u_bound, v_bound) > state_range)))
         pops.append(pop)
         projs.append(prj)
         scales.append(s)
@@ -688,7 +545,7 @@ def quantize(net: SpikingNet, spec: ChipSpec = LOIHI, *, input_name: str = "in",
     config = replace(net.config, neuron=neuron)
     report = QuantReport(layers=tuple(rows), du_error=abs((du_int + DU_OFFSET) / DECAY_UNITY - du_f),
                          dv_error=abs(dv_int / DECAY_UNITY - dv_f), input_graded=bool(input_graded),
-                         input_scale=q_in)
+                         input_scale=q_in, scale_policy=scale_policy)
     return ChipModel(network=chip, scales=tuple(scales), populations=tuple(pops), projections=tuple(projs),
                      input_name=input_name, input_graded=bool(input_graded), input_scale=q_in,
                      readout_weight=Wr_host, readout_bias=br.copy(), config=config, pools=tuple(pools),
@@ -805,7 +662,11 @@ def dequantize(chip: Union[ChipModel, Network], *, v_th: Optional[float] = None,
         vt = config.neuron.v_th
         if surrogate is not None:
             config = replace(config, neuron=replace(config.neuron, surrogate=surrogate))
-        scl = [(VTH_GAIN * net_ir.populations[p].vth + 1) / vt for p in pops]
+        if chip.report.scale_policy == "pow2":
+            v_old = chip.config.neuron.v_th
+            scl = [s * v_old / vt for s in chip.scales]
+        else:
+            scl = [(VTH_GAIN * net_ir.populations[p].vth + 1) / vt for p in pops]
         q_first = chip.input_scale if chip.input_graded else 1
         pools = list(chip.pools)
         readout = chip.readout_fc
@@ -868,68 +729,3 @@ def dequantize(chip: Union[ChipModel, Network], *, v_th: Optional[float] = None,
             net.readout.fc.bias.copy_(torch.from_numpy(br.reshape(-1)))
     return net
 
-
-# ------------------------------------------------------------------------------------------------
-# float vs chip
-# ------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LayerAgreement:
-    """Float vs chip on one layer after alignment: share of (step, neuron) with equal spikes,
-    membrane error ``|v_float * scale - v_chip|`` in chip LSBs (max, mean) and relative to the
-    threshold, over the (step, sample) pairs before the first spike flip in this or an earlier
-    layer (after a flip the trajectories differ by up to a threshold); ``clean_share`` is the share
-    of (step, sample) pairs that qualify."""
-
-    index: int
-    population: str
-    spike_agreement: float
-    v_err_max_lsb: float
-    v_err_mean_lsb: float
-    v_err_max_rel_threshold: float
-    clean_share: float
-    float_rate: float
-    chip_rate: float
-
-
-@torch.no_grad()
-def run_float(net: SpikingNet, x_seq: torch.Tensor):
-    """Unrolled float run: per layer spikes and membranes after reset, ``(T, B, n)`` float64 numpy."""
-    states = net.init_states(x_seq.shape[1], x_seq.device)
-    S = [[] for _ in net.layers]
-    V = [[] for _ in net.layers]
-    logits = []
-    for x_t in x_seq:
-        o, states, spikes, _ = net.step(x_t, states)
-        logits.append(o)
-        for n, (s, st) in enumerate(zip(spikes, states)):
-            S[n].append(s.reshape(s.shape[0], -1))
-            V[n].append(st.v.reshape(st.v.shape[0], -1))
-    f = lambda L: torch.stack(L).double().cpu().numpy()
-    return [f(s) for s in S], [f(v) for v in V], f(logits)
-
-
-def compare_float_chip(net: SpikingNet, chip: ChipModel, x_seq: torch.Tensor):
-    """Run the float mirror and the chip on the same input ``x_seq`` [T, B, ...] (spikes, or
-    analog values when the chip input is graded) and compare per layer after alignment.
-
-    Returns ``(layers: list[LayerAgreement], prediction_agreement: float, chip_run)``.
-    """
-    xf = chip.float_input(x_seq).to(next(net.parameters()).dtype)
-    fs, fv, flog = run_float(net, xf)
-    cr = chip.run(x_seq, probes=("v",))
-    out = []
-    clean = None          # (T, B): no spike flip in any layer <= n at any step <= t
-    for n, pop in enumerate(chip.populations):
-        s_f, s_c = fs[n], cr.spikes[n].astype(np.float64)
-        same = s_f == s_c
-        ok = np.cumprod(np.all(same, axis=-1), axis=0).astype(bool)
-        clean = ok if clean is None else (clean & ok)
-        err = np.abs(fv[n] * chip.scales[n] - cr.probes["v"][n].astype(np.float64))
-        e_ok = err[clean] if clean.any() else np.zeros(1)
-        thr = chip.network.populations[pop].vth * VTH_GAIN + 1
-        out.append(LayerAgreement(n, pop, float(same.mean()), float(e_ok.max()), float(e_ok.mean()),
-                                  float(e_ok.max() / thr), float(clean.mean()), float(s_f.mean()),
-                                  float(s_c.mean())))
-    pred_f = flog.sum(axis=0).argmax(-1)
-    pred_c = cr.logits.sum(axis=0).argmax(-1)
-    return out, float(np.mean(pred_f == pred_c)), cr

@@ -39,6 +39,10 @@ from hwsim.learning.ottt import OTTTChip, OTTTCircuit
 from hwsim.spec import LOIHI, ChipSpec, SpecError
 from models.init import init_chen_li
 from models.network import SpikingNet, build_mlp
+from models.scales import grid_step, to_grid
+from models.scales import log2_exact as _log2_int
+from models.scales import pow2_ceil as _pow2_ceil
+from models.scales import pow2_floor as _pow2_floor
 from models.neuron import LIFConfig
 from models.surrogate import Surrogate
 
@@ -150,21 +154,6 @@ def float_rule(cfg: ChipTrainConfig) -> OTTT:
                            loss="sse", mse_weight=1.0))
 
 
-def _pow2_ceil(x: float) -> float:
-    return 2.0 ** math.ceil(math.log2(x))
-
-
-def _pow2_floor(x: float) -> float:
-    return 2.0 ** math.floor(math.log2(x))
-
-
-def _log2_int(x: float, what: str) -> int:
-    k = round(math.log2(x))
-    if 2.0 ** k != x:
-        raise SpecError(f"{what}={x!r} is not a power of two")
-    return k
-
-
 def _rate(eta: float, frac: int) -> tuple[int, int]:
     """Nearest ``mm * 2**ee`` (mm in 1..8, ee in [-frac, 8]) to ``eta``."""
     best = None
@@ -265,17 +254,16 @@ class OnChipOTTT:
         vth = int(S) >> 6
         X = 2.0 ** (tb - 1)
         mats = [layer.op.weight for layer in net.layers] + [h.weight for h in heads]
-        q = [_pow2_ceil(cfg.weight_range * float(w.detach().abs().max())) / 2.0 ** wb for w in mats]
+        q = [grid_step(float(w.detach().abs().max()), 2.0 ** wb, "pow2", cfg.weight_range) for w in mats]
         # quantize the initial weights; the float twin starts from exactly these values
         lo, hi = -(1 << wb), (1 << wb) - 1
-        ints = [np.clip(np.round(w.detach().double().numpy() / qq), lo, hi).astype(np.int64) for w, qq in zip(mats, q)]
+        ints = [to_grid(w.detach().double().numpy(), qq, lo, hi) for w, qq in zip(mats, q)]
         with torch.no_grad():
             for w, wi, qq in zip(mats, ints, q):
                 w.copy_(torch.as_tensor(wi * qq, dtype=w.dtype))
         fb_ints = None
         if cfg.feedback == "random":
-            fb_ints = [np.clip(np.round(f.double().numpy() / q[L + h]), lo, hi).astype(np.int64)
-                       for h, f in enumerate(rule.feedback)]
+            fb_ints = [to_grid(f.double().numpy(), q[L + h], lo, hi) for h, f in enumerate(rule.feedback)]
             rule.feedback = [torch.as_tensor(fi * q[L + h], dtype=torch.float32) for h, fi in enumerate(fb_ints)]
         # calibrate the post-factor units
         xq = torch.as_tensor(self.quantize_input(x_calib) / self.in_unit, dtype=torch.float32)

@@ -76,6 +76,9 @@ class TrainConfig:
     init : 'default' (PyTorch's) | 'chen-li' (models.init.init_chen_li, calibrated on 256 training samples)
     limit : use only the first ``limit`` training samples (smoke tests)
     device : 'auto' | 'cpu' | 'cuda' | ...
+    schedule_epochs : horizon of the cosine learning-rate schedule (T_max, in epochs; None: ``epochs``).
+        A run stopped early and resumed (``rules.checkpoint``) matches an uninterrupted run of
+        ``schedule_epochs`` epochs bit for bit.
     """
 
     rule: str = "ottt-a"
@@ -102,6 +105,7 @@ class TrainConfig:
     device: str = "auto"
     local_blocks: bool = False
     feedback: str = "mirror"
+    schedule_epochs: Optional[int] = None
 
     def __post_init__(self):
         if self.rule not in RULES:
@@ -125,6 +129,9 @@ class TrainConfig:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be >= 1")
         if self.epochs is not None and self.epochs < 1:
             raise ValueError(f"epochs={self.epochs!r} must be >= 1")
+        if self.schedule_epochs is not None and (int(self.schedule_epochs) != self.schedule_epochs
+                                                 or self.schedule_epochs < 1):
+            raise ValueError(f"schedule_epochs={self.schedule_epochs!r} must be an integer >= 1")
         if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr={self.lr!r} must be a finite number > 0")
         if self.truncation is not None and (int(self.truncation) != self.truncation
@@ -144,7 +151,8 @@ class TrainConfig:
     def resolved(self) -> "TrainConfig":
         """A copy with the rule defaults filled in."""
         d = RULE_DEFAULTS[self.rule]
-        return replace(self, epochs=self.epochs or d["epochs"], lr=self.lr or d["lr"],
+        epochs = self.epochs or d["epochs"]
+        return replace(self, epochs=epochs, lr=self.lr or d["lr"], schedule_epochs=self.schedule_epochs or epochs,
                        leak=d["leak"] if self.leak is None else self.leak,
                        truncation=(min(2, self.T) if self.truncation is None else self.truncation)
                        if self.rule == "ttl" else self.truncation)
@@ -167,13 +175,57 @@ class TrainResult:
     samples_per_s: float
     history: list = field(default_factory=list)
     net: Optional[nn.Module] = None
+    state: Optional["TrainerState"] = None
 
     def to_json(self) -> dict:
         d = asdict(self)
         d.pop("net")
+        d.pop("state")
         d["seed"] = self.config["seed"]
         d["rule"] = self.config["rule"]
         return d
+
+
+@dataclass
+class TrainerState:
+    """Everything a run needs to continue bit-identically (``rules.checkpoint`` saves it).
+
+    config : the resolved TrainConfig;  net, rule, extra (the rule's own modules: heads);
+    optimizer, scheduler;  data_order : the torch.Generator of batch order and encoder draws;
+    epochs_done : epochs trained so far;  history : per-epoch records
+    """
+
+    config: TrainConfig
+    net: nn.Module
+    rule: object
+    extra: list
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    data_order: torch.Generator
+    epochs_done: int = 0
+    history: list = field(default_factory=list)
+
+
+def build_state(cfg: TrainConfig, input_size: int, n_classes: int, device, x_calib=None) -> TrainerState:
+    """A fresh run's state: the network and rule modules initialised in a forked RNG seeded with
+    ``cfg.seed``, the optimizer, the cosine schedule over ``cfg.schedule_epochs`` and the data-order
+    generator seeded with ``cfg.seed`` (``cfg`` resolved)."""
+    rule = make_rule(cfg)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        net = build_net(cfg, input_size, n_classes).to(device)
+        if cfg.init == "chen-li":
+            sample = encode(x_calib[:256], cfg.T, cfg.encoder, generator=torch.Generator().manual_seed(cfg.seed))
+            init_chen_li(net, sample.to(device), generator=cfg.seed)
+        extra = rule.setup(net)
+    params = list(net.parameters()) + [p for m in extra for p in m.parameters()]
+    if cfg.optimizer == "adam":
+        opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    else:
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.schedule_epochs)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    return TrainerState(cfg, net, rule, extra, opt, sched, gen)
 
 
 def make_rule(cfg: TrainConfig):
@@ -228,8 +280,14 @@ def evaluate(net: SpikingNet, x: torch.Tensor, y: torch.Tensor, T: int, encoder:
 
 
 def train(cfg: TrainConfig, split=None, progress: bool = False,
-          on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
-    """Train ``cfg.rule`` and return the result (accuracies are fractions in [0, 1])."""
+          on_epoch: Callable[[dict], None] | None = None,
+          resume: Optional[Callable[[TrainerState], None]] = None) -> TrainResult:
+    """Train ``cfg.rule`` and return the result (accuracies are fractions in [0, 1]).
+
+    ``resume``: a function that loads a saved state into the freshly built one (and sets its
+    ``epochs_done``; ``rules.checkpoint.resume``); training then runs epochs ``epochs_done + 1 ..
+    cfg.epochs``. The result's ``state`` is the live TrainerState (for ``rules.checkpoint.save``).
+    """
     cfg = cfg.resolved()
     device = resolve_device(cfg.device)
     split = split if split is not None else load_data(cfg)
@@ -244,35 +302,28 @@ def train(cfg: TrainConfig, split=None, progress: bool = False,
     x_train, y_train, x_test, y_test = (t.to(device) for t in (x_train, y_train, x_test, y_test))
 
     mem_start = peak_process_memory(device)["bytes"]
-    rule = make_rule(cfg)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        net = build_net(cfg, x_train.shape[1], int(split.n_classes)).to(device)
-        if cfg.init == "chen-li":
-            sample = encode(x_train[:256], cfg.T, cfg.encoder, generator=torch.Generator().manual_seed(cfg.seed))
-            init_chen_li(net, sample.to(device), generator=cfg.seed)
-        extra = rule.setup(net)
-    params = list(net.parameters()) + [p for m in extra for p in m.parameters()]
-    if cfg.optimizer == "adam":
-        opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    else:
-        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    st = build_state(cfg, x_train.shape[1], int(split.n_classes), device, x_calib=x_train)
+    if resume is not None:
+        resume(st)
+    net, rule, opt, sched, gen = st.net, st.rule, st.optimizer, st.scheduler, st.data_order
+    params = list(net.parameters()) + [p for m in st.extra for p in m.parameters()]
     meter = SavedTensorMeter(exclude=params)
     n = x_train.shape[0]
     n_batches = math.ceil(n / cfg.batch_size)
     saved = None
-    history = []
+    history = st.history
+    first = st.epochs_done
+    if first >= cfg.epochs:
+        raise ValueError(f"epochs={cfg.epochs} is not beyond the {first} epochs already trained")
 
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=cfg.epochs * n_batches, desc=f"{cfg.rule} T={cfg.T}", unit="batch", leave=False)
+        bar = tqdm(total=(cfg.epochs - first) * n_batches, desc=f"{cfg.rule} T={cfg.T}", unit="batch", leave=False)
     t0 = time.perf_counter()
     c0 = time.process_time()
     train_samples = 0
-    for epoch in range(cfg.epochs):
+    for epoch in range(first, cfg.epochs):
         net.train()
         perm = torch.randperm(n, generator=gen).to(device)
         loss_sum = 0.0
@@ -291,6 +342,7 @@ def train(cfg: TrainConfig, split=None, progress: bool = False,
         history.append(rec)
         if bar is not None:
             bar.set_postfix(loss=f"{rec['loss']:.4f}")
+        st.epochs_done = epoch + 1
         if on_epoch is not None:
             on_epoch(rec)
     train_seconds = time.perf_counter() - t0
@@ -309,4 +361,4 @@ def train(cfg: TrainConfig, split=None, progress: bool = False,
                        seconds=seconds, cpu_seconds=cpu_seconds, saved_bytes_per_step=saved.per_step, saved_bytes_peak=saved.peak,
                        saved_bytes_per_batch=saved.per_batch, peak_memory_bytes=mem["bytes"],
                        peak_memory_kind=mem["kind"], peak_memory_at_start_bytes=mem_start, samples_per_s=train_samples / max(train_seconds, 1e-9),
-                       history=history, net=net)
+                       history=history, net=net, state=st)

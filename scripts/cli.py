@@ -29,6 +29,9 @@ SUBCOMMANDS = {
     "export": "scripts.export",
     "import": "scripts.import_",
     "crosscheck": "scripts.crosscheck",
+    "quantize": "scripts.quantize",
+    "run": "scripts.run",
+    "info": "scripts.info",
 }
 
 

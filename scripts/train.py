@@ -5,6 +5,14 @@ Examples::
     hwlearn train --rule ottt-a --dataset digits --T 8 --seed 0 --json runs/ottt-a_0.json
     hwlearn train --backend chip --rule ottt-a --local-blocks --dataset digits --json runs/chip.json
 
+``--save RUN.h5`` writes a checkpoint of the float run (config, weights, optimizer, scheduler and
+random-number state, per-epoch metrics, versions; ``rules.checkpoint``); ``--resume RUN.h5
+--epochs N`` continues it for N more epochs, bit-identically to an uninterrupted run over the same
+schedule (``--schedule-epochs``: the cosine horizon, default ``--epochs``)::
+
+    hwlearn train --rule bptt --epochs 2 --schedule-epochs 4 --save m.h5
+    hwlearn train --resume m.h5 --epochs 2 --save m.h5      # == hwlearn train --rule bptt --epochs 4
+
 ``--backend chip`` trains on the simulated chip (integer OTTT circuit, ``rules.onchip``): one
 sample at a time, at Loihi's widths unless ``--weight-bits`` etc. say otherwise; ``--float-twin``
 also trains the float form of the same rule on the same samples and reports both.
@@ -80,7 +88,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from models.encoders import ENCODERS
     from rules.base import LOSSES
 
-    p.add_argument("--rule", required=True, choices=RULES, help=RULE_HELP)
+    p.add_argument("--rule", default=None, choices=RULES, help=RULE_HELP + " (required unless --resume)")
     p.add_argument("--backend", default="float", choices=("float", "chip"),
                    help="float: PyTorch; chip: the simulated chip's integer OTTT circuit (ottt-a, ottt-o) "
                         "(default: float)")
@@ -137,6 +145,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="hide the tqdm progress bar")
     p.add_argument("--json", default=None, metavar="PATH", help="write the result as JSON to PATH")
+    p.add_argument("--save", default=None, metavar="RUN.h5",
+                   help="float backend: write a checkpoint (HDF5: config, weights, optimizer, random-number "
+                        "state, metrics) to RUN.h5 after training; `hwlearn info RUN.h5` shows it")
+    p.add_argument("--resume", default=None, metavar="RUN.h5",
+                   help="float backend: continue the run saved in RUN.h5 for --epochs more epochs (its config "
+                        "is used; options that differ from it are refused)")
+    p.add_argument("--schedule-epochs", type=_positive_int("--schedule-epochs"), default=None,
+                   help="horizon of the cosine learning-rate schedule in epochs (default: --epochs); a run "
+                        "saved after E epochs of a horizon H and resumed for H - E more equals H straight epochs")
 
 
 def _resolve(args) -> None:
@@ -189,13 +206,14 @@ def _preflight_outputs(args) -> None:
 def config_from_args(args):
     from rules.train import TrainConfig
 
-    return TrainConfig(rule=args.rule, dataset=args.dataset, data_dir=args.data_dir, T=args.T,
+    return TrainConfig(rule=args.rule or "ottt-a", dataset=args.dataset, data_dir=args.data_dir, T=args.T,
                        encoder=args.encoder, hidden=args.hidden, epochs=args.epochs,
                        batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
                        momentum=args.momentum, weight_decay=args.weight_decay, leak=args.leak,
                        alpha=args.alpha, truncation=args.truncation, block_size=args.block_size,
                        mse_weight=args.mse_weight, loss=args.loss, init=args.init, seed=args.seed, limit=args.limit,
-                       device=args.device, local_blocks=args.local_blocks, feedback=args.feedback)
+                       device=args.device, local_blocks=args.local_blocks, feedback=args.feedback,
+                       schedule_epochs=args.schedule_epochs)
 
 
 def chip_config_from_args(args, **extra):
@@ -279,6 +297,45 @@ def _non_finite_weights(net) -> list:
     return [name for name, p in net.named_parameters() if not bool(torch.isfinite(p).all())]
 
 
+# TrainConfig fields that --resume may not change (epochs means "more epochs"; device, data_dir
+# and limit-free bookkeeping may differ between machines)
+_RESUME_FREE = {"epochs", "device", "data_dir"}
+
+
+def _given_config_fields(args) -> dict:
+    """TrainConfig fields whose command-line value differs from the parser default (given by the user)."""
+    from dataclasses import asdict
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    defaults = p.parse_args([])
+    _resolve(defaults)
+    default = asdict(config_from_args(defaults))
+    mine = asdict(config_from_args(args))
+    given = {k: v for k, v in mine.items() if v != default[k] and k not in _RESUME_FREE}
+    if args.rule is not None:
+        given["rule"] = args.rule
+    return given
+
+
+def _resume(args):
+    """(config, resume hook, checkpoint) for --resume; CheckpointError / FormatError on mismatch."""
+    from rules import checkpoint as ck
+
+    if args.epochs is None:
+        raise ValueError("--resume needs --epochs N (the number of epochs to add)")
+    ckpt = ck.load(args.resume)
+    ck.check_compatible(ckpt, **_given_config_fields(args))
+    cfg = ck.resume_config(ckpt, args.epochs)
+    if args.device != "auto":
+        from dataclasses import replace
+        cfg = replace(cfg, device=args.device)
+    if args.data_dir:
+        from dataclasses import replace
+        cfg = replace(cfg, data_dir=args.data_dir)
+    return cfg, ck.resume_fn(ckpt), ckpt
+
+
 def run(args) -> int:
     import torch
 
@@ -287,14 +344,31 @@ def run(args) -> int:
     _resolve(args)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.rule is None and args.resume is None:
+        print("hwlearn train: error: the following arguments are required: --rule (or --resume RUN.h5)",
+              file=sys.stderr)
+        return 2
     if args.backend == "chip":
+        if args.save or args.resume:
+            print("hwlearn train: error: --save/--resume are for --backend float; the chip's learning-state "
+                  "checkpoint comes with the on-chip learning engine (issue 8)", file=sys.stderr)
+            return 2
         return run_chip(args)
+    from hwsim.io import FormatError
+
+    hook = ckpt = None
     try:
-        cfg = config_from_args(args)
-    except ValueError as exc:
+        if args.resume:
+            cfg, hook, ckpt = _resume(args)
+            print(f"resuming {args.resume}: {cfg.rule}, {ckpt['epochs_done']} epochs done, "
+                  f"training epochs {ckpt['epochs_done'] + 1}..{cfg.epochs}")
+        else:
+            cfg = config_from_args(args)
+    except (ValueError, FileNotFoundError, FormatError) as exc:
         raise UsageError(str(exc)) from None
-    check_memory("training this network", _float_bytes(args), "--hidden / --batch-size / --T")
+    check_memory("training this network", _float_bytes(cfg), "--hidden / --batch-size / --T")
     _preflight_outputs(args)
+    check_output(args.save, "--save")
     history = []
 
     def on_epoch(rec):
@@ -302,7 +376,7 @@ def run(args) -> int:
         _stop_on_divergence(rec)
 
     try:
-        result = train(cfg, progress=not args.no_progress, on_epoch=on_epoch)
+        result = train(cfg, progress=not args.no_progress, on_epoch=on_epoch, resume=hook)
         bad = _non_finite_weights(result.net)
         if bad:
             raise Diverged(f"training diverged: non-finite weights in {', '.join(bad[:3])}"
@@ -314,11 +388,17 @@ def run(args) -> int:
         return EXIT_DIVERGED
     except (ValueError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from None
+    cfg = result.state.config
     out = result.to_json()
     print(f"{out['rule']}: T={cfg.T} epochs={result.epochs} seed={cfg.seed} "
           f"train_acc={result.train_accuracy:.4f} test_acc={result.test_accuracy:.4f} "
           f"saved_bytes/step={result.saved_bytes_per_step} seconds={result.seconds:.1f}")
     write_json(args.json, out)
+    if args.save:
+        from rules import checkpoint as ck
+        ck.save(args.save, result)
+        print(f"saved checkpoint {args.save}: {cfg.rule}, {result.state.epochs_done} epochs "
+              f"(schedule over {cfg.schedule_epochs}), sha256 {ck.file_sha256(args.save)[:16]}")
     return 0
 
 
