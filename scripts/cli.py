@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "demo": "scripts.demo",
     "export": "scripts.export",
     "crosscheck": "scripts.crosscheck",
+    "reproduce": "scripts.reproduce",
 }
 
 
