@@ -18,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from .common import CLAIMS
+CLAIMS = ("ottt", "ttl", "rate", "chenli")
 
 
 def _workers(text):

@@ -29,7 +29,8 @@ import pandas as pd
 
 from rules.cells import Cell, CellResult, atomic_output, run_cells
 
-CLAIMS = ("ottt", "ttl", "rate", "chenli")
+from . import CLAIMS
+
 MODES = ("test", "quick", "full")
 CELL_FN = "rules.experiment:run"
 CONFIG_COLUMNS = ("kind", "arch", "rule", "T", "truncation", "block_size", "init", "loss", "depth", "width",
