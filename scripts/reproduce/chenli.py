@@ -83,7 +83,8 @@ def _plot_health(hl: pd.DataFrame, phase: str, out_dir):
     panels = [("rate", "firing rate (spikes/neuron/step)", "linear"),
               ("window_share", "share of membranes in surrogate window", "linear"),
               ("grad_norm", "|dL/dW| (one BPTT backward; 0 not drawn)", "log")]
-    fig, axes = plt.subplots(len(panels), len(depths), figsize=(3.8 * len(depths), 2.9 * len(panels)), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(len(panels), len(depths), figsize=(3.8 * len(depths), 2.9 * len(panels)),
+                             squeeze=False, layout="constrained")
     for j, d in enumerate(depths):
         for i, (col, label, scale) in enumerate(panels):
             ax = axes[i][j]
@@ -98,7 +99,8 @@ def _plot_health(hl: pd.DataFrame, phase: str, out_dir):
                 ax.set_ylabel(label, fontsize=8)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
-    fig.suptitle(f"per-layer health {'before' if phase == 'init' else 'after'} training (digits, T={T}, mean over seeds)")
+    when = "before" if phase == "init" else "after"
+    fig.suptitle(f"per-layer health {when} training (digits, T={T}, mean over seeds)")
     return save_figure(fig, out_dir / f"health_{phase}.png")
 
 

@@ -106,14 +106,15 @@ def report(tables: dict, out_dir) -> Report:
                 rows.append({"data": r["data"], "K": int(r["K"]), "B": r["B"], "n_seeds": int(r["n_seeds"]),
                              "test_acc": r["final_test_acc"], "bptt_test_acc": ref["final_test_acc"],
                              "accuracy_change_points": 100 * (r["final_test_acc"] - ref["final_test_acc"]),
-                             "memory_change_pct": 100 * (r["saved_bytes_peak"] - ref["saved_bytes_peak"]) / ref["saved_bytes_peak"],
+                             "memory_change_pct": 100 * (r["saved_bytes_peak"] - ref["saved_bytes_peak"])
+                             / ref["saved_bytes_peak"],
                              "memory_access_change_pct": 100 * (r["cost_memory_access"] - ref["cost_memory_access"])
                              / ref["cost_memory_access"],
                              "macs_change_pct": 100 * (r["cost_macs"] - ref["cost_macs"]) / ref["cost_macs"]})
             changes = pd.DataFrame(rows)
             for _, r in changes.iterrows():
-                notes.append(f"alexnet events K={r['K']} B={r['B']} vs BPTT: accuracy {r['accuracy_change_points']:+.2f} "
-                             f"points, memory {r['memory_change_pct']:+.2f} %, memory access "
+                notes.append(f"alexnet events K={r['K']} B={r['B']} vs BPTT: accuracy "
+                             f"{r['accuracy_change_points']:+.2f} points, memory {r['memory_change_pct']:+.2f} %, memory access "
                              f"{r['memory_access_change_pct']:+.2f} %, MACs {r['macs_change_pct']:+.2f} % "
                              f"(paper: +7.26 %, -89.94 %, -10.79 %, -99.64 %)")
     plots = [_plot_grid(grid, out_dir)]
@@ -125,7 +126,8 @@ def _plot_grid(grid: pd.DataFrame, out_dir):
     datas = sorted(grid["data"].unique())
     panels = [("final_test_acc", "test accuracy (%)", 100), ("gap", "train - test (points)", 100),
               ("saved_bytes_per_step", "saved KiB / training step", 1 / 1024), ("cost_macs", "GMAC / batch", 1e-9)]
-    fig, axes = plt.subplots(len(datas), len(panels), figsize=(4.4 * len(panels), 3.8 * len(datas)), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(len(datas), len(panels), figsize=(4.4 * len(panels), 3.8 * len(datas)),
+                             squeeze=False, layout="constrained")
     for i, data in enumerate(datas):
         g = grid[grid["data"] == data]
         Ks = sorted(g["K"].unique())

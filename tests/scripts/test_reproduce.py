@@ -86,7 +86,8 @@ def test_ttl_grid_and_deep_net(out):
         assert macs["all"] == T * batch * (layers + 16 * ncls) + bwd_all
     changes = res.report.summary["deep_vs_bptt"]
     assert len(changes) == len(size["deep"]) - 1
-    assert {"accuracy_change_points", "memory_change_pct", "memory_access_change_pct", "macs_change_pct"} <= set(changes)
+    assert {"accuracy_change_points", "memory_change_pct", "memory_access_change_pct",
+            "macs_change_pct"} <= set(changes)
     assert (changes["memory_change_pct"] < 0).all()         # K=1, B=1 keeps far less than the full unroll
     _pngs(res)
 
