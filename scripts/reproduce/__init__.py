@@ -7,9 +7,9 @@ Examples::
     hwlearn reproduce rate --seeds 0 1             # other seeds than the default
 
 Each claim writes ``OUT/<claim>/results.csv`` (one row per cell), ``epochs.csv`` (per epoch),
-``health.csv`` (per layer), ``summary.csv`` (+ ``.parquet`` of each), PNG plots and ``run.json``, and
-prints its summary. Cells are stored in ``OUT/<claim>/cells/<key>.h5`` as they finish; a rerun skips
-them. The scripts: ``scripts/reproduce/{ottt,ttl,rate,chenli}.py``; docs/reproductions.md.
+``health.csv`` (per layer), ``summary_<name>.csv`` (+ ``.parquet`` of each), PNG plots and
+``run.json``, and prints its summary. Cells are stored in ``OUT/<claim>/cells/<key>.h5`` as they
+finish; a rerun skips them. The scripts: ``scripts/reproduce/{ottt,ttl,rate,chenli}.py``; docs/reproductions.md.
 """
 from __future__ import annotations
 
