@@ -122,6 +122,8 @@ def _plot_curves(ep: pd.DataFrame, out_dir):
 
 def _plot_memory(mem: pd.DataFrame, out_dir):
     plt = pyplot()
+    from matplotlib.ticker import NullLocator
+
     datas = sorted(mem["data"].unique())
     fig, axes = plt.subplots(1, len(datas), figsize=(5.5 * len(datas), 3.8), squeeze=False, layout="constrained")
     for ax, data in zip(axes[0], datas):
@@ -129,6 +131,7 @@ def _plot_memory(mem: pd.DataFrame, out_dir):
             ax.plot(g["T"], g["saved_bytes_per_step"] / 2 ** 20, marker="o", label=rule)
         ax.set(title=f"{data}: saved-for-backward memory per training step", xlabel="T (time steps)",
                ylabel="MiB", xscale="log", yscale="log")
+        ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xticks(sorted(mem["T"].unique()), [str(t) for t in sorted(mem["T"].unique())])
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)

@@ -57,6 +57,8 @@ def report(tables: dict, out_dir) -> Report:
 
 def _plot(acc: pd.DataFrame, out_dir):
     plt = pyplot()
+    from matplotlib.ticker import NullLocator
+
     panels = [("final_test_acc", "test accuracy (%)", 100), ("epoch_cpu_seconds", "CPU s per epoch", 1),
               ("saved_bytes_per_step", "saved KiB per training step", 1 / 1024)]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), layout="constrained")
@@ -67,6 +69,7 @@ def _plot(acc: pd.DataFrame, out_dir):
             ax.errorbar(g["T"], g[col] * scale, yerr=None if err is None else err * scale, marker="o",
                         capsize=3, label=rule)
         ax.set(xlabel="T (time steps)", ylabel=label, xscale="log", title=label)
+        ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xticks(sorted(acc["T"].unique()), [str(t) for t in sorted(acc["T"].unique())])
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
