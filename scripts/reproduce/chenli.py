@@ -89,7 +89,7 @@ def _plot_health(hl: pd.DataFrame, phase: str, out_dir):
         for i, (col, label, scale) in enumerate(panels):
             ax = axes[i][j]
             for init, g in h[h["depth"] == d].groupby("init"):
-                m = g.groupby("index")[col].mean()
+                m = g.groupby("layer")[col].mean()
                 y = m.to_numpy(float)
                 if scale == "log":
                     y = np.where(y > 0, y, np.nan)

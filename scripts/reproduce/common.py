@@ -9,8 +9,8 @@ A claim module (``scripts/reproduce/<claim>.py``) defines
 ``run_claim`` runs the cells (resumable, ``rules.cells``), builds the tidy tables
 
 * ``results``: one row per cell: its configuration (flattened), scalar measurements, key, wall seconds;
-* ``epochs``: one row per cell and epoch (``history``);
-* ``health``: one row per cell, phase (``init`` / ``final``) and spiking layer;
+* ``epochs``: one row per cell and epoch (``history``; its ``loss`` value is ``train_loss``);
+* ``health``: one row per cell, phase (``init`` / ``final``) and spiking layer (``layer``, ``layer_kind``);
 
 writes them as CSV (and Parquet when pyarrow is installed) under ``OUT/<claim>/``, asks the claim
 for its report, writes ``summary_<name>.csv`` and the PNGs, and returns everything. Modes: ``full`` (what
@@ -33,6 +33,8 @@ from . import CLAIMS
 
 MODES = ("test", "quick", "full")
 CELL_FN = "rules.experiment:run"
+RENAMED_EPOCH = {"loss": "train_loss"}      # history fields named like config columns
+RENAMED_HEALTH = {"kind": "layer_kind", "index": "layer"}
 CONFIG_COLUMNS = ("kind", "arch", "rule", "T", "truncation", "block_size", "init", "loss", "depth", "width",
                   "epochs", "lr", "batch_size", "seed")
 
@@ -79,11 +81,12 @@ def tidy(results: list[CellResult]) -> dict[str, pd.DataFrame]:
         base = _flat_config(r.config)
         scal = {k: v for k, v in r.result.items() if not isinstance(v, (list, dict))}
         rows.append({**base, **scal, "key": r.key, "cell_seconds": r.seconds, "cached": r.cached})
-        for h in r.result.get("history", []):
-            epochs.append({**base, "key": r.key, **h})
+        for h in r.result.get("history", []):       # the epoch's loss value must not hide the config's loss
+            epochs.append({**base, "key": r.key, **{RENAMED_EPOCH.get(k, k): v for k, v in h.items()}})
         for phase in ("init", "final"):
             for h in r.result.get(f"health_{phase}", []):
-                health.append({**base, "key": r.key, "phase": phase, **h})
+                health.append({**base, "key": r.key, "phase": phase,
+                               **{RENAMED_HEALTH.get(k, k): v for k, v in h.items()}})
     return {"results": pd.DataFrame(rows), "epochs": pd.DataFrame(epochs), "health": pd.DataFrame(health)}
 
 

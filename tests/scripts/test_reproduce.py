@@ -40,6 +40,7 @@ def test_ottt_tables_memory_and_resume(out):
     ep = res.tables["epochs"]
     assert len(ep) == len(train) * size["epochs"]
     assert ep["test_acc"].between(0, 1).all() and ep["train_acc"].between(0, 1).all() and (ep["seconds"] > 0).all()
+    assert set(ep["rule"]) == set(train["rule"]) and np.isfinite(ep["train_loss"]).all()
     for _, row in train.iterrows():     # counted MACs = closed form of the MLP's shapes
         n_in = 64 if row["data"] == "digits" else 2 * 16 * 16
         assert row["cost_macs_forward"] == _mlp_forward_macs(n_in, size["widths"], 10 if row["data"] == "digits" else 8,
@@ -113,6 +114,8 @@ def test_chenli_depth_sweep_health(out):
     n_cells = len(res.tables["results"])
     assert len(hl) == 2 * sum(size["depths"]) * len(size["variants"]) and n_cells == len(summ)
     assert hl["rate"].between(0, 1).all() and hl["window_share"].between(0, 1).all() and (hl["grad_norm"] >= 0).all()
+    assert set(hl["loss"]) == {"ce", "chenli-standin"} and set(hl["layer_kind"]) == {"dense"}
+    assert set(res.tables["epochs"]["loss"]) == {"ce", "chenli-standin"}   # the config's loss, not the value
     init = hl[(hl["phase"] == "init")]
     # our initialisation calibrates every layer to fire; the measured rate shows it
     assert (init[init["init"] == "chen-li"]["rate"] > 0).all()
