@@ -10,6 +10,8 @@ DVS-like event-stream generator.
   per event, ``x`` (8 bits), ``y`` (8 bits), then one 24-bit big-endian word whose top bit is the
   polarity and whose low 23 bits are the timestamp in microseconds. Directory layout
   ``<root>/Train/<digit>/*.bin`` and ``<root>/Test/<digit>/*.bin``; sensor 34 x 34.
+* ``load_cifar10_dvs``: CIFAR10-DVS in SpikingJelly's ``events_np`` layout (one ``.npz`` of
+  ``t, x, y, p`` per recording, one folder per class), optionally binned down from 128 x 128.
 * ``make_event_dataset``: seeded DVS-like streams of bars sweeping in different directions and at
   different speeds; every class produces the same time-collapsed frame (see its docstring).
 
@@ -290,6 +292,65 @@ def load_nmnist(path, split: str = "Train", T: int | None = None, max_per_class:
                       class_names=tuple(d.name for d in class_dirs))
     if T is not None:
         ds = EventDataset(ds.events, ds.labels, ds.sensor_size, ds.duration, ds.to_frames(T), ds.class_names)
+    return ds
+
+
+CIFAR10_DVS_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+CIFAR10_DVS_SENSOR = (128, 128)  # (H, W) of the DVS128 sensor used to record CIFAR10-DVS
+
+
+def load_cifar10_dvs(path, T: int | None = None, size: int | None = None,
+                     max_per_class: int | None = None) -> EventDataset:
+    """CIFAR10-DVS (Li et al. 2017) from a user's directory, in SpikingJelly's ``events_np`` form.
+
+    Layout: ``<path>/<class>/*.npz`` for the ten CIFAR-10 class names (``CIFAR10_DVS_CLASSES``, the
+    label is the index in that list), each file holding the arrays ``t`` (microseconds), ``x``,
+    ``y`` (sensor column and row, 0..127) and ``p`` (polarity 0/1) of one recording; this is what
+    ``spikingjelly.datasets.cifar10_dvs.CIFAR10DVS`` writes from the original AEDAT files.
+    Timestamps are shifted to start at 0. With ``size`` the 128 x 128 addresses are binned down to
+    ``size x size`` (``x * size // 128``; the OTTT and rate-BP papers use 48). With ``T``, frames
+    ``(N, T, 2, size, size)`` are binned over each recording's own span (``duration`` is the longest).
+    Files are read in sorted order; the dataset has no official train/test split.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: CIFAR10-DVS directory not found")
+    if size is not None and not 1 <= int(size) <= CIFAR10_DVS_SENSOR[0]:
+        raise ValueError(f"size={size!r} is outside the allowed range [1, {CIFAR10_DVS_SENSOR[0]}]")
+    present = [c for c in CIFAR10_DVS_CLASSES if (root / c).is_dir()]
+    if not present:
+        raise FileNotFoundError(f"{root}: no class folders (expected {root}/airplane/*.npz ... {root}/truck/*.npz)")
+    side = CIFAR10_DVS_SENSOR[0] if size is None else int(size)
+    events, labels = [], []
+    for c in present:
+        files = sorted((root / c).glob("*.npz"))[:max_per_class]
+        for f in files:
+            with np.load(f) as z:
+                missing = {"t", "x", "y", "p"} - set(z.files)
+                if missing:
+                    raise ValueError(f"{f}: missing array(s) {sorted(missing)}; expected t, x, y, p")
+                t, x, y, p = (np.asarray(z[k]).astype(np.int64).ravel() for k in ("t", "x", "y", "p"))
+            if not len(t) == len(x) == len(y) == len(p):
+                raise ValueError(f"{f}: arrays t, x, y, p have different lengths")
+            if len(t) and (x.min() < 0 or y.min() < 0 or x.max() >= CIFAR10_DVS_SENSOR[1]
+                           or y.max() >= CIFAR10_DVS_SENSOR[0]):
+                raise ValueError(f"{f}: event address outside the {CIFAR10_DVS_SENSOR} sensor")
+            ev = np.empty(len(t), EVENT_DTYPE)
+            order = np.argsort(t, kind="stable")
+            ev["t"] = t[order] - (t.min() if len(t) else 0)
+            ev["x"] = x[order] * side // CIFAR10_DVS_SENSOR[1]
+            ev["y"] = y[order] * side // CIFAR10_DVS_SENSOR[0]
+            ev["p"] = (p[order] > 0).astype(np.int8)
+            events.append(ev)
+            labels.append(CIFAR10_DVS_CLASSES.index(c))
+    if not events:
+        raise FileNotFoundError(f"{root}: no .npz files in the class folders")
+    duration = max((int(e["t"].max()) + 1 for e in events if len(e)), default=1)
+    ds = EventDataset(events, np.asarray(labels, np.int64), (side, side), duration, class_names=tuple(present))
+    if T is not None:
+        frames = np.stack([events_to_frames(e, T, ds.sensor_size, int(e["t"].max()) + 1 if len(e) else 1)
+                           for e in events])
+        ds = EventDataset(ds.events, ds.labels, ds.sensor_size, ds.duration, frames, ds.class_names)
     return ds
 
 

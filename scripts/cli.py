@@ -32,6 +32,7 @@ SUBCOMMANDS = {
     "quantize": "scripts.quantize",
     "run": "scripts.run",
     "info": "scripts.info",
+    "reproduce": "scripts.reproduce",
 }
 
 

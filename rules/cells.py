@@ -1,0 +1,189 @@
+"""Cells: resumable, parallel runs of one function over many configurations.
+
+A **cell** is one call ``fn(config) -> dict`` with a JSON-serialisable ``config`` (seed included).
+Its key is the SHA-256 of the canonical JSON of ``{"fn": fn, "config": config}`` (sorted keys, no
+whitespace), first 16 hex digits: two cells with the same function and the same full configuration
+share a key, any changed field gives a new one.
+
+``run_cells(cells, store)`` runs every cell whose record ``store/<key>.h5`` does not exist yet and
+writes the record when the cell finishes, through ``hwsim.io.save_run`` (temporary file, then
+rename: a killed run leaves no half-written record). A rerun loads the finished records and runs
+only the missing cells; a record that cannot be read back (damaged) is run again. Cells run in the
+calling process (``workers=1``) or in a local process pool (``spawn`` start method, so a worker
+never inherits torch's thread pools) of ``workers`` processes.
+
+The record holds ``{"key", "fn", "config", "result", "seconds"}``; ``seconds`` is the cell's wall
+time. The cell function must be importable by name (``"package.module:function"``) so that pool
+workers can find it.
+
+This is the engine ``hwlearn reproduce`` uses; a sweep engine (Ray, study files) can build on the
+same ``Cell`` / ``run_cells`` API.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Callable, Sequence
+
+KEY_DIGITS = 16  # hex digits of the SHA-256 kept as the key (64 bits)
+
+
+def canonical_json(obj) -> str:
+    """The canonical JSON text hashed into a key: sorted keys, no whitespace, plain floats."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One configuration of ``fn`` (``"module:function"``); ``config`` must be JSON-serialisable."""
+
+    fn: str
+    config: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if ":" not in self.fn:
+            raise ValueError(f"fn={self.fn!r} must be 'package.module:function'")
+        try:
+            canonical_json(self.config)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"config of cell {self.fn} is not JSON-serialisable: {exc}") from None
+
+    @property
+    def key(self) -> str:
+        text = canonical_json({"fn": self.fn, "config": self.config})
+        return hashlib.sha256(text.encode()).hexdigest()[:KEY_DIGITS]
+
+
+@dataclass(frozen=True)
+class CellResult:
+    """A finished cell: its key, config, the function's result, wall seconds, and whether it was
+    loaded from the store (``cached``) rather than run now."""
+
+    key: str
+    config: dict
+    result: dict
+    seconds: float
+    cached: bool
+
+
+def resolve(fn: str) -> Callable[[dict], dict]:
+    """Import ``"module:function"``."""
+    mod, _, name = fn.partition(":")
+    try:
+        return getattr(importlib.import_module(mod), name)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"cell function {fn!r} cannot be imported: {exc}") from None
+
+
+def _execute(fn: str, config: dict) -> tuple[dict, float]:
+    t0 = time.perf_counter()
+    result = resolve(fn)(dict(config))
+    if not isinstance(result, dict):
+        raise TypeError(f"cell function {fn} returned {type(result).__name__}, expected a dict")
+    return result, time.perf_counter() - t0
+
+
+def record_path(store, key: str) -> Path:
+    return Path(store) / f"{key}.h5"
+
+
+def load_record(store, cell: Cell) -> CellResult | None:
+    """The finished record of ``cell`` in ``store``, or None if absent or unreadable."""
+    from hwsim.io import load_run
+
+    path = record_path(store, cell.key)
+    if not path.exists():
+        return None
+    try:
+        rec = load_run(path, rebuild=False)
+    except Exception:           # damaged record: run the cell again
+        return None
+    if not isinstance(rec, dict) or rec.get("key") != cell.key:
+        return None
+    return CellResult(cell.key, cell.config, rec["result"], float(rec["seconds"]), True)
+
+
+def save_record(store, cell: Cell, result: dict, seconds: float) -> Path:
+    """Write the record of a finished cell atomically (``hwsim.io.save_run``)."""
+    from hwsim.io import save_run
+
+    Path(store).mkdir(parents=True, exist_ok=True)
+    rec = {"key": cell.key, "fn": cell.fn, "config": cell.config, "result": result, "seconds": float(seconds)}
+    return save_run(rec, record_path(store, cell.key))
+
+
+def run_cells(cells: Sequence[Cell], store, workers: int = 1,
+              on_done: Callable[[CellResult], None] | None = None) -> list[CellResult]:
+    """Run the unfinished ``cells`` (``workers`` processes), store each, return all in input order.
+
+    Duplicate cells (same key) run once. ``on_done`` is called in the calling process for every
+    cell, cached or new, as it becomes available.
+    """
+    if int(workers) != workers or workers < 1:
+        raise ValueError(f"workers={workers!r} must be an integer >= 1")
+    cells = list(cells)
+    done: dict[str, CellResult] = {}
+    todo: dict[str, Cell] = {}
+    for c in cells:
+        if c.key in done or c.key in todo:
+            continue
+        rec = load_record(store, c)
+        if rec is not None:
+            done[c.key] = rec
+            if on_done:
+                on_done(rec)
+        else:
+            todo[c.key] = c
+
+    def finish(cell, result, seconds):
+        save_record(store, cell, result, seconds)
+        res = CellResult(cell.key, cell.config, result, seconds, False)
+        done[cell.key] = res
+        if on_done:
+            on_done(res)
+
+    if workers == 1 or len(todo) <= 1:
+        for c in todo.values():
+            finish(c, *_execute(c.fn, c.config))
+    else:
+        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=get_context("spawn")) as ex:
+            futs = {ex.submit(_execute, c.fn, c.config): c for c in todo.values()}
+            for fut in as_completed(futs):
+                finish(futs[fut], *fut.result())
+    return [done[c.key] for c in cells]
+
+
+@contextmanager
+def atomic_output(path):
+    """Yield a temporary path next to ``path``; on success rename it onto ``path``, on error remove it.
+
+    For outputs written by other libraries (pandas CSV / Parquet, matplotlib PNG) that have no
+    atomic mode of their own; HDF5 records go through ``hwsim.io``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def default_workers() -> int:
+    """Cores available to this process."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:      # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
