@@ -163,17 +163,22 @@ def run_cells(cells: Sequence[Cell], store, workers: int = 1,
 
 @contextmanager
 def atomic_output(path):
-    """Yield a temporary path next to ``path``; on success rename it onto ``path``, on error remove it.
+    """Yield a temporary path (in the system's temp folder) for a library that writes files itself
+    (pandas CSV / Parquet, matplotlib PNG); on success its bytes go to ``path`` through
+    :func:`hwsim.io.atomic_write_bytes` (the one atomic writer: fsync'd rename, clear error on a
+    full disk); the temporary file is always removed, so nothing half-written is left at ``path``."""
+    import tempfile
 
-    For outputs written by other libraries (pandas CSV / Parquet, matplotlib PNG) that have no
-    atomic mode of their own; HDF5 records go through ``hwsim.io``.
-    """
+    from hwsim.io import atomic_write_bytes
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    fd, name = tempfile.mkstemp(suffix=path.suffix, prefix="hwlearn-")
+    os.close(fd)
+    tmp = Path(name)
     try:
         yield tmp
-        os.replace(tmp, path)
+        atomic_write_bytes(path, tmp.read_bytes())
     finally:
         if tmp.exists():
             tmp.unlink()
