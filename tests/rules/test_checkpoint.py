@@ -109,3 +109,48 @@ def test_atomic_save_leaves_no_partial_file(tmp_path, monkeypatch):
     with pytest.raises(TypeError):
         ck.save(tmp_path / "x.h5", res)
     assert list(tmp_path.iterdir()) == []
+
+
+def _same_tree(a, b) -> bool:
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same_tree(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(_same_tree(x, y) for x, y in zip(a, b))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        a, b = np.asarray(a), np.asarray(b)
+        return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
+    if isinstance(a, float) and isinstance(b, float) and a != a:
+        return b != b
+    return type(a) is type(b) and a == b
+
+
+def test_flip_and_truncation_scan_of_a_checkpoint(tmp_path):
+    """Issue 12's scan for checkpoints: header bytes and 300 seeded body bytes flipped, 30 truncation
+    lengths: every damaged checkpoint is refused with FormatError naming it, or loads equal content."""
+    from hwsim.io import USERBLOCK_SIZE
+
+    path = ck.save(tmp_path / "c.h5", train(TrainConfig(rule="bptt", epochs=1, **SMALL)))
+    good = ck.load(path)
+    data = path.read_bytes()
+    bad = tmp_path / "bad-c.h5"
+    rng = np.random.default_rng(21)
+    offsets = list(range(0, USERBLOCK_SIZE, 4)) + sorted(
+        rng.choice(np.arange(USERBLOCK_SIZE, len(data)), 300, replace=False).tolist())
+    loaded = 0
+    for off in offsets:
+        b = bytearray(data)
+        b[off] ^= 0x5A
+        bad.write_bytes(bytes(b))
+        try:
+            back = ck.load(bad)
+        except FormatError as exc:
+            assert bad.name in str(exc), (off, exc)
+        else:
+            back.pop("path"), good.pop("path", None)         # where it was read from, not content
+            assert _same_tree(good, back), f"byte {off} flipped loaded different content"
+            loaded += 1
+    assert loaded < 20
+    for n in sorted(set(np.linspace(0, len(data) - 1, 30).astype(int).tolist())):
+        bad.write_bytes(data[:n])
+        with pytest.raises(FormatError, match=rf"{bad.name}"):
+            ck.load(bad)
