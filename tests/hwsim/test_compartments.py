@@ -305,3 +305,29 @@ def test_large_values_with_negative_shifts_do_not_overflow():
     v = np.array([2 ** 23 - 1, -(2 ** 23 - 1), 1, 0], np.int32)
     error_block(np.zeros(4, np.int32), v, y, 0, 4, 0, 0, 0, -32, 1, 1, -128, 127)
     assert y.tolist() == [127, -128, 127, 0]
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2 ** 64 - 1), t=st.integers(1, 2 ** 40), s=st.integers(-32, 62),
+       vals=st.lists(st.integers(-(2 ** 31), 2 ** 31 - 1), min_size=1, max_size=12),
+       lut=st.lists(st.integers(0, 255), min_size=1, max_size=9), lut_shift=st.integers(0, 20),
+       vth=st.integers(0, 2 ** 17 - 1), tgt=st.integers(0, 2 ** 23 - 1))
+def test_kernels_agree_with_the_lava_models_arithmetic(seed, t, s, vals, lut, lut_shift, vth, tgt):
+    """The simulator's kernels and the Lava models' numpy arithmetic (hwsim/export/lava_kinds.py, an
+    independent transcription of docs/compartments.md checked against Lava) give the same outputs,
+    random stream included, over the whole parameter range."""
+    from hwsim.export.lava_kinds import error_y, learning_y
+    from hwsim.kernels.compartments import error_block, learning_block
+
+    n = len(vals)
+    a = np.array(vals, np.int64)
+    v24 = np.clip(a >> 8, -(2 ** 23 - 1), 2 ** 23 - 1)
+    label = (a & 1).astype(np.int32)
+    y = np.zeros(n, np.int32)
+    error_block(label.copy(), v24.astype(np.int32), y, 0, n, 0, 0, tgt, s, seed % 2 ** 63, t, -128, 127)
+    np.testing.assert_array_equal(y, error_y(v24, label, tgt, s, seed % 2 ** 63, t, 7))
+    fb = a.astype(np.int32)
+    L = np.array(lut, np.int64)
+    learning_block(fb.copy(), v24.astype(np.int32), y, 0, n, 0, 0, vth << 6, L, 0, L.size, lut_shift, s,
+                   seed % 2 ** 63, t, -128, 127)
+    np.testing.assert_array_equal(y, learning_y(fb, v24, vth, lut, lut_shift, s, seed % 2 ** 63, t, 7))
