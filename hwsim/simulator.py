@@ -416,7 +416,10 @@ class Simulator:
         ``t_first .. t_last`` (see :func:`hwsim.kernels.engine.learn_phase`); rebuilt only when an
         engine's random-draw window moved."""
         args = [[eng.kernel_args(t_first, t_last) for eng in engs] for engs in self._engines]
-        key = tuple((id(a[14]), id(a[19]), a[18], a[20]) for row in args for a in row)
+        # kernel_args holds the engines' state arrays (stable) and their random-draw windows, which
+        # RandomStreams.ensure replaces together when it extends or drops draws
+        key = tuple((id(e.rng.trace[0]), id(e.rng.conn), e.rng.r_off, e.rng.c_off)
+                    for engs in self._engines for e in engs)
         if self._links_cache is not None and self._links_cache[0] == key:
             return self._links_cache[1]
         out = NumbaList()

@@ -112,11 +112,10 @@ def run(args) -> int:
 
 
 def main(argv=None) -> int:
-    """Run ``import`` alone (same options as ``hwlearn import``)."""
-    parser = argparse.ArgumentParser(prog="hwlearn")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["import"] + list(sys.argv[1:] if argv is None else argv))
-    return int(args.func(args) or 0)
+    """``python -m scripts.import_ ...`` = ``hwlearn import ...`` (same errors and exit statuses)."""
+    from scripts.cli import main as cli_main
+
+    return cli_main(["import"] + list(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

@@ -155,10 +155,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="hwlearn-quantize", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    """``python -m scripts.quantize ...`` = ``hwlearn quantize ...`` (same errors and exit statuses)."""
+    from scripts.cli import main as cli_main
+
+    return cli_main(["quantize"] + list(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

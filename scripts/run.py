@@ -258,10 +258,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="hwlearn-run", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    """``python -m scripts.run ...`` = ``hwlearn run ...`` (same errors and exit statuses)."""
+    from scripts.cli import main as cli_main
+
+    return cli_main(["run"] + list(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

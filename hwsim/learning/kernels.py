@@ -150,6 +150,23 @@ def delta_of(term, sh, thr):
     return q + (1 if term - (q << sh) > thr else 0)
 
 
+@njit(cache=True, inline="always")
+def _send(acc, n_post, weight_exp, a_buff):
+    """``a_buff = wrap32(shift(acc, weight_exp))`` (Lava's shift, then its int32 output port);
+    returns the number of entries the int32 wrap changed."""
+    wraps = 0
+    for j in range(n_post):
+        v = acc[j]
+        if weight_exp > 0:
+            v = v << weight_exp
+        else:
+            v = v >> -weight_exp
+        w = wrap32(v)
+        wraps += w != v
+        a_buff[j] = w
+    return wraps
+
+
 @njit(cache=True)
 def dense_forward(W, s_in, weight_exp, acc, a_buff):
     """Dense accumulation of binary spikes: ``a_buff = wrap32(shift(sum_{i: s_i} W[i, :], weight_exp))``.
@@ -166,17 +183,7 @@ def dense_forward(W, s_in, weight_exp, acc, a_buff):
             n += 1
             for j in range(n_post):
                 acc[j] += W[i, j]
-    wraps = 0
-    for j in range(n_post):
-        v = acc[j]
-        if weight_exp > 0:
-            v = v << weight_exp
-        else:
-            v = v >> -weight_exp
-        w = wrap32(v)
-        wraps += w != v
-        a_buff[j] = w
-    return n * n_post, wraps
+    return n * n_post, _send(acc, n_post, weight_exp, a_buff)
 
 
 @njit(cache=True)
@@ -193,17 +200,7 @@ def dense_forward_graded(W, payload, weight_exp, acc, a_buff):
             n += 1
             for j in range(n_post):
                 acc[j] += W[i, j] * p
-    wraps = 0
-    for j in range(n_post):
-        v = acc[j]
-        if weight_exp > 0:
-            v = v << weight_exp
-        else:
-            v = v >> -weight_exp
-        w = wrap32(v)
-        wraps += w != v
-        a_buff[j] = w
-    return n * n_post, wraps
+    return n * n_post, _send(acc, n_post, weight_exp, a_buff)
 
 
 @njit(cache=True, inline="always")

@@ -24,6 +24,7 @@ from hwsim.io import (USERBLOCK_SIZE, FormatError, WriteError, diff_networks, lo
 from hwsim.learning import LearningRule
 from hwsim.network import Network
 from hwsim.simulator import Simulator
+from tests.filescan import damage_scan
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -250,32 +251,8 @@ def _file_kinds(tmp_path):
 def test_flip_and_truncation_scan_every_file_kind(tmp_path):
     """Every header byte and 600 seeded body bytes flipped, and 40 truncation lengths, per file kind:
     each damaged file is refused with FormatError naming it, or loads content equal to what was saved."""
-    rng = np.random.default_rng(12)
     for kind, path, load, equal in _file_kinds(tmp_path):
-        data = path.read_bytes()
-        bad = tmp_path / f"bad-{path.name}"
-        offsets = list(range(USERBLOCK_SIZE)) + sorted(rng.choice(np.arange(USERBLOCK_SIZE, len(data)), 600,
-                                                                  replace=False).tolist())
-        loaded = 0
-        for off in offsets:
-            b = bytearray(data)
-            b[off] ^= 0x5A
-            bad.write_bytes(bytes(b))
-            try:
-                back = load(bad)
-            except FormatError as exc:
-                assert bad.name in str(exc), (kind, off, exc)
-            else:
-                assert equal(back), f"{kind}: byte {off} flipped loaded different content"
-                loaded += 1
-        assert loaded < 40, (kind, loaded)             # only bytes that do not change the content
-        for n in sorted(set(np.linspace(0, len(data) - 1, 40).astype(int).tolist())):
-            bad.write_bytes(data[:n])
-            with pytest.raises(FormatError, match=rf"{bad.name}: "):
-                load(bad)
-        bad.write_bytes(data + b"\0")                  # extended by one byte
-        with pytest.raises(FormatError, match="corrupt file"):
-            load(bad)
+        damage_scan(path, load, equal, kind=kind, seed=12, n_body=600, n_trunc=40, max_loaded=40)
 
 
 # ---------------------------------------------------------------------------------------------
