@@ -354,6 +354,25 @@ class LearningDenseEngine:
                              if self.program.tgt[g, 0]},
             syn_ops=int(c[K.CNT_SYN_OPS]), per_epoch=per_epoch)
 
+    def reset_traces(self) -> None:
+        """Zero the pre and post traces, the spike times within the epoch and the pending activation
+        (Lava: ``x0, tx, x1, x2, y0, ty, y1..y3`` and ``a_buff`` set to 0 between runs); weights, tags,
+        the time step and the random streams are kept. A host resets a learning network's dynamics
+        between samples this way."""
+        for a in (self._xtr, self._ytr, self._tx, self._ty, self._a_buff, self._Hx, self._Hy):
+            a[...] = 0
+
+    def add_tag_to_weights(self) -> int:
+        """Host operation: ``w = clip(w + tag_1)`` to the sign mode's range, then ``tag_1 = 0`` (e.g. at
+        a sample's end, OTTT_A's accumulated update); returns the number of weights that changed."""
+        lo, hi = self.spec.weight_range(self.sign_mode)
+        w = self._SV[0].astype(np.int64)
+        new = np.clip(w + self._SV[2], lo, hi)
+        n = int(np.count_nonzero(new != w))
+        self._SV[0] = new
+        self._SV[2] = 0
+        return n
+
     # ---- inputs ------------------------------------------------------------------------
     def _check_bap(self, bap, shape, name="bap"):
         if bap is None:
