@@ -11,17 +11,23 @@ SpikeInput (binary or graded)      ``io.source.RingBuffer`` (int32 payloads; row
 Population kind ``lif``            ``LIF`` (``PyLifModelBitAcc``)
 Population kind ``lif_reset``      ``LIFReset`` (reset_interval, reset_offset)
 Population kind ``ternary_lif``    ``TernaryLIF`` (vth_hi = vth, vth_lo)
+``readout`` + its ``error``        one ``HwReadoutError`` (hwsim/export/lava_kinds.py), named after
+                                   the readout; a readout without error: ``HwReadout``
+``lif``/``lif_reset`` + its        one ``HwLearningLIF`` named after the LIF (``reset_interval``
+``learning`` compartment           for a ``lif_reset`` partner)
 DenseProjection                    ``Dense``; ``DelayDense`` when it has delays
 DenseProjection with ``learning``  ``LearningDense`` with a ``Loihi2FLearningRule`` /
                                    ``Loihi3FLearningRule`` / ``LoihiLearningRule`` built from the
                                    rule's strings and parameters; ``bap``: dst ``s_out`` ->
-                                   ``s_in_bap``; ``third_factor``: input RingBuffer -> ``s_in_y*``
+                                   ``s_in_bap``; ``third_factor``: input RingBuffer -> ``s_in_y*``,
+                                   error / learning population: its process's ``s_out_y2``
 SparseProjection                   ``Sparse`` (scipy csr); ``DelaySparse`` when it has delays
 ConvProjection, weight_exp >= 0    ``Conv`` with effective weights ``<< weight_exp``, flipped and
                                    transposed to (C_out, KX, KY, C_in/groups)
 ConvProjection, weight_exp < 0     ``Sparse`` built from the conv (torch cross-correlation)
-spikes of every population         a recorder process (or ``io.sink.RingBuffer``, ``reader="lava"``)
-probed u / v                       a Var recorder (or ``monitor.Monitor``, ``reader="lava"``)
+spikes of every LIF-family pop.    a recorder process (or ``io.sink.RingBuffer``, ``reader="lava"``)
+probed u / v, y                    a Var recorder (or ``monitor.Monitor``, ``reader="lava"``) on ``u``,
+                                   ``v``; ``y`` of an error / learning population: ``y2`` of its process
 =================================  ===============================================================
 
 Weights. Dense and Sparse get ``weights, weight_exp, num_weight_bits, sign_mode`` exactly as the
@@ -42,6 +48,15 @@ recordings are permuted accordingly. Results are returned in the IR's C-major or
 Several projections into one population are several connections to its ``a_in``: Lava sums
 them (int32), as the chip does.
 
+Compartment kinds (docs/compartments.md). A projection into a readout or LIF part connects to the
+fused process's ``a_in``, into an error population to ``a_label``, into a learning population to
+``a_third_factor_in``. Projections out of an error population leave from ``HwReadoutError.s_out``,
+out of a learning population from ``HwLearningLIF.s_out_graded`` (graded: ``num_message_bits =
+spec.message_bits``), out of the LIF part from ``s_out`` (spikes). Parameters come from the IR:
+``du, dv, u_init, v_init`` (readout / LIF), ``tgt, es = shift, seed`` (error), ``lut, lut_shift,
+sh = shift, delay, seed`` (learning), ``y_bits = spec.trace_bits``. Their models are not found by
+Lava's model search; :meth:`LavaGraph.run` passes them with ``lava_kinds.run_cfg``.
+
 What cannot be exported (raises :class:`UnexportableError`, never a silently different graph)
 ---------------------------------------------------------------------------------------------
 * A conv whose output could differ between the chip (``wrap24(floor_shift(sum, weight_exp))``
@@ -55,6 +70,10 @@ What cannot be exported (raises :class:`UnexportableError`, never a silently dif
 * Effective weights outside Lava's 8-bit clip range (only possible with ``weight_bits > 8``).
 * Learning with a spec whose weight, trace, tag or accumulator widths are not Loihi's (Lava's
   learning engine hard-codes them).
+* Compartment kinds Lava's fused processes cannot express: a readout / error / learning population
+  that is not 1-D, a readout with two error populations or a LIF with two learning compartments,
+  a partner of another kind, a non-graded or learning projection out of an error / learning
+  population, a bap from a readout / error / learning population.
 
 Learning projections: the weights after every step are recorded (a Var recorder on
 ``LearningDense.weights``, read in post-management, i.e. after that step's learning), and the tags
@@ -359,9 +378,18 @@ class LavaGraph:
             fused = [o for o, q in self.processes.items() if q is proc and o != name]
             lines.append(f"  population {name!r} {pop.shape} -> {type(proc).__name__}{lava_shape(pop.shape)}"
                          + (f" (fused with {fused[0]!r})" if fused else ""))
+        pops = self.network.populations
         for name, how in self.exported_as.items():
             p = self.network.projections[name]
-            lines.append(f"  projection {name!r} {p.src} -> {p.dst}: {how}")
+            ports = []                  # the ports of a fused process a projection uses
+            if p.src in pops and pops[p.src].kind in _OUT_PORT:
+                ports.append(f"from {type(self.processes[p.src]).__name__}.{_OUT_PORT[pops[p.src].kind]}")
+            if pops[p.dst].kind in _IN_PORT:
+                ports.append(f"into {type(self.processes[p.dst]).__name__}.{_IN_PORT[pops[p.dst].kind]}")
+            for key, y in getattr(p, "third_factor", {}).items():
+                if y in pops:
+                    ports.append(f"s_in_{key} <- {type(self.processes[y]).__name__}.s_out_y2 of {y!r}")
+            lines.append(f"  projection {name!r} {p.src} -> {p.dst}: {how}" + (f" ({'; '.join(ports)})" if ports else ""))
         return "\n".join(lines)
 
     def _run_cfg(self):
@@ -382,7 +410,7 @@ class LavaGraph:
         Returns
         -------
         dict
-            ``spikes``: {population: int8 (T, n)}; ``probes``: {(population, var): int32 (T, n)},
+            ``spikes``: {LIF-family population: int8 (T, n)}; ``probes``: {(population, var): int32 (T, n)},
             rows in time-step order (row i = step i + 1), columns in IR C-major order;
             for networks with learning projections, ``weights``: {projection: int32 (T, n_dst,
             n_src)}, after each step's learning, and ``tags``: {projection: {"tag_1"|"tag_2": int32
@@ -1013,7 +1041,7 @@ def run_lava(net: Network, inputs: Optional[dict], T: Optional[int] = None, prob
     Returns
     -------
     dict
-        ``spikes`` {population: int8 (T, n)}, ``probes`` {(population, var): int32 (T, n)}, row i =
+        ``spikes`` {LIF-family population: int8 (T, n)}, ``probes`` {(population, var): int32 (T, n)}, row i =
         Lava time step i + 1, columns in the IR's C-major order; ``timing`` (see
         :meth:`LavaGraph.run`); ``exported_as`` {projection: Lava process}.
     """

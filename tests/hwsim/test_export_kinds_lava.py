@@ -189,6 +189,11 @@ def test_ottt_chain_every_step(lava, seed, delay):
     for p in ("w1", "w2"):
         assert np.any(lava_out["weights"][p][-1] != net.projections[p].weights), p
     assert rep.messages["hl"][0] >= 5 and rep.messages["e"][0] >= 10 and 0 < rep.spikes["h"][0] < T * 6
+    graph = to_lava(net, x, T=T)
+    graph.close()
+    s = graph.summary()
+    assert "projection 'w1' img -> h: LearningDense (Loihi3FLearningRule) (s_in_y2 <- HwLearningLIF.s_out_y2 of 'hl')" in s
+    assert "(from HwReadoutError.s_out; into HwLearningLIF.a_third_factor_in)" in s
 
 
 # ---------------------------------------------------------------------------------------------
