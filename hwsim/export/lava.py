@@ -99,7 +99,10 @@ from typing import Any, Optional
 import numpy as np
 
 from .._optional import require_lava
-from ..network import ConvProjection, DenseProjection, Network, Population, SparseProjection
+from ..network import (CIRCUIT_KINDS, GRADED_KINDS, NEURON_KINDS, ConvProjection, DenseProjection, Network,
+                       Population, SparseProjection)
+from .lava_kinds import lava_kinds as _kind_classes
+from .lava_kinds import run_cfg as _kinds_run_cfg
 
 __all__ = ["UnexportableError", "LavaGraph", "to_lava", "run_lava", "lava_shape", "conv_to_sparse",
            "lava_rule", "LAVA_MAX_DELAY"]
@@ -393,9 +396,8 @@ class LavaGraph:
         return "\n".join(lines)
 
     def _run_cfg(self):
-        from .lava_kinds import run_cfg
         # the compartment-kind models are not findable by Lava's model search (lava_kinds.run_cfg)
-        return run_cfg(self._kind_processes, extra=self._exceptions)
+        return _kinds_run_cfg(self._kind_processes, extra=self._exceptions)
 
     def run(self, warmup: bool = True) -> dict:
         """Run every component for ``T`` steps and return what was recorded.
@@ -630,7 +632,6 @@ def lava_rule(rule):
 # ---------------------------------------------------------------------------------------------
 # compartment kinds (docs/compartments.md): fused processes of hwsim/export/lava_kinds.py
 # ---------------------------------------------------------------------------------------------
-_KIND_POPS = ("readout", "error", "learning")
 _LEARNING_PARTNERS = ("lif", "lif_reset")      # HwLearningLIF: Lava's LIF, or LIFReset's reset
 
 
@@ -661,7 +662,7 @@ def _kind_plan(net: Network) -> _KindPlan:
     error_of: dict = {}
     learning_of: dict = {}
     for name, p in pops.items():
-        if p.kind not in _KIND_POPS:
+        if p.kind not in CIRCUIT_KINDS:
             continue
         if len(p.shape) != 1:
             raise UnexportableError(
@@ -691,7 +692,7 @@ def _kind_plan(net: Network) -> _KindPlan:
             host[name] = name
     for proj in net.projections.values():
         src = pops.get(proj.src)
-        if src is not None and src.kind in _KIND_POPS:
+        if src is not None and src.kind in CIRCUIT_KINDS:
             if not proj.graded:
                 raise UnexportableError(
                     f"projection {proj.name!r}: src={proj.src!r} is an {src.kind} population, whose outputs are "
@@ -701,7 +702,7 @@ def _kind_plan(net: Network) -> _KindPlan:
                     f"projection {proj.name!r}: learning with src={proj.src!r} ({src.kind}): Lava's LearningDense "
                     "takes binary pre spikes or graded_spike_cfg='overwrite' from a graded input only")
         dst = pops[proj.dst]
-        if getattr(proj, "bap", False) and dst.kind in _KIND_POPS:
+        if getattr(proj, "bap", False) and dst.kind in CIRCUIT_KINDS:
             raise UnexportableError(
                 f"projection {proj.name!r}: bap=True from dst={proj.dst!r}, a {dst.kind} population, which sends "
                 "no spikes (the bap needs a spiking LIF destination)")
@@ -710,7 +711,7 @@ def _kind_plan(net: Network) -> _KindPlan:
 
 def _kind_processes(net: Network, plan: _KindPlan) -> dict:
     """The fused Lava processes, one per host population (readout or LIF partner), named after it."""
-    K = _lava_kinds_module().lava_kinds()
+    K = _kind_classes()
     y_bits = net.spec.trace_bits
     out = {}
     for host in dict.fromkeys(plan.host.values()):
@@ -736,22 +737,16 @@ def _kind_processes(net: Network, plan: _KindPlan) -> dict:
     return out
 
 
-def _lava_kinds_module():
-    from . import lava_kinds
-    return lava_kinds
-
-
 # Lava port of a population: what it sends to a projection, what a projection into it feeds
 _OUT_PORT = {"error": "s_out", "learning": "s_out_graded"}          # graded y; LIF family: s_out
 _IN_PORT = {"error": "a_label", "learning": "a_third_factor_in"}    # readout, LIF family: a_in
 #: (population kind, probe var) -> the Lava Var recorded
-_LAVA_VAR = {("error", "y"): "y2", ("learning", "y"): "y2"}
-_SPIKING = ("lif", "lif_reset", "ternary_lif")
+_LAVA_VAR = {(kind, "y"): "y2" for kind in GRADED_KINDS}
 
 
 def _probe_vars(kind: str) -> tuple:
     """The probe vars a population of ``kind`` has in Lava."""
-    return ("y",) if kind in ("error", "learning") else ("u", "v")
+    return ("y",) if kind in GRADED_KINDS else ("u", "v")
 
 
 def _learning_dense(proj: DenseProjection, spec, processes: dict, flat_out, net: Network):
@@ -843,11 +838,11 @@ def to_lava(net: Network, inputs: Optional[dict] = None, probes=None, *, T: Opti
         if target not in net.populations:
             raise ValueError(f"probe target={target!r} is not a population; have {sorted(net.populations)}")
         kind = net.populations[target].kind
-        if var == "s" and kind in _SPIKING:
+        if var == "s" and kind in NEURON_KINDS:
             continue                       # spikes are always recorded
         if var not in _probe_vars(kind):
             raise ValueError(f"probe ({target!r}, {var!r}): a {kind!r} population records "
-                             f"{_probe_vars(kind) + (('s',) if kind in _SPIKING else ())} in Lava")
+                             f"{_probe_vars(kind) + (('s',) if kind in NEURON_KINDS else ())} in Lava")
         if (target, var) not in probe_list:
             probe_list.append((target, var))
     spec = net.spec
@@ -992,7 +987,7 @@ def to_lava(net: Network, inputs: Optional[dict] = None, probes=None, *, T: Opti
     graph = LavaGraph(network=net, T=T, processes=processes, exported_as=exported_as, probes=probe_list,
                       components=_components(net), reader=reader, learning_vars=_learning_vars(net))
     graph._kind_processes = list(kind_procs.values())
-    spiking = [name for name, p in net.populations.items() if p.kind in _SPIKING]
+    spiking = [name for name, p in net.populations.items() if p.kind in NEURON_KINDS]
     if reader == "fast":
         SpikeRecorder, SpikeModel, VarRecorder, VarModel = _recorder_classes()
         graph._tmpdir = tempfile.TemporaryDirectory(prefix="hwlearn-lava-")

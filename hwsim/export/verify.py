@@ -26,20 +26,18 @@ from typing import Optional
 
 import numpy as np
 
-from ..network import Network
+from ..network import GRADED_KINDS, NEURON_KINDS, Network
 from .lava import run_lava
 
 __all__ = ["Mismatch", "VerifyReport", "verify_against_lava"]
 
 VARIABLES = ("s", "u", "v", "y")
 _CAUSAL_ORDER = {"u": 0, "v": 1, "s": 2, "y": 3}
-_GRADED = ("error", "learning")             # populations whose output is y (no u, v, spikes)
-_SPIKING = ("lif", "lif_reset", "ternary_lif")
 
 
 def _compared_vars(kind: str, variables) -> list:
     """The variables compared for a population of ``kind`` (in causal order)."""
-    have = ("y",) if kind in _GRADED else (("u", "v", "s") if kind in _SPIKING else ("u", "v"))
+    have = ("y",) if kind in GRADED_KINDS else (("u", "v", "s") if kind in NEURON_KINDS else ("u", "v"))
     return sorted((v for v in variables if v in have), key=_CAUSAL_ORDER.get)
 
 
@@ -223,11 +221,11 @@ def verify_against_lava(net: Network, inputs: Optional[dict], T: Optional[int] =
     candidates = []
     mismatches, compared, spikes, messages = {}, {}, {}, {}
     for pop_name, pop in net.populations.items():
-        if pop.kind in _SPIKING:
+        if pop.kind in NEURON_KINDS:
             a_s = np.asarray(ours["spikes"][pop_name])
             b_s = np.asarray(theirs["spikes"][pop_name])
             spikes[pop_name] = (int(np.count_nonzero(a_s)), int(np.count_nonzero(b_s)))
-        elif pop.kind in _GRADED and "y" in variables:
+        elif pop.kind in GRADED_KINDS and "y" in variables:
             messages[pop_name] = tuple(int(np.count_nonzero(r[(pop_name, "y")])) for r in (ours["probes"],
                                                                                             theirs["probes"]))
         for var in _compared_vars(pop.kind, variables):
