@@ -291,3 +291,22 @@ def test_cli_export_verify_saved_network(lava, tmp_path, capsys):
     assert report["compared"]["hl.y"] == 25 * 5 and report["messages"]["e"][0] > 0
     assert main(["export", "--to", "lava", str(path), "--steps", "5"]) == 0
     assert "population 'hl' (5,) -> HwLearningLIF(5,) (fused with 'h')" in capsys.readouterr().out
+
+
+@pytest.mark.xfail(strict=True, reason=SIM_RESET_BUG)
+def test_simulator_learning_compartment_after_a_reset():
+    """The simulator alone against docs/compartments.md (no Lava): a lif_reset partner (resets at t = 3, 8),
+    delay 2, feedback 1 every step, a 2-entry LUT that holds every vpre of the run but not 0. y(t) reads
+    vpre(t - 2), which is 0 (outside the table: y = 0) when t - 2 is before the first step or the last reset."""
+    net = Network()
+    net.add_input("x", 1)
+    net.add_input("f", 1, graded=True)
+    net.add_population("h", 1, kind="lif_reset", reset_interval=5, reset_offset=3, du=4095, dv=0, vth=300)
+    net.add_learning_compartment("hl", "h", lut=[1, 1], lut_shift=14, sh=0, delay=2)
+    net.connect_dense("w", "x", "h", [[100]])
+    net.connect_dense("fb", "f", "hl", [[1]])
+    T = 10
+    rec = Simulator(net).run(T, inputs={"x": np.ones((T, 1), np.int8), "f": np.ones((T, 1), np.int32)},
+                             probes=[("h", "v"), ("hl", "y")])
+    assert rec.probes[("h", "v")][:, 0].tolist() == [0, 6400, 6400, 12800, 19200, 0, 6400, 6400, 12800, 19200]
+    assert rec.probes[("hl", "y")][:, 0].tolist() == [0, 0, 0, 0, 1, 1, 1, 0, 0, 1]
