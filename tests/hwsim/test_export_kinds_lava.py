@@ -76,6 +76,18 @@ def test_readout_error_and_label_path(lava):
     assert "population 'e' (3,) -> HwReadoutError(3,) (fused with 'o')" in s and "'r' (2,) -> HwReadout(2,)" in s
 
 
+def test_error_population_as_y1_and_y3(lava):
+    """third_factor keys other than y2: the fused process's s_out_y2 feeds s_in_y1 and s_in_y3."""
+    net, x, T = readout_net()
+    rule = LearningRule(dw="-2^-2*u0*x1*y1+2^-3*u0*x0*y3", x1_impulse=30, x1_tau=6, rng_seed=4, kind="3F")
+    net.connect_dense("lrn", "h", "o", np.random.default_rng(3).integers(-60, 150, (3, 5)), learning=rule,
+                      third_factor={"y1": "e", "y3": "e"})
+    rep = _identical(net, x, T)
+    assert rep.compared["lrn.weights"] == T * 15
+    w = Simulator(net).run(T, inputs=x).weights["lrn"]
+    assert np.abs(w.astype(np.int64) - net.projections["lrn"].weights).sum() > 100
+
+
 # ---------------------------------------------------------------------------------------------
 # (b) LIF + learning compartment, graded feedback from an error population
 # ---------------------------------------------------------------------------------------------
