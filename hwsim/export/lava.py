@@ -848,6 +848,9 @@ def to_lava(net: Network, inputs: Optional[dict] = None, probes=None, *, T: Opti
     spec = net.spec
 
     # ---- checks that need no Lava objects -------------------------------------------------
+    if getattr(net, "mirrors", None):
+        raise UnexportableError(f"mirror(s) {list(net.mirrors)}: a learning projection read transposed has no "
+                                "Lava process in this export yet (hwsim/export/lava_mirror.py, in progress)")
     # Lava's fixed-point models hard-code Loihi's state, decay and message widths; only the weight
     # width is handled by re-encoding the weights. Any other width change would export a silently
     # different network.

@@ -253,6 +253,12 @@ def run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, u, v, ring, acc32,
                 ctr[ti, core, C_ACTIVE] += n_act
                 continue
             reset_now = kind == LIF_RESET and t % pop_rint[p] == pop_roff[p]
+            if reset_now and H > 1:
+                # the reset also forgets the vpre history: a learning compartment reading vpre(t - d)
+                # from before the reset reads 0 (docs/compartments.md)
+                for hrow in range(H):
+                    for c in range(c0, c1):
+                        vh[hrow, c] = 0
             n_ovf, n_act, n_spk = lif_block(slot, u, v, comp_bias, c0, c1, kind, pop_fu[p], pop_fv[p], pop_vhi[p],
                                             pop_vlo[p], policy, reset_now, s_row, ovf_flag, pop_uvh[p], pop_dsh[p],
                                             vh[t % H])

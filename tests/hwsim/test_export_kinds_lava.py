@@ -116,15 +116,10 @@ def feedback_net(delay, kind="lif", fb_delay=None, seed=1, T=30):
     return net, x, T
 
 
-SIM_RESET_BUG = ("simulator bug (reported, not fixed here: hwsim/kernels/engine.py is the lead's): after a "
-                 "lif_reset partner's reset the learning compartment reads vpre(t - delay) of the steps before the "
-                 "reset; docs/compartments.md and HwLearningLIF read 0 there (first mismatch: step 5, hl.y[2], "
-                 "hwsim=127 lava=0)")
-
 
 @pytest.mark.parametrize("delay, kind, reader", [
     (0, "lif", "fast"), (2, "lif", "lava"), (0, "lif_reset", "fast"),
-    pytest.param(2, "lif_reset", "fast", marks=pytest.mark.xfail(strict=True, reason=SIM_RESET_BUG)),
+    (2, "lif_reset", "fast"),
 ])
 def test_learning_compartment_with_feedback(lava, delay, kind, reader):
     net, x, T = feedback_net(delay, kind)
@@ -305,7 +300,6 @@ def test_cli_export_verify_saved_network(lava, tmp_path, capsys):
     assert "population 'hl' (5,) -> HwLearningLIF(5,) (fused with 'h')" in capsys.readouterr().out
 
 
-@pytest.mark.xfail(strict=True, reason=SIM_RESET_BUG)
 def test_simulator_learning_compartment_after_a_reset():
     """The simulator alone against docs/compartments.md (no Lava): a lif_reset partner (resets at t = 3, 8),
     delay 2, feedback 1 every step, a 2-entry LUT that holds every vpre of the run but not 0. y(t) reads
