@@ -183,6 +183,43 @@ class Simulator:
                 out[lk.name] = sum(e.add_tag_to_weights() for e in engs)
         return out
 
+    # ---- checkpoints ------------------------------------------------------------------------
+    def checkpoint(self) -> dict:
+        """The complete state (time step, u / v / synaptic buffers / y / vpre history of every
+        instance, every learning engine: weights, tags, traces, random streams) as a tree of arrays,
+        numbers and strings (``hwsim.io.save_run`` stores it; :meth:`restore` continues from it
+        bit-identically to an uninterrupted run)."""
+        st = self._state
+        state = None if st is None else {k: getattr(st, k).copy() for k in SimState.__dataclass_fields__}
+        engines = [] if self._engines is None else [[e.state_dict() for e in engs] for engs in self._engines]
+        return {"format": "hwsim-simulator-state", "t": int(self._t), "overflow": str(self.policy.name).lower(),
+                "network": self.net.name, "state": state, "engines": engines}
+
+    def restore(self, ckpt: dict) -> None:
+        """Continue from :meth:`checkpoint` (taken from a Simulator of the same network)."""
+        if not isinstance(ckpt, dict) or ckpt.get("format") != "hwsim-simulator-state":
+            raise ValueError("restore: not a Simulator checkpoint (Simulator.checkpoint())")
+        self.reset()
+        if ckpt["state"] is None:
+            return
+        arrs = {k: np.asarray(v) for k, v in ckpt["state"].items()}
+        B = arrs["u"].shape[0]
+        fresh = self._state_for(B)
+        for k, a in arrs.items():
+            mine = getattr(fresh, k)
+            if a.shape != mine.shape or a.dtype != mine.dtype:
+                self.reset()
+                raise ValueError(f"restore: state {k} is {a.dtype}{a.shape}, this network needs {mine.dtype}{mine.shape}")
+            mine[...] = a
+        if len(ckpt["engines"]) != len(self._engines):
+            self.reset()
+            raise ValueError(f"restore: {len(ckpt['engines'])} learning projections in the checkpoint, "
+                             f"{len(self._engines)} in this network")
+        for engs, saved in zip(self._engines, ckpt["engines"]):
+            for e, d in zip(engs, saved):
+                e.load_state_dict(d)
+        self._t = int(ckpt["t"])
+
     @property
     def learns(self) -> bool:
         """Whether the network has learning projections (and runs on the per-step path)."""

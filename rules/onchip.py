@@ -35,7 +35,9 @@ import torch
 from torch import nn
 
 from hwsim.counters import estimate
+from hwsim.circuits.ottt import OTTTNetwork
 from hwsim.learning.ottt import OTTTChip, OTTTCircuit
+from hwsim.program import chip_weights
 from hwsim.spec import LOIHI, ChipSpec, SpecError
 from models.init import init_chen_li
 from models.network import SpikingNet, build_mlp
@@ -46,9 +48,11 @@ from models.scales import pow2_floor as _pow2_floor
 from models.neuron import LIFConfig
 from models.surrogate import Surrogate
 
+from .onchip_twin import PipelinedTwin
 from .ottt import OTTT, OTTTConfig
 
 CHIP_RULES = ("ottt-a", "ottt-o")
+TIMINGS = ("chip", "layer-sync")
 HEADROOM_BITS = 5
 
 
@@ -63,7 +67,10 @@ class ChipTrainConfig:
     or derived from the first two when they are changed);  in_bits : input payload bits;
     weight_range : weight range as a multiple of the largest initial weight (rounded up to 2**k);
     init : 'default' (PyTorch's) | 'chen-li' (``models.init``, every layer firing at the start);
-    seed;  limit : first ``limit`` training samples;  dataset, data_dir : as ``rules.train``.
+    seed;  limit : first ``limit`` training samples;  dataset, data_dir : as ``rules.train``;
+    timing : 'chip' (the OTTT network on the Simulator, Lava's one step per projection, float twin
+    :class:`rules.onchip_twin.PipelinedTwin`) | 'layer-sync' (the idealized layer-synchronous circuit
+    kernel and the autograd twin ``rules.ottt``: the reference for what the chip's timing costs).
     """
 
     rule: str = "ottt-a"
@@ -86,6 +93,7 @@ class ChipTrainConfig:
     init: str = "default"
     seed: int = 0
     limit: Optional[int] = None
+    timing: str = "chip"
 
     def __post_init__(self):
         if self.rule not in CHIP_RULES:
@@ -111,6 +119,8 @@ class ChipTrainConfig:
                 raise ValueError(f"{name}={v!r} is outside the allowed range [{lo}, {hi}]")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit={self.limit!r} must be >= 1")
+        if self.timing not in TIMINGS:
+            raise ValueError(f"timing={self.timing!r} is not one of {TIMINGS}")
         if self.init not in ("default", "chen-li"):
             raise ValueError(f"init={self.init!r} is not one of ('default', 'chen-li')")
         # width combinations the circuit cannot realise, named here rather than blamed on the rate later
@@ -324,10 +334,22 @@ class OnChipOTTT:
             du=(4095,) * L, head_wexp=(0,) * H, tgt=tuple(tgt), es=tuple(es), sh=tuple(sh), lut=tuple(lut),
             lut_shift=_log2_int(lut_bin, "lut bin"), m=tuple(m), e=tuple(e), x_dec=round(cfg.leak * 4096),
             x_imp=int(X), in_bits=cfg.in_bits, lut_bits=lut_bits, seed=cfg.seed, spec=sp)
-        self.chip = OTTTChip(self.circuit, ints[:L], ints[L:], fb_ints)
         self.scales = ChipScales(S=S, X=X, q=q, U=U, lr_eff=lr_eff, lr_halvings=halvings, lut_frac=lut_frac,
                                  lut_bin=lut_bin)
         self.twin = net
+        self.pipelined = None
+        if cfg.timing == "chip":
+            self.chip = OTTTNetwork(self.circuit, ints[:L], ints[L:], fb_ints)
+            fb = None
+            if fb_ints is not None:     # the chip's static feedback weights (Lava truncates their LSB)
+                fb = [chip_weights(np.asarray(f).T, "mixed", sp.weight_bits, sp).T * q[L + h]
+                      for h, f in enumerate(fb_ints)]
+            self.pipelined = PipelinedTwin(
+                self.circuit, [w * qq for w, qq in zip(self.chip.weights, q)],
+                [w * qq for w, qq in zip(self.chip.heads, q[L:])], fb, lr_eff, q, self.in_unit,
+                1.0 - dv / 4096.0, self.circuit.x_dec / 4096.0, cfg.alpha, ((1 << tb) - 1) / X)
+        else:
+            self.chip = OTTTChip(self.circuit, ints[:L], ints[L:], fb_ints)
         groups = [{"params": [w], "lr": lr} for w, lr in zip(mats, lr_eff)]
         self.optimizer = torch.optim.SGD(groups, lr=cfg.lr)
         self._box = [(w, lo * qq, hi * qq) for w, qq in zip(mats, q)]
@@ -355,12 +377,17 @@ class OnChipOTTT:
         return [w * q for w, q in zip(self.chip.weights + self.chip.heads, self.scales.q)]
 
     def twin_weights(self) -> list:
+        if self.pipelined is not None:
+            return self.pipelined.weights()
         mats = [layer.op.weight for layer in self.twin.layers] + [h.weight for h in self.rule.head_linears(self.twin)]
         return [w.detach().double().numpy().copy() for w in mats]
 
     @torch.no_grad()
     def set_twin_weights(self, mats: list) -> None:
         """Overwrite the twin's weights and heads with ``mats`` (float arrays, (n_post, n_pre))."""
+        if self.pipelined is not None:
+            self.pipelined.set_weights(mats)
+            return
         params = [layer.op.weight for layer in self.twin.layers] + [h.weight for h in self.rule.head_linears(self.twin)]
         for w, m in zip(params, mats):
             w.copy_(torch.as_tensor(m, dtype=w.dtype))
@@ -369,6 +396,9 @@ class OnChipOTTT:
     def twin_sample(self, x: torch.Tensor, label: int, learn: bool = True, record: bool = False):
         """One sample (1, n_in) through the float twin, learning as the rule says; returns the
         readout sum and, when ``record``, per step spikes / membranes before reset per layer."""
+        if self.pipelined is not None:
+            out, rec = self.pipelined.sample(np.asarray(x[0]) * self.in_unit, label, learn, record)
+            return torch.as_tensor(out), rec.get("s", []), rec.get("vpre", [])
         rule, net, opt = self.rule, self.twin, self.optimizer
         T = self.cfg.T
         y = torch.tensor([label])
@@ -406,6 +436,8 @@ class OnChipOTTT:
     @torch.no_grad()
     def twin_readout(self, payload: np.ndarray, batch: int = 512) -> np.ndarray:
         """Sum over steps of the twin's last readout (N, C), no learning."""
+        if self.pipelined is not None:
+            return self.pipelined.readout(payload, batch)
         outs = []
         x = self.twin_input(payload)
         for i in range(0, len(x), batch):

@@ -174,6 +174,7 @@ class OTTTNetwork:
         self.steps = sample_steps(circuit)
         self.samples_seen = 0
         self.counters: Optional[Counters] = None
+        self.overflow = np.zeros(circuit.n_layers, np.int64)     # u / v overflow events per hidden layer
         self._fb = None if feedback is None else [np.asarray(f).copy() for f in feedback]
         # the weights as the learning engines hold them (Lava truncates mixed initial weights to even)
         self.sim.run(1, batch=None)
@@ -205,6 +206,23 @@ class OTTTNetwork:
 
     def mapping(self) -> Mapping:
         return self.sim.mapping
+
+    # ---- checkpoints ----------------------------------------------------------------------------
+    def checkpoint(self) -> dict:
+        """The learning state between samples (the Simulator's checkpoint: weights, tags, traces,
+        random streams, time step), the sample position, counters and overflow counts."""
+        cnt = None if self.counters is None else {f: getattr(self.counters, f).copy() for f in FIELDS}
+        return {"sim": self.sim.checkpoint(), "samples_seen": int(self.samples_seen), "counters": cnt,
+                "overflow": self.overflow.copy()}
+
+    def restore(self, ckpt: dict) -> None:
+        """Continue from :meth:`checkpoint` of an OTTTNetwork of the same circuit."""
+        self.sim.restore(ckpt["sim"])
+        self.samples_seen = int(ckpt["samples_seen"])
+        cnt = ckpt["counters"]
+        self.counters = None if cnt is None else Counters(
+            **{f: np.asarray(cnt[f]) for f in FIELDS}, core_population=tuple(b[1] for b in sorted(self.sim.mapping.blocks)))
+        self.overflow = np.asarray(ckpt["overflow"], np.int64).copy()
 
     # ---- inputs -------------------------------------------------------------------------------
     def _payload(self, X) -> np.ndarray:
@@ -250,6 +268,8 @@ class OTTTNetwork:
                 self.sim.add_tags_to_weights()
             self.sim.reset_dynamics()
             total = rec.counters if total is None else _add(total, rec.counters)
+            for l in range(c.n_layers):
+                self.overflow[l] += rec.overflow[f"hidden{l + 1}"]
         self.samples_seen += len(order)
         if total is not None:
             self.counters = total if self.counters is None else _add(self.counters, total)
