@@ -284,14 +284,17 @@ class OnChipOTTT:
         frac = sp.accumulator_bits - wb
         ps = max(0, 2 * tb + 4 - sp.accumulator_bits)
         m, e, lr_eff, halvings = [], [], [], []
+        # pre-trace unit per projection: on chip timing the first layer's trace holds the input value
+        # itself (Lava's OVERWRITE: x1 = the message / 2), in input units; elsewhere trace units X
+        Xp = [self.in_unit if (p == 0 and cfg.timing == "chip") else X for p in range(L + H)]
         for p in range(L + H):
             n_half = 0
-            while cfg.lr * 2.0 ** ps / (X * U[p] * q[p]) < 2.0 ** -frac * 0.75:
+            while cfg.lr * 2.0 ** ps / (Xp[p] * U[p] * q[p]) < 2.0 ** -frac * 0.75:
                 U[p] /= 2.0
                 n_half += 1
                 if n_half > 40:
                     raise SpecError(f"lr={cfg.lr!r} is too small for the chip's rule scale (projection {p})")
-            eta = cfg.lr * 2.0 ** ps / (X * U[p] * q[p])
+            eta = cfg.lr * 2.0 ** ps / (Xp[p] * U[p] * q[p])
             if eta > 8 * 2.0 ** 8:
                 raise SpecError(f"lr={cfg.lr!r} is too large for the chip's rule scale at weight_bits={wb}, "
                                 f"trace_bits={tb}, accumulator_bits={sp.accumulator_bits} (projection {p}: "
@@ -299,7 +302,7 @@ class OnChipOTTT:
             mm, ee = _rate(eta, frac)
             m.append(-mm)
             e.append(ee)
-            lr_eff.append(mm * 2.0 ** (ee - ps) * X * U[p] * q[p])
+            lr_eff.append(mm * 2.0 ** (ee - ps) * Xp[p] * U[p] * q[p])
             halvings.append(n_half)
         # circuit integers
         wexp = [_log2_int(q[0] * S / (64 * self.in_unit), "layer 0 weight exponent scale")]
@@ -398,7 +401,7 @@ class OnChipOTTT:
         readout sum and, when ``record``, per step spikes / membranes before reset per layer."""
         if self.pipelined is not None:
             out, rec = self.pipelined.sample(np.asarray(x[0]) * self.in_unit, label, learn, record)
-            return torch.as_tensor(out), rec.get("s", []), rec.get("vpre", [])
+            return torch.as_tensor(out), rec.get("s", []), rec.get("v", [])     # v after the reset
         rule, net, opt = self.rule, self.twin, self.optimizer
         T = self.cfg.T
         y = torch.tensor([label])

@@ -100,7 +100,7 @@ class PipelinedTwin:
         onehot = np.zeros((B, C))
         if labels is not None:
             onehot[np.arange(B), labels] = 1.0
-        rec = {"s": [], "vpre": []}
+        rec = {"s": [], "vpre": [], "v": []}
         for t in range(1, self.steps + 1):
             # compartments of step t
             s = []
@@ -114,6 +114,7 @@ class PipelinedTwin:
             if record:
                 rec["s"].append([z[0].copy() for z in s])
                 rec["vpre"].append([vh[l][t % D][0].copy() for l in range(L)])
+                rec["v"].append([z[0].copy() for z in v])
             frame = x[:, (t - 1) % x.shape[1]] if t <= T else np.zeros_like(xhat)
             xhat = np.where(frame != 0, frame, xhat)
             out += o[-1]

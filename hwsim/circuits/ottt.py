@@ -3,8 +3,9 @@
 :func:`ottt_network` turns the integer parameters of an :class:`~hwsim.learning.ottt.OTTTCircuit`
 and its weights into chip IR (docs/onchip.md, "The circuit as a network"):
 
-* ``input`` (graded; payload ``2 x`` for an input value ``x`` in ``[0, 2**in_bits - 1]`` shifted to
-  the trace width, so that Lava's ``GradedSpikeCfg.OVERWRITE`` sets ``x1 = x``) and one binary
+* ``input`` (graded; message ``2 x`` for an input value ``x`` in ``[0, 2**in_bits - 1]``, so that
+  Lava's ``GradedSpikeCfg.OVERWRITE`` sets ``x1 = x``: the first layer's pre trace is in input units
+  ``2**(in_bits - 1)`` per 1.0, the hidden layers' in trace units) and one binary
   ``label`` input (one-hot, present for the sample's first ``T`` steps);
 * per hidden layer ``l``: LIF ``hidden{l}`` and its learning compartment ``learning{l}`` (the
   surrogate LUT read at ``vpre(t - delay)``), the learning projection ``w{l}`` (3F, third factor
@@ -68,9 +69,7 @@ def sample_steps(c: OTTTCircuit) -> int:
     return c.T + (L + 2 if c.local else 3 * L)
 
 
-def in_shift(c: OTTTCircuit) -> int:
-    """Left shift of an ``in_bits`` input value to the trace width (the trace holds the frame)."""
-    return c.spec.trace_bits - c.in_bits
+PAYLOAD_SHIFT = 1    # message = 2 x: Lava's OVERWRITE sets x1 = round(message / 2) = x exactly
 
 
 def _rule(c: OTTTCircuit, k: int, graded: bool) -> LearningRule:
@@ -93,11 +92,10 @@ def ottt_network(c: OTTTCircuit, weights: Sequence, heads: Sequence, feedback: O
                         f"{L} layers and {c.n_heads} heads")
     if (c.feedback == "random") != (feedback is not None):
         raise SpecError(f"ottt_network: feedback={c.feedback!r} needs feedback matrices exactly when 'random'")
-    sh_in = 1 + in_shift(c)                  # payload = x << sh_in; the forward sum is compensated here
-    w0 = c.wexp[0] - sh_in
+    w0 = c.wexp[0] - PAYLOAD_SHIFT           # the forward sum of the doubled messages, compensated
     if w0 < sp.weight_exp_range[0]:
-        raise SpecError(f"ottt_network: layer 1's weight exponent {c.wexp[0]} minus the payload shift {sh_in} is "
-                        f"below the chip's {sp.weight_exp_range[0]}")
+        raise SpecError(f"ottt_network: layer 1's weight exponent {c.wexp[0]} minus the payload shift "
+                        f"{PAYLOAD_SHIFT} is below the chip's {sp.weight_exp_range[0]}")
     net = Network(sp, name)
     net.add_input("input", (c.layer_sizes[0],), graded=True)
     net.add_input("label", (C,))
@@ -140,7 +138,7 @@ def inference_network(c: OTTTCircuit, weights: Sequence, head: np.ndarray, head_
     sp = c.spec
     net = Network(sp, name)
     net.add_input("input", (c.layer_sizes[0],), graded=True)
-    w0 = c.wexp[0] - 1 - in_shift(c)
+    w0 = c.wexp[0] - PAYLOAD_SHIFT
     for l in range(head_layer + 1):
         net.add_population(f"hidden{l + 1}", (c.layer_sizes[l + 1],), du=c.du[l], dv=c.dv[l], vth=c.vth[l])
         src = "input" if l == 0 else f"hidden{l}"
@@ -243,12 +241,36 @@ class OTTTNetwork:
         c = self.circuit
         out = np.zeros((self.steps, c.layer_sizes[0]), np.int64)
         idx = np.arange(c.T) % x.shape[0]
-        out[:c.T] = x[idx] << (1 + in_shift(c))
+        out[:c.T] = x[idx] << PAYLOAD_SHIFT
         return out
 
     # ---- running ------------------------------------------------------------------------------
-    def train(self, X, y, order=None) -> Counters:
-        """Learn from samples ``X[order]`` one after the other; returns the counters of this call."""
+    def record(self, X, y, order=None, learn: bool = True):
+        """Like :meth:`train` for ``learn=True`` (one sample at a time), recording per sample and step
+        the hidden layers' spikes and membrane ``v`` (after the reset) and the heads' readout ``v``:
+        a namespace with ``spikes[l]``, ``v[l]`` (S, T_s, n_l) and ``readout[h]`` (S, T_s, C)."""
+        from types import SimpleNamespace
+        if not learn:
+            raise SpecError("OTTTNetwork.record records training samples (learn=True); use readout() for inference")
+        order = np.arange(len(X)) if order is None else np.asarray(order, np.int64)
+        c = self.circuit
+        L, H = c.n_layers, c.n_heads
+        probes = [(f"hidden{l + 1}", "v") for l in range(L)] + [(f"readout{h + 1}", "v") for h in range(H)]
+        out = SimpleNamespace(spikes=[[] for _ in range(L)], v=[[] for _ in range(L)], readout=[[] for _ in range(H)])
+        for n in order:
+            rec = self.train(X, y, [int(n)], probes=probes)
+            for l in range(L):
+                out.spikes[l].append(rec.spikes[f"hidden{l + 1}"].astype(np.int64))
+                out.v[l].append(rec.probes[(f"hidden{l + 1}", "v")].astype(np.int64))
+            for h in range(H):
+                out.readout[h].append(rec.probes[(f"readout{h + 1}", "v")].astype(np.int64))
+        for k in ("spikes", "v", "readout"):
+            setattr(out, k, [np.stack(a) for a in getattr(out, k)])
+        return out
+
+    def train(self, X, y, order=None, probes=None):
+        """Learn from samples ``X[order]`` one after the other; returns the counters of this call
+        (with ``probes``, one sample: its RunRecord)."""
         c = self.circuit
         X = self._payload(X)
         y = np.asarray(y, np.int64).reshape(-1)
@@ -263,7 +285,7 @@ class OTTTNetwork:
         for n in order:
             lab[:] = 0
             lab[:c.T, y[n]] = 1
-            rec = self.sim.run(self.steps, inputs={"input": self._frames(X[n]), "label": lab})
+            rec = self.sim.run(self.steps, inputs={"input": self._frames(X[n]), "label": lab}, probes=probes)
             if not c.online:
                 self.sim.add_tags_to_weights()
             self.sim.reset_dynamics()
@@ -273,7 +295,7 @@ class OTTTNetwork:
         self.samples_seen += len(order)
         if total is not None:
             self.counters = total if self.counters is None else _add(self.counters, total)
-        return total
+        return rec if probes is not None else total
 
     def readout(self, X, batch: int = 256) -> np.ndarray:
         """Sum over the sample's steps of the last head's readout ``v`` (no learning): (N, C) int64."""

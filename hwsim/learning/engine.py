@@ -478,7 +478,8 @@ class LearningDenseEngine:
             raise ValueError(f"s_in has shape {s.shape}, expected ({self.n_pre},)")
         payload = None
         if self.graded_spike_cfg == "overwrite":
-            payload = np.ascontiguousarray(check_array_range("s_in", s, 0, 255, where="LearningDenseEngine "
+            payload = np.ascontiguousarray(check_array_range("s_in", s, 0, (1 << (self.spec.trace_bits + 1)) - 1,
+                                                             where="LearningDenseEngine "
                                                              "(graded_spike_cfg='overwrite')").astype(np.int64))
         s = np.ascontiguousarray(s.astype(np.bool_))
         b = self._check_bap(bap, (self.n_post,))
