@@ -270,8 +270,8 @@ def test_an_incomplete_reset_is_detected(lava):
     def only_uv(procs):
         for p in procs:
             if p.name in ("H", "B"):
-                for n in ("u", "v"):
-                    getattr(p, n).set(np.broadcast_to(np.asarray(getattr(p, n).init, float), getattr(p, n).shape).copy())
+                for var in (p.u, p.v):
+                    var.set(np.broadcast_to(np.asarray(var.init, float), var.shape).copy())
         return {}
 
     N, T = 8, 14
@@ -321,3 +321,130 @@ def test_protocol_refuses_what_it_cannot_reset(lava):
     assert reset_dynamics_lava([d]) == {}                  # never run: holds its initial values
     with pytest.raises(ValueError, match="must be a Lava LearningDense"):
         add_tags_to_weights_lava(d)
+
+
+# ---------------------------------------------------------------------------------------------
+# the OTTT form: the mirror between the compartment kinds of hwsim/export/lava_kinds.py
+# ---------------------------------------------------------------------------------------------
+def _ottt_net(seed, dt_rule):
+    """x -> w (3F, y2 = hl) -> h + learning compartment hl -> head (3F, y2 = e) -> readout o + error e;
+    label -> lab -> e; mirror of head from e into hl (OTTT's mirrored feedback). ``delay = 3``, one
+    more than the pipeline needs, so that a stale ``vpre`` history would be read after a reset."""
+    rng = np.random.default_rng(seed)
+    net = Network(name=f"ottt{seed}")
+    net.add_input("x", 6)
+    net.add_input("label", 3)
+    net.add_population("h", 5, du=int(rng.integers(0, 3000)), dv=int(rng.integers(0, 3000)), vth=60)
+    net.add_learning_compartment("hl", "h", lut=rng.integers(1, 200, 7), lut_shift=13, sh=10, delay=3, seed=seed + 3)
+    tgt = "dt" if dt_rule else "dw"
+    r1 = LearningRule(**{tgt: "2^-1*u0*x1*y2"}, x1_impulse=40, x1_tau=6, rng_seed=seed + 5, kind="3F")
+    r2 = LearningRule(**{tgt: "-2^-1*u0*x1*y2"}, x1_impulse=30, x1_tau=4, rng_seed=seed + 9, kind="3F")
+    net.connect_dense("w", "x", "h", rng.integers(-150, 250, (5, 6)), learning=r1, third_factor={"y2": "hl"},
+                      sign_mode="mixed")
+    net.add_readout("o", 3, du=4095, dv=int(rng.integers(0, 4097)))
+    net.add_error("e", "o", tgt=2000, es=4, seed=seed + 11)
+    net.connect_dense("head", "h", "o", rng.integers(-200, 200, (3, 5)), learning=r2, third_factor={"y2": "e"},
+                      sign_mode="mixed")
+    net.connect_dense("lab", "label", "e", np.eye(3, dtype=np.int64), sign_mode="excitatory")
+    net.add_mirror("fb", "head", "e", "hl", weight_exp=-2)
+    return net
+
+
+OTTT_PROBES = [("h", "u"), ("h", "v"), ("o", "v"), ("e", "y"), ("hl", "y")]
+OTTT_KEYS = ("h.s", "h.u", "h.v", "o.v", "e.y", "hl.y", "w", "head", "w.tag_1", "head.tag_1")
+
+
+def _ottt_hwsim(net, x, T, host_at, add_tags):
+    sim = Simulator(net)
+    out = {k: [] for k in OTTT_KEYS}
+    for t in range(1, T + 1):
+        if t in host_at:
+            if add_tags:
+                sim.add_tags_to_weights()
+            sim.reset_dynamics()
+        r = sim.run(1, inputs={k: v[t - 1:t] for k, v in x.items()}, probes=OTTT_PROBES)
+        out["h.s"].append(r.spikes["h"][0])
+        for (p, v) in OTTT_PROBES:
+            out[f"{p}.{v}"].append(r.probes[(p, v)][0])
+        for q in ("w", "head"):
+            out[q].append(r.weights[q])
+            out[f"{q}.tag_1"].append(r.tags[q]["tag_1"])
+    return {k: np.array(v, np.int64) for k, v in out.items()}
+
+
+def _ottt_lava(net, x, T, host_at, add_tags):
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.proc.dense.process import Dense, LearningDense
+    from lava.proc.io.sink import RingBuffer as Sink
+    from lava.proc.io.source import RingBuffer as Source
+    from lava.utils.weightutils import SignMode
+
+    from hwsim.export.lava import lava_rule
+    from hwsim.export.lava_kinds import lava_kinds
+    from hwsim.export.lava_mirror import lava_mirror, run_cfg
+    from hwsim.export.lava_protocol import add_tags_to_weights_lava, reset_dynamics_lava
+
+    K, M = lava_kinds(), lava_mirror()
+    P, J = net.populations, net.projections
+    h, hl, o, e = P["h"], P["hl"], P["o"], P["e"]
+    H = K.HwLearningLIF(shape=(h.size,), du=h.du, dv=h.dv, vth=h.vth, lut=tuple(int(v) for v in hl.lut),
+                        lut_shift=hl.lut_shift, sh=hl.shift, delay=hl.delay, seed=hl.seed, name="H")
+    RO = K.HwReadoutError(shape=(o.size,), du=o.du, dv=o.dv, tgt=e.tgt, es=e.shift, seed=e.seed, name="RO")
+    w = LearningDense(weights=np.asarray(J["w"].weights), learning_rule=lava_rule(J["w"].learning),
+                      sign_mode=SignMode.MIXED, name="w")
+    head = M.HwMirrorLearningDense(weights=np.asarray(J["head"].weights), learning_rule=lava_rule(J["head"].learning),
+                                   back_exp=net.mirrors["fb"].weight_exp, sign_mode=SignMode.MIXED, name="head")
+    lab = Dense(weights=np.asarray(J["lab"].weights), sign_mode=SignMode.EXCITATORY, name="lab")
+    sx, sl = Source(data=x["x"].T), Source(data=x["label"].T)
+    sx.s_out.connect(w.s_in)
+    w.a_out.connect(H.a_in)
+    H.s_out_y2.connect(w.s_in_y2)
+    H.s_out.connect(head.s_in)
+    head.a_out.connect(RO.a_in)
+    sl.s_out.connect(lab.s_in)
+    lab.a_out.connect(RO.a_label)
+    RO.s_out_y2.connect(head.s_in_y2)
+    RO.s_out.connect(head.s_in_back)
+    head.a_out_back.connect(H.a_third_factor_in)
+    spikes = Sink(shape=(h.size,), buffer=T)
+    H.s_out.connect(spikes.a_in)
+    procs = [H, RO, w, head, lab, sx, sl, spikes]
+    cfg = run_cfg(procs)
+    out = {k: [] for k in OTTT_KEYS if k != "h.s"}
+    try:
+        for t in range(1, T + 1):
+            if t in host_at:
+                if add_tags:
+                    add_tags_to_weights_lava(w)
+                    add_tags_to_weights_lava(head)
+                reset_dynamics_lava(procs)
+            H.run(condition=RunSteps(num_steps=1), run_cfg=cfg)
+            for k, var in (("h.u", H.u), ("h.v", H.v), ("o.v", RO.v), ("e.y", RO.y2), ("hl.y", H.y2),
+                           ("w", w.weights), ("head", head.weights), ("w.tag_1", w.tag_1),
+                           ("head.tag_1", head.tag_1)):
+                out[k].append(var.get())
+        out["h.s"] = spikes.data.get().T
+    finally:
+        H.stop()
+    return {k: np.rint(np.array(v, np.float64)).astype(np.int64) for k, v in out.items()}
+
+
+@pytest.mark.parametrize("add_tags", [False, True])
+def test_ottt_circuit_with_the_mirror_and_the_host_protocol(lava, add_tags):
+    """The fused OTTT processes (HwLearningLIF, HwReadoutError) with HwMirrorLearningDense as the
+    feedback, three samples with the host protocol between them: identical to hwsim every step."""
+    seed, N = 3, 9
+    T = 3 * N
+    net = _ottt_net(seed, add_tags)
+    rng = np.random.default_rng(seed)
+    x = {"x": (rng.random((T, 6)) < 0.5).astype(np.int64), "label": np.zeros((T, 3), np.int64)}
+    for s in range(3):
+        x["label"][s * N:(s + 1) * N, s % 3] = 1
+    host_at = (N + 1, 2 * N + 1)
+    ours = _ottt_hwsim(net, x, T, host_at, add_tags)
+    got = _ottt_lava(net, x, T, host_at, add_tags)
+    for t in range(T):
+        for k in OTTT_KEYS:
+            np.testing.assert_array_equal(got[k][t], ours[k][t], err_msg=f"step {t + 1}: {k}")
+    assert np.count_nonzero(ours["hl.y"]) > 3 and np.count_nonzero(ours["e.y"]) > 3 and ours["h.s"].any()
+    assert not np.array_equal(ours["head"][0], ours["head"][-1]) and not np.array_equal(ours["w"][0], ours["w"][-1])
