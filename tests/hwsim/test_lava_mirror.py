@@ -14,6 +14,12 @@ Network (Lava side; the hwsim side in :func:`_network`)::
 On the hwsim side ``y`` is the output of an error population ``e`` (of a readout ``o`` driven by a
 graded input ``z``), the mirror ``m`` has ``src="e"``, ``dst="B"``; ``e`` does not depend on the
 rest of the network, so its recorded ``y`` is what Lava's RingBuffer replays.
+
+The host protocol (reset_dynamics_lava / add_tags_to_weights_lava between run() calls) is compared
+with hwsim's Simulator.reset_dynamics / add_tags_to_weights at the same points, on this network
+(3F, 3F with tags, t_epoch = 2 with mid-epoch resets, 2F with bap) and on the fused OTTT circuit
+(HwLearningLIF, HwReadoutError of hwsim/export/lava_kinds.py, the mirror as its feedback).
+Mutants are detected: a back pass with the post-learning weights, and a reset of u / v only.
 """
 import numpy as np
 import pytest
