@@ -24,21 +24,11 @@ import dataclasses
 import os
 import sys
 
+from scripts.options import int_type, pow2_type
+
 
 def _spec_flag(name: str) -> str:
     return "--" + name.replace("_", "-")
-
-
-def _int_in(flag: str, lo: int, hi: int):
-    def parse(text):
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} must be an integer, got {text!r}") from None
-        if not lo <= v <= hi:
-            raise argparse.ArgumentTypeError(f"{flag}={v} is outside the allowed range [{lo}, {hi}]")
-        return v
-    return parse
 
 
 def add_spec_arguments(p: argparse.ArgumentParser) -> None:
@@ -49,7 +39,7 @@ def add_spec_arguments(p: argparse.ArgumentParser) -> None:
     for f in dataclasses.fields(ChipSpec):
         lo, hi = _FIELD_BOUNDS[f.name]
         flag = _spec_flag(f.name)
-        g.add_argument(flag, dest=f"spec_{f.name}", type=_int_in(flag, lo, hi), default=None, metavar="N",
+        g.add_argument(flag, dest=f"spec_{f.name}", type=int_type(flag, lo, hi), default=None, metavar="N",
                        help=f"{f.name} in [{lo}, {hi}] (default: {getattr(LOIHI, f.name)})")
 
 
@@ -67,7 +57,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scale", default="exact", choices=("exact", "pow2"),
                    help="scale policy (models.scales): exact (full mantissa range, threshold exact) or pow2 "
                         "(power-of-two scales, every conversion a shift) (default: exact)")
-    p.add_argument("--num-weight-bits", type=_int_in("--num-weight-bits", 1, 16), default=None, metavar="B",
+    p.add_argument("--target", default="chip", choices=("chip", "netx"),
+                   help="what must run the network (models.scales): chip (hwsim and Lava) or netx (also lava-dl's "
+                        "netx files: weight exponent 0, biases in multiples of 64; refused here, naming the layer, "
+                        "if netx cannot express it) (default: chip)")
+    p.add_argument("--input-scale", type=pow2_type("--input-scale", 1, 1 << 16), default=None, metavar="Q",
+                   help="graded (direct-encoded) input: payload round(x * Q), a power of two; a smaller Q leaves "
+                        "room for finer first-layer weights, which the netx target needs (default: 256 for chip, "
+                        "16 for netx)")
+    p.add_argument("--num-weight-bits", type=int_type("--num-weight-bits", 1, 16), default=None, metavar="B",
                    help="weight precision of every projection within the spec's weight field (default: "
                         "--weight-bits); lower values keep the file exportable to Lava at Loihi's widths")
     p.add_argument("--headroom", type=float, default=64.0,
@@ -118,16 +116,21 @@ def run(args) -> int:
         c = ck.load(args.checkpoint)
         net = ck.net_from_checkpoint(c)
         cfg = c["config"]
-        cm = quantize(net, spec, input_graded=cfg["encoder"] == "direct", weight_bits=args.num_weight_bits,
+        graded = cfg["encoder"] == "direct"
+        if args.input_scale is not None and not graded:
+            return fail(f"--input-scale applies to a graded (direct-encoded) input; {args.checkpoint} was trained "
+                        f"with --encoder {cfg['encoder']} (binary spikes in)")
+        cm = quantize(net, spec, input_graded=graded, weight_bits=args.num_weight_bits, input_scale=args.input_scale,
                       headroom=args.headroom, scale_policy=args.scale, soft_reset=args.soft_reset,
-                      name=f"{cfg['rule']}-quantized")
+                      name=f"{cfg['rule']}-quantized", target=args.target)
     except (FormatError, SpecError, QuantizationError, ck.CheckpointError, FileNotFoundError) as exc:
         return fail(exc)
     except NotImplementedError as exc:
         return fail(f"{args.checkpoint}: {exc}")
     meta = {"float_checkpoint": os.path.abspath(args.checkpoint), "float_sha256": ck.file_sha256(args.checkpoint),
             "rule": cfg["rule"], "dataset": cfg["dataset"], "T": int(cfg["T"]), "encoder": cfg["encoder"],
-            "seed": int(cfg["seed"]), "scale_policy": args.scale, "soft_reset": args.soft_reset,
+            "seed": int(cfg["seed"]), "scale_policy": args.scale, "target": args.target,
+            "input_scale": int(cm.input_scale), "soft_reset": args.soft_reset,
             "num_weight_bits": int(cm.report.layers[0].num_weight_bits), "headroom": float(args.headroom),
             "float_test_accuracy": float(c["metrics"]["test_accuracy"])}
     save_chip_model(args.output, cm, meta)
@@ -135,7 +138,7 @@ def run(args) -> int:
     changed = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)
                if getattr(spec, f.name) != getattr(type(spec)(), f.name)}
     print(f"quantized {args.checkpoint} ({cfg['rule']}, {c['epochs_done']} epochs, float test_acc="
-          f"{c['metrics']['test_accuracy']:.4f}) with scale policy {args.scale}, spec "
+          f"{c['metrics']['test_accuracy']:.4f}) with scale policy {args.scale}, target {args.target}, spec "
           f"{'Loihi' if not changed else 'Loihi + ' + str(changed)}, input "
           f"{'graded x' + str(cm.input_scale) if cm.input_graded else 'binary spikes'}")
     print(format_report(cm))
