@@ -127,6 +127,13 @@ def check_output(path: Optional[str], option: str) -> None:
         raise UsageError(str(exc)) from None
 
 
+def check_data_dir(dataset: str, data_dir: Optional[str]) -> None:
+    """``--data-dir`` is for the datasets read from files (mnist); the bundled digits take none."""
+    if data_dir is not None and dataset == "digits":
+        raise UsageError(f"--data-dir {data_dir!r} applies to --dataset mnist (IDX files); the digits are bundled "
+                         "with scikit-learn and read no folder")
+
+
 def check_memory(what: str, need: int, option: str) -> None:
     """Refuse a job whose estimated memory exceeds the limit (half the machine,
     ``HWLEARN_MAX_RUN_BYTES``; the same limit as :meth:`hwsim.simulator.Simulator.run`)."""

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import sys
 
-from scripts.options import int_type, pow2_type
+from scripts.options import float_type, int_type, pow2_type
 
 
 def _spec_flag(name: str) -> str:
@@ -68,7 +69,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-weight-bits", type=int_type("--num-weight-bits", 1, 16), default=None, metavar="B",
                    help="weight precision of every projection within the spec's weight field (default: "
                         "--weight-bits); lower values keep the file exportable to Lava at Loihi's widths")
-    p.add_argument("--headroom", type=float, default=64.0,
+    p.add_argument("--headroom", type=float_type("--headroom", 1.0, math.inf), default=64.0,
                    help="|u|, |v| up to this many thresholds must fit the chip state (default: 64)")
     p.add_argument("--soft-reset", default="hard", choices=("hard", "error"),
                    help="a soft-reset float net: map to the chip's reset to zero (hard) or refuse (error) "
