@@ -100,8 +100,8 @@ from hwsim.spec import LOIHI, ChipSpec
 from .fold import QuantizationError, _as_pair, _fold_dense, _fold_pre, _layer_map, _np, _unfold_conv, _unfold_dense
 from .neuron import LIFConfig
 from .network import NetConfig, SpikingNet
-from .scales import (INPUT_SCALES, bias_exponent_floor, check_policy, check_target, grid_stats, pow2_floor, to_grid,
-                     weight_exponents)
+from .scales import (INPUT_SCALES, bias_exponent_floor, check_policy, check_target, grid_stats, layer_headroom,
+                     pow2_floor, to_grid, weight_exponents)
 from .surrogate import Surrogate
 
 INPUT_SCALE = INPUT_SCALES["chip"]
@@ -427,7 +427,6 @@ def quantize(net: SpikingNet, spec: ChipSpec = LOIHI, *, input_name: str = "in",
     dv_int = int(round(dv_f * DECAY_UNITY))
     uv_hi = (1 << (spec.uv_bits - 1)) - 1
     vth_hi = spec.vth_range[1]
-    s_cap = min(uv_hi / (headroom * v_th), (VTH_GAIN * vth_hi + 1) / v_th)
 
     if reset_interval is not None and (int(reset_interval) != reset_interval or not
                                        (reset_interval == 0 or n_layers < reset_interval <= 1 << 16)):
@@ -453,6 +452,15 @@ def quantize(net: SpikingNet, spec: ChipSpec = LOIHI, *, input_name: str = "in",
                                 conv_weight_exp=conv_weight_exp)
         unit = lambda e: float(ACT_GAIN * (2.0 ** e) * (1 << ntb) * q)   # chip u per k step, per float input
         notes = []
+        # worst case |i|, |v| of the float layer in thresholds: every input at 1 every step
+        row_abs = np.abs(W).reshape(W.shape[0], -1).sum(axis=1)   # dense: per output; conv: per out channel
+        x_max = row_abs.max() if row_abs.size else 0.0
+        du_eff, dv_eff = (du_int + DU_OFFSET) / DECAY_UNITY, dv_int / DECAY_UNITY
+        u_bound = x_max / du_eff if du_eff > 0 else (math.inf if x_max > 0 else 0.0)
+        v_bound = (u_bound + float(np.abs(b).max(initial=0.0))) / dv_eff if dv_eff > 0 else math.inf
+        u_bound, v_bound = u_bound / v_th, v_bound / v_th
+        hr = layer_headroom(target, headroom, max(u_bound, v_bound))
+        s_cap = min(uv_hi / (hr * v_th), (VTH_GAIN * vth_hi + 1) / v_th)
         if scales_req[i] is None:
             if g == 0.0:
                 we, s_t = (0 if 0 in exps else exps[0]), s_cap
@@ -464,7 +472,7 @@ def quantize(net: SpikingNet, spec: ChipSpec = LOIHI, *, input_name: str = "in",
                 else:
                     we, s_t = exps[0], s_cap
                     notes.append(f"weights use {s_cap * g / unit(we):.2f} of the mantissa range "
-                                 f"(scale capped by headroom={headroom} and the state/threshold widths)")
+                                 f"(scale capped by headroom={hr:.3g} and the state/threshold widths)")
             if scale_policy == "pow2":
                 s_p = pow2_floor(s_t)                 # step = unit / s_p >= g: nothing clipped
                 vth = int(round(s_p * v_th / VTH_GAIN))
@@ -533,12 +541,6 @@ def quantize(net: SpikingNet, spec: ChipSpec = LOIHI, *, input_name: str = "in",
         wmax, wmean = float(np.abs(W).max()), float(np.abs(W).mean())
         b_eff = effective_bias(bias_mant, bias_exp).astype(np.float64) / s
         state_range = uv_hi / (s * v_th)
-        row_abs = np.abs(W).reshape(W.shape[0], -1).sum(axis=1)   # dense: per output; conv: per out channel
-        x_max = row_abs.max() if row_abs.size else 0.0
-        du_eff, dv_eff = (du_int + DU_OFFSET) / DECAY_UNITY, dv_int / DECAY_UNITY
-        u_bound = x_max / du_eff if du_eff > 0 else (math.inf if x_max > 0 else 0.0)
-        v_bound = (u_bound + float(np.abs(b).max(initial=0.0))) / dv_eff if dv_eff > 0 else math.inf
-        u_bound, v_bound = u_bound / v_th, v_bound / v_th
         if reset_note:
             notes.append(reset_note)
         if max(u_bound, v_bound) > state_range:

@@ -86,6 +86,20 @@ def bias_exponent_floor(target: str, lo: int, hi: int) -> int:
     return max(int(lo), NETX_BIAS_EXP)
 
 
+def layer_headroom(target: str, headroom: float, worst_case: float) -> float:
+    """The state headroom (in thresholds) a layer's scale must leave: ``|u|, |v|`` up to
+    ``headroom * v_th`` fit the chip state. ``chip`` keeps ``headroom``. ``netx`` has no weight
+    exponent to reach the full weight range with, so it lowers the headroom to the layer's proven
+    worst case ``worst_case`` (``|u|, |v|`` with every input at 1 every step, in thresholds; at
+    least 1): no such input can leave the state range, and the weights get up to
+    ``headroom / worst_case`` times more of their range (a graded digits layer: 16 vs 64)."""
+    check_target(target)
+    headroom = float(headroom)
+    if target == "chip" or not math.isfinite(float(worst_case)):
+        return headroom
+    return min(headroom, max(1.0, float(worst_case)))
+
+
 def _positive(x: float, what: str) -> float:
     x = float(x)
     if not (math.isfinite(x) and x > 0):

@@ -4,8 +4,9 @@ For every rule and seed: train the float MLP (``rules.train`` defaults: digits, 
 direct input) or reuse its checkpoint in ``--dir``, quantize it (``models.quantize``: the soft reset
 mapped to the chip's reset to zero, graded input) at every ``--bits`` (the projections'
 ``num_weight_bits`` within Loihi's 8-bit weight field; 8 = Loihi's full width) with the exact scale
-policy, and at Loihi's widths with the pow2 policy and with the netx target (``models.scales``:
-weight exponent 0, biases in multiples of 64, graded input x16), then evaluate the test set on the chip
+policy and the chip target, at Loihi's widths with the pow2 policy, and at every ``--bits`` with the
+netx target (``models.scales``: weight exponent 0, biases in multiples of 64, graded input x16,
+headroom down to the layer's worst case), then evaluate the test set on the chip
 simulator next to the float network (``rules.chiprun.evaluate``). Rows go to ``--json`` and
 ``--csv`` (pandas) as they are produced; a rerun skips the (rule, seed) pairs already there.
 
@@ -40,7 +41,8 @@ def rows_for(rule: str, seed: int, bits, folder: str, epochs=None, limit=None) -
     split = load_data(TrainConfig())
     x = np.asarray(split.x_test).reshape(len(split.x_test), -1)
     out = []
-    for policy, b, target in [("exact", b, "chip") for b in bits] + [("pow2", 8, "chip"), ("exact", 8, "netx")]:
+    runs = [("exact", b, "chip") for b in bits] + [("pow2", 8, "chip")] + [("exact", b, "netx") for b in bits]
+    for policy, b, target in runs:
         cm = quantize(net, input_graded=cfg["encoder"] == "direct", soft_reset="hard", weight_bits=b,
                       scale_policy=policy, target=target)
         ev = evaluate(cm, x, split.y_test, cfg["T"], float_net=net, encoder=cfg["encoder"], seed=seed)
@@ -72,7 +74,7 @@ def report(df) -> str:
     for r in order:
         e = df[(df.rule == r) & (df.policy == "exact") & (df.weight_bits == 8)]
         q = df[(df.rule == r) & (df.policy == "pow2")]
-        n = nx[nx.rule == r]
+        n = nx[(nx.rule == r) & (nx.weight_bits == 8)]
         ngap = f"{n.gap_points.mean():+.2f} / {n.gap_points.max():+.2f}" if len(n) else ""
         lines.append(f"| {r} | {len(e)} | {pct(e.float_accuracy)} | {pct(e.chip_accuracy)} | "
                      f"{e.gap_points.mean():+.2f} / {e.gap_points.max():+.2f} | {pct(q.chip_accuracy)} | "
@@ -81,12 +83,12 @@ def report(df) -> str:
     lines += ["", "| rule | float % | " + " | ".join(f"{b} bit" for b in bits) + " |",
               "|---|---|" + "---|" * len(bits)]
     for r in order:
-        e = df[(df.rule == r) & (df.policy == "exact")]
-        cells = []
-        for b in bits:
-            v = e[e.weight_bits == b].chip_accuracy
-            cells.append(f"{100 * v.mean():.2f}" if len(v) else "")
-        lines.append(f"| {r} (seeds {sorted(set(e.seed))}) | {100 * e.float_accuracy.mean():.2f} | " + " | ".join(cells) + " |")
+        for tgt, d in (("", df), (", netx", nx)):
+            e = d[(d.rule == r) & (d.policy == "exact")]
+            if not len(e):
+                continue
+            cells = [pct(e[e.weight_bits == b].chip_accuracy) for b in bits]
+            lines.append(f"| {r}{tgt} (seeds {sorted(set(e.seed))}) | {pct(e.float_accuracy)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -206,8 +206,8 @@ def run(args) -> int:
                       overflow=args.overflow, progress=not args.no_progress)
     except (ValueError, OverflowError, RuntimeError) as exc:
         return fail(exc)
-    print(f"ran {args.network} ({meta.get('rule', '?')}, scale policy {meta.get('scale_policy', '?')}) on the "
-          f"chip simulator: {args.dataset} test set")
+    print(f"ran {args.network} ({meta.get('rule', '?')}, scale policy {meta.get('scale_policy', '?')}, target "
+          f"{meta.get('target', 'chip')}) on the chip simulator: {args.dataset} test set")
     print(format_summary(ev.summary, fpath, note))
     if args.record:
         rec = {"summary": ev.summary, "predictions": ev.predictions, "labels": ev.labels,
