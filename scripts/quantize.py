@@ -2,7 +2,8 @@
 
 Examples::
 
-    hwlearn quantize m.h5 -o n.h5                              # Loihi's widths, exact scales
+    hwlearn quantize m.h5 -o n.h5                              # Loihi's widths, exact scales, netx-exportable
+    hwlearn quantize m.h5 -o c.h5 --target chip                # every weight exponent (hwsim and Lava only)
     hwlearn quantize m.h5 -o n4.h5 --num-weight-bits 4         # 4-bit weights in Loihi's 8-bit field
     hwlearn quantize m.h5 -o p.h5 --scale pow2 --uv-bits 20    # power-of-two scales, a narrower state
 
@@ -13,7 +14,9 @@ file that also records the host readout, the layer scales and the float checkpoi
 (path and SHA-256), for ``hwlearn run`` and ``hwlearn export``. Prints per layer the weight range
 mapped, the scale and weight grid, the share of weights clipped or zeroed, and the overflow risk
 (worst-case membrane against the chip's state range). A layer whose weights all quantize to zero
-is an error. The float networks ``hwlearn train`` builds reset softly (v -= v_th); the chip resets
+is an error. The default target, netx, keeps the network expressible in lava-dl's netx files (so
+``hwlearn export NET.h5 --to netx`` takes it) and refuses one it cannot be, naming the layer, the
+value and the limit; ``--target chip`` uses every weight exponent of the chip. The float networks ``hwlearn train`` builds reset softly (v -= v_th); the chip resets
 to zero, so ``--soft-reset hard`` (the default) maps one to the other (``hwlearn run`` reports the
 accuracy of both) and ``--soft-reset error`` refuses such networks.
 """
@@ -58,14 +61,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scale", default="exact", choices=("exact", "pow2"),
                    help="scale policy (models.scales): exact (full mantissa range, threshold exact) or pow2 "
                         "(power-of-two scales, every conversion a shift) (default: exact)")
-    p.add_argument("--target", default="chip", choices=("chip", "netx"),
-                   help="what must run the network (models.scales): chip (hwsim and Lava) or netx (also lava-dl's "
-                        "netx files: weight exponent 0, biases in multiples of 64; refused here, naming the layer, "
-                        "if netx cannot express it) (default: chip)")
+    p.add_argument("--target", default="netx", choices=("chip", "netx"),
+                   help="what must run the network (models.scales): netx (hwsim, Lava and lava-dl's netx files: "
+                        "weight exponent 0, biases in multiples of 64, graded input x16, state headroom down to "
+                        "each layer's worst case; refused here, naming the layer, if netx cannot express it) or "
+                        "chip (hwsim and Lava only: every weight exponent, graded input x256) (default: netx; "
+                        "both give the same accuracy on digits, docs/pipeline.md)")
     p.add_argument("--input-scale", type=pow2_type("--input-scale", 1, 1 << 16), default=None, metavar="Q",
-                   help="graded (direct-encoded) input: payload round(x * Q), a power of two; a smaller Q leaves "
-                        "room for finer first-layer weights, which the netx target needs (default: 256 for chip, "
-                        "16 for netx)")
+                   help="graded (direct-encoded) input: payload round(x * Q), a power of two in [1, 65536]; a "
+                        "smaller Q leaves room for finer first-layer weights, which the netx target needs "
+                        "(default: 16 for netx, exact for the digits' pixel / 16; 256 for chip)")
     p.add_argument("--num-weight-bits", type=int_type("--num-weight-bits", 1, 16), default=None, metavar="B",
                    help="weight precision of every projection within the spec's weight field (default: "
                         "--weight-bits); lower values keep the file exportable to Lava at Loihi's widths")

@@ -1,5 +1,6 @@
-"""Issue 9's acceptance chain on the command line, on a tiny run: train --save -> quantize --target
-netx -> run -> export --to lava --verify -> export --to netx --verify; the netx target's errors.
+"""Issue 9's acceptance chain on the command line, on a tiny run: train --save -> quantize (default
+target: netx) -> run -> export --to lava --verify -> export --to netx --verify; the netx target's
+errors; options the chosen backend or network does not use, refused.
 
 Oracles: Lava 0.10.0 fixed_pt and lava-dl 0.6.0's own netx reader (the two --verify steps run the
 written network there and compare every step with hwsim); netx's limits as lava-dl states them
@@ -41,7 +42,7 @@ def _netx_limits_hold(path):
 def test_the_acceptance_chain(netx, trained, tmp_path, capsys):
     m, n = str(trained / "m.h5"), str(tmp_path / "n.h5")
     inputs = str(tmp_path / "in.npz")
-    assert main(["quantize", m, "-o", n, "--target", "netx"]) == 0
+    assert main(["quantize", m, "-o", n]) == 0
     out = capsys.readouterr().out
     assert "target netx" in out and "input graded x16" in out and f"wrote {n}" in out
     net = _netx_limits_hold(n)
@@ -57,9 +58,9 @@ def test_the_acceptance_chain(netx, trained, tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"wrote netx file {net_file}" in out and "hwsim vs lava-dl netx -> Lava fixed_pt" in out
     assert "IDENTICAL" in out and net_file.exists()
-    # control: the same checkpoint at the default (chip) target has biases netx cannot hold
+    # control: the same checkpoint at the chip target has biases netx cannot hold
     c = str(tmp_path / "c.h5")
-    assert main(["quantize", m, "-o", c]) == 0
+    assert main(["quantize", m, "-o", c, "--target", "chip"]) == 0
     capsys.readouterr()
     assert main(["export", c, "--to", "netx", "-o", str(tmp_path / "c.net")]) == 3
     assert "not a multiple of 64" in capsys.readouterr().err
@@ -78,7 +79,7 @@ def test_netx_target_refuses_what_netx_cannot_express(trained, tmp_path, capsys,
     assert err.startswith("hwlearn quantize: error: target netx: ") and needle in err
     assert not n.exists()
     # control: the chip target takes the same widths
-    assert main(["quantize", str(trained / "m.h5"), "-o", str(n), *extra[2:]]) == 0
+    assert main(["quantize", str(trained / "m.h5"), "-o", str(n), *extra[2:], "--target", "chip"]) == 0
     assert n.exists()
 
 
@@ -100,7 +101,7 @@ def test_input_scale_is_used_and_refused_for_spike_inputs(trained, tmp_path, cap
     from models.quantize_io import load_chip_model
 
     n = tmp_path / "n.h5"
-    assert main(["quantize", str(trained / "m.h5"), "-o", str(n), "--input-scale", "64"]) == 0
+    assert main(["quantize", str(trained / "m.h5"), "-o", str(n), "--input-scale", "64", "--target", "chip"]) == 0
     assert "input graded x64" in capsys.readouterr().out
     assert load_chip_model(n)[0].input_scale == 64
     r = tmp_path / "r.h5"
