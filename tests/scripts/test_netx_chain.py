@@ -141,3 +141,14 @@ def test_run_refuses_data_dir_for_digits_and_resume_checks_the_checkpoints_datas
     assert main(["train", "--resume", str(trained / "m.h5"), "--epochs", "1", "--data-dir", str(tmp_path),
                  "--no-progress"]) == 2
     assert "applies to --dataset mnist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra", [["--rate", "0.5"], ["--seed", "3"]])
+def test_export_refuses_bernoulli_options_with_inputs(trained, tmp_path, capsys, extra):
+    n, inputs = tmp_path / "n.h5", tmp_path / "in.npz"
+    assert main(["quantize", str(trained / "m.h5"), "-o", str(n)]) == 0
+    assert main(["run", str(n), "--limit", "2", "--no-progress", "--save-inputs", str(inputs)]) == 0
+    capsys.readouterr()
+    assert main(["export", str(n), "--to", "lava", "--verify", "--inputs", str(inputs), *extra]) == 2
+    assert f"{extra[0]} do(es) not apply to --to lava --verify --inputs" in capsys.readouterr().err
+    assert main(["export", str(n), "--to", "lava", "--verify", "--steps", "5", *extra]) == 0   # control
