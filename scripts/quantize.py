@@ -5,7 +5,8 @@ Examples::
     hwlearn quantize m.h5 -o n.h5                              # Loihi's widths, exact scales, netx-exportable
     hwlearn quantize m.h5 -o c.h5 --target chip                # every weight exponent (hwsim and Lava only)
     hwlearn quantize m.h5 -o n4.h5 --num-weight-bits 4         # 4-bit weights in Loihi's 8-bit field
-    hwlearn quantize m.h5 -o p.h5 --scale pow2 --uv-bits 20    # power-of-two scales, a narrower state
+    hwlearn quantize m.h5 -o p.h5 --scale pow2 --uv-bits 20 --target chip   # power-of-two scales, a narrower
+                                                                            # state (netx needs Loihi's 24 bits)
 
 Reads a checkpoint written by ``hwlearn train --save`` (MLP or ConvNet; average pooling folded into
 the next projection), maps every spiking layer to one chip population and projection under a
@@ -16,8 +17,8 @@ mapped, the scale and weight grid, the share of weights clipped or zeroed, and t
 (worst-case membrane against the chip's state range). A layer whose weights all quantize to zero
 is an error. The default target, netx, keeps the network expressible in lava-dl's netx files (so
 ``hwlearn export NET.h5 --to netx`` takes it) and refuses one it cannot be, naming the layer, the
-value and the limit; ``--target chip`` uses every weight exponent of the chip. The float networks ``hwlearn train`` builds reset softly (v -= v_th); the chip resets
-to zero, so ``--soft-reset hard`` (the default) maps one to the other (``hwlearn run`` reports the
+value and the limit; ``--target chip`` uses every weight exponent of the chip. The float networks
+``hwlearn train`` builds reset softly (v -= v_th); the chip resets to zero, so ``--soft-reset hard`` (the default) maps one to the other (``hwlearn run`` reports the
 accuracy of both) and ``--soft-reset error`` refuses such networks.
 """
 from __future__ import annotations
