@@ -144,7 +144,7 @@ def test_run_refuses_data_dir_for_digits_and_resume_checks_the_checkpoints_datas
 
 
 @pytest.mark.parametrize("extra", [["--rate", "0.5"], ["--seed", "3"]])
-def test_export_refuses_bernoulli_options_with_inputs(trained, tmp_path, capsys, extra):
+def test_export_refuses_bernoulli_options_with_inputs(lava, trained, tmp_path, capsys, extra):
     n, inputs = tmp_path / "n.h5", tmp_path / "in.npz"
     assert main(["quantize", str(trained / "m.h5"), "-o", str(n)]) == 0
     assert main(["run", str(n), "--limit", "2", "--no-progress", "--save-inputs", str(inputs)]) == 0
