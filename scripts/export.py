@@ -194,7 +194,8 @@ def _runs(args) -> bool:
 def _unused_options(args) -> str:
     """A message naming the given options that the chosen target and mode do not use ('' if none)."""
     compares = args.verify and args.to in ("lava", "netx")
-    applies = {"--inputs": _runs(args), "--steps": _runs(args), "--rate": _runs(args), "--seed": _runs(args),
+    drawn = _runs(args) and not args.inputs          # --rate / --seed shape the Bernoulli input only
+    applies = {"--inputs": _runs(args), "--steps": _runs(args), "--rate": drawn, "--seed": drawn,
                "--variables": compares, "--overflow": compares, "--reader": args.to == "lava"}
     given = {"--inputs": args.inputs, "--steps": args.steps, "--rate": args.rate, "--seed": args.seed,
              "--variables": args.variables, "--overflow": args.overflow, "--reader": args.reader}
@@ -202,8 +203,9 @@ def _unused_options(args) -> str:
     if not unused:
         return ""
     mode = f"--to {args.to}" + (" --verify" if args.verify else "")
-    return (f"{', '.join(unused)} do(es) not apply to {mode} (inputs: --to lava, and --to netx --verify; "
-            "--variables, --overflow: --verify with lava or netx; --reader: --to lava)")
+    return (f"{', '.join(unused)} do(es) not apply to {mode}{' --inputs' if args.inputs else ''} (inputs: --to "
+            "lava, and --to netx --verify; --rate, --seed: the Bernoulli input, not --inputs; --variables, "
+            "--overflow: --verify with lava or netx; --reader: --to lava)")
 
 
 def run(args) -> int:
