@@ -100,7 +100,7 @@ class PipelinedTwin:
         onehot = np.zeros((B, C))
         if labels is not None:
             onehot[np.arange(B), labels] = 1.0
-        rec = {"s": [], "vpre": [], "v": []}
+        rec = {"s": [], "vpre": [], "v": [], "e": [], "delta": []}
         for t in range(1, self.steps + 1):
             # compartments of step t
             s = []
@@ -120,11 +120,14 @@ class PipelinedTwin:
             out += o[-1]
             e = []
             for h, lh in enumerate(c.head_layers):
-                in_window = lh + 2 <= t <= T + lh + 1          # the label meets the sample's first readout
+                in_window = lh + 3 <= t <= T + lh + 2          # the readout of layer lh + 1: steps lh + 3 ..
                 e.append(o[h] - onehot if in_window else o[h].copy())
             delta = [fb[l] * _sigmoid_grad(self.alpha, vh[l][(t - self.delays[l]) % D] - 1.0)
                      if t - self.delays[l] >= 1 else fb[l] * _sigmoid_grad(self.alpha, -1.0)
                      for l in range(L)]
+            if record:
+                rec["e"].append([z[0].copy() for z in e])
+                rec["delta"].append([z[0].copy() for z in delta])
             # what the projections send for step t + 1 (weights before this step's update)
             I = [frame @ self.W[0].T] + [s[l - 1] @ self.W[l].T for l in range(1, L)]
             o = [s[lh] @ self.R[h].T for h, lh in enumerate(c.head_layers)]

@@ -72,6 +72,15 @@ def sample_steps(c: OTTTCircuit) -> int:
 PAYLOAD_SHIFT = 1    # message = 2 x: Lava's OVERWRITE sets x1 = round(message / 2) = x exactly
 
 
+def feedback_shift(c: OTTTCircuit, n_terms: int) -> int:
+    """Right shift (as a negative weight exponent) that keeps a feedback sum of ``n_terms`` products of
+    a ``weight_bits`` weight and a ``trace_bits`` value inside Lava's int32 messages; the learning
+    compartment's ``sh`` is lowered by the same amount. 0 at Loihi's widths (8 + 7 + 4 bits)."""
+    sp = c.spec
+    need = sp.weight_bits + sp.trace_bits + int(np.ceil(np.log2(max(n_terms, 1)))) + 1
+    return max(0, need - 31)
+
+
 def _rule(c: OTTTCircuit, k: int, graded: bool) -> LearningRule:
     s = f"{c.m[k]}*2^{c.e[k]}*u0*x1*y2"
     kw = {"dw": s} if c.online else {"dt": s}
@@ -100,14 +109,18 @@ def ottt_network(c: OTTTCircuit, weights: Sequence, heads: Sequence, feedback: O
     net.add_input("input", (c.layer_sizes[0],), graded=True)
     net.add_input("label", (C,))
     delays = learning_delays(c)
+    nb = sp.weight_bits                      # every weight at the spec's full width (Lava: 8 bits)
+    # the feedback into layer l comes from the head's error (C terms) or, global, the layer above
+    fb_terms = [C if (c.local or l == L - 1) else c.layer_sizes[l + 2] for l in range(L)]
+    k_fb = [feedback_shift(c, n) for n in fb_terms]
     for l in range(L):
         net.add_population(f"hidden{l + 1}", (c.layer_sizes[l + 1],), du=c.du[l], dv=c.dv[l], vth=c.vth[l])
         net.add_learning_compartment(f"learning{l + 1}", f"hidden{l + 1}", lut=c.lut, lut_shift=c.lut_shift,
-                                     sh=c.sh[l], delay=delays[l], seed=c.seed * 7919 + l + 1)
+                                     sh=c.sh[l] - k_fb[l], delay=delays[l], seed=c.seed * 7919 + l + 1)
     for l in range(L):
         src = "input" if l == 0 else f"hidden{l}"
         net.connect_dense(f"w{l + 1}", src, f"hidden{l + 1}", np.asarray(weights[l]),
-                          weight_exp=w0 if l == 0 else c.wexp[l], sign_mode="mixed", learning=_rule(c, l, l == 0),
+                          weight_exp=w0 if l == 0 else c.wexp[l], sign_mode="mixed", num_weight_bits=nb, learning=_rule(c, l, l == 0),
                           third_factor={"y2": f"learning{l + 1}"},
                           graded_spike_cfg="overwrite" if l == 0 else "regular")
     eye = np.eye(C, dtype=np.int64)
@@ -117,17 +130,18 @@ def ottt_network(c: OTTTCircuit, weights: Sequence, heads: Sequence, feedback: O
         # the readout's v is its input << 6 (VTH_SHIFT): the circuit's target and shift are in input units
         net.add_error(er, ro, tgt=c.tgt[h] << VTH_SHIFT, es=c.es[h] + VTH_SHIFT, seed=c.seed * 7919 + 1000 + h)
         net.connect_dense(f"head{h + 1}", f"hidden{lh + 1}", ro, np.asarray(heads[h]), weight_exp=c.head_wexp[h],
-                          sign_mode="mixed", learning=_rule(c, L + h, False), third_factor={"y2": er})
-        net.connect_dense(f"label{h + 1}", "label", er, eye, sign_mode="excitatory",
+                          sign_mode="mixed", num_weight_bits=nb, learning=_rule(c, L + h, False), third_factor={"y2": er})
+        net.connect_dense(f"label{h + 1}", "label", er, eye, sign_mode="excitatory", num_weight_bits=nb,
                           delays=np.full((C, C), lh + 1, np.int64))
         if c.feedback == "mirror":
-            net.add_mirror(f"feedback{h + 1}", f"head{h + 1}", er, f"learning{lh + 1}")
+            net.add_mirror(f"feedback{h + 1}", f"head{h + 1}", er, f"learning{lh + 1}", weight_exp=-k_fb[lh])
         else:
             net.connect_dense(f"feedback{h + 1}", er, f"learning{lh + 1}", np.asarray(feedback[h]).T,
-                              sign_mode="mixed", graded=True)
+                              sign_mode="mixed", num_weight_bits=nb, graded=True, weight_exp=-k_fb[lh])
     if not c.local:
         for l in range(L - 1):
-            net.add_mirror(f"feedback_w{l + 2}", f"w{l + 2}", f"learning{l + 2}", f"learning{l + 1}")
+            net.add_mirror(f"feedback_w{l + 2}", f"w{l + 2}", f"learning{l + 2}", f"learning{l + 1}",
+                           weight_exp=-k_fb[l])
     return net
 
 
