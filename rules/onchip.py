@@ -54,7 +54,6 @@ from .ottt import OTTT, OTTTConfig
 CHIP_RULES = ("ottt-a", "ottt-o")
 TIMINGS = ("chip", "layer-sync")
 HEADROOM_BITS = 5
-POST_HEADROOM = 2.0      # chip timing: calibrated post factors use half the trace range
 
 
 @dataclass(frozen=True)
@@ -280,10 +279,11 @@ class OnChipOTTT:
         xq = torch.as_tensor(self.quantize_input(x_calib) / self.in_unit, dtype=torch.float32)
         dmax = _calibrate_deltas(net, rule, xq, torch.as_tensor(y_calib, dtype=torch.long), cfg.T)
         ymax = 2.0 ** tb - 1
-        # chip timing keeps one bit of headroom above the calibrated post factors: |delta| grows during
-        # training and a clipped post factor biases the update (16-bit cross-check: 31 of 474 learning
-        # outputs of layer 1 clipped after 600 samples without it, update cosine 0.59; with it 1.000)
-        hr = POST_HEADROOM if cfg.timing == "chip" else 1.0
+        # chip timing keeps headroom above the calibrated post factors (1 bit at Loihi's widths, half the
+        # extra bits of wider traces): |delta| grows during training and a clipped post factor biases
+        # the update (16-bit cross-check: 31 of 474 learning outputs of layer 1 clipped after 600 samples
+        # without headroom, update cosine 0.59)
+        hr = 2.0 ** max(1, (tb - LOIHI.trace_bits) // 2) if cfg.timing == "chip" else 1.0
         U = [_pow2_floor(ymax / (hr * max(d, 1e-6))) for d in dmax] + [_pow2_floor(ymax / 2.0)] * H
         # the learning rate per projection
         frac = sp.accumulator_bits - wb

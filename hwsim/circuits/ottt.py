@@ -187,6 +187,9 @@ class OTTTNetwork:
         self.samples_seen = 0
         self.counters: Optional[Counters] = None
         self.overflow = np.zeros(circuit.n_layers, np.int64)     # u / v overflow events per hidden layer
+        blocks = sorted(self.sim.mapping.blocks)                 # (core, population, c0, c1)
+        self._first_core = {k: next(b[0] for b in blocks if b[1] == p.dst)
+                            for k, p in self.net.projections.items() if p.learning is not None}
         self._fb = None if feedback is None else [np.asarray(f).copy() for f in feedback]
         # the weights as the learning engines hold them (Lava truncates mixed initial weights to even)
         self.sim.run(1, batch=None)
@@ -301,7 +304,10 @@ class OTTTNetwork:
             lab[:c.T, y[n]] = 1
             rec = self.sim.run(self.steps, inputs={"input": self._frames(X[n]), "label": lab}, probes=probes)
             if not c.online:
-                self.sim.add_tags_to_weights()
+                # OTTT_A: the host adds the tags to the weights; the writes count as weight write-backs
+                # (last step of the sample, on the first core of each projection's destination)
+                for name, n_w in self.sim.add_tags_to_weights().items():
+                    rec.counters.weight_writebacks[-1, self._first_core[name]] += n_w
             self.sim.reset_dynamics()
             total = rec.counters if total is None else _add(total, rec.counters)
             for l in range(c.n_layers):
