@@ -9,7 +9,8 @@ present for the first ``T`` steps, the label delayed to meet its readout)::
     I_l(t), o_h(t), fb_l(t)  = what the projections computed at t - 1      (one step per projection)
     v_l = (1 - dv/4096) v_l + I_l;  vpre_l(t) = v_l;  s_l(t) = v_l > 1;  v_l[s] = 0     (hard reset)
     a_l(t) = clip(lambda_x a_l(t - 1) + s_l(t), 0, a_max)         (pre trace of the next projection)
-    xhat(t) = the last non-zero input value of each input (the frame; Lava's OVERWRITE x1)
+    xhat(t) = the last non-zero input value of each input (the frame; Lava's OVERWRITE x1), or with
+              input_trace='step' the step's input (an x0-conditioned product)
     e_h(t) = o_h(t) - onehot(label) [label window]                             (error compartment)
     delta_l(t) = fb_l(t) * sg'(vpre_l(t - d_l) - 1)                         (learning compartment)
     next: I_1 = W_1 x(t), I_l = W_l s_{l-1}(t), o_h = R_h s(t), fb = R_h^T e_h(t) (mirror: the
@@ -116,7 +117,7 @@ class PipelinedTwin:
                 rec["vpre"].append([vh[l][t % D][0].copy() for l in range(L)])
                 rec["v"].append([z[0].copy() for z in v])
             frame = x[:, (t - 1) % x.shape[1]] if t <= T else np.zeros_like(xhat)
-            xhat = np.where(frame != 0, frame, xhat)
+            xhat = np.where(frame != 0, frame, xhat) if c.input_trace == "hold" else frame
             out += o[-1]
             e = []
             for h, lh in enumerate(c.head_layers):

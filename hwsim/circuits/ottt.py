@@ -9,7 +9,10 @@ and its weights into chip IR (docs/onchip.md, "The circuit as a network"):
   ``label`` input (one-hot, present for the sample's first ``T`` steps);
 * per hidden layer ``l``: LIF ``hidden{l}`` and its learning compartment ``learning{l}`` (the
   surrogate LUT read at ``vpre(t - delay)``), the learning projection ``w{l}`` (3F, third factor
-  ``y2 = learning{l}``; rule ``m*2^e*u0*x1*y2`` as ``dw`` for OTTT_O or ``dt`` for OTTT_A);
+  ``y2 = learning{l}``; rule ``m*2^e*u0*x1*y2`` as ``dw`` for OTTT_O or ``dt`` for OTTT_A; for the
+  first layer with ``input_trace='step'`` the product is ``x0*x1*y2``: only the step's non-zero
+  inputs, so an event stream's trace is the step's input; 'hold', the default for static frames,
+  keeps the last non-zero value of each input through the pipeline's drain);
 * per head ``h`` on layer ``l``: ``readout{h}`` (v = the step's head input), ``error{h}``
   (``y = clip(SR(v - tgt*label, es))``), the learning projection ``head{h}`` (third factor
   ``error{h}``), the label projection ``label{h}`` (identity, delay ``l`` so that the label meets
@@ -82,7 +85,8 @@ def feedback_shift(c: OTTTCircuit, n_terms: int) -> int:
 
 
 def _rule(c: OTTTCircuit, k: int, graded: bool) -> LearningRule:
-    s = f"{c.m[k]}*2^{c.e[k]}*u0*x1*y2"
+    dep = "x0" if graded and c.input_trace == "step" else "u0"
+    s = f"{c.m[k]}*2^{c.e[k]}*{dep}*x1*y2"
     kw = {"dw": s} if c.online else {"dt": s}
     if graded:
         return LearningRule(x1_impulse=0, x1_tau=65535, rng_seed=c.seed * 131 + k + 1, kind="3F", **kw)

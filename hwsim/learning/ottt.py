@@ -41,6 +41,7 @@ from . import ottt_kernels as K
 __all__ = ["OTTTCircuit", "OTTTChip", "OTTTRecord", "FEEDBACK_MODES"]
 
 FEEDBACK_MODES = ("mirror", "random")
+INPUT_TRACES = ("hold", "step")     # chip timing: the first layer's pre trace (see hwsim.circuits.ottt)
 MANT_RANGE = (-8, 7)          # Lava's rule-scale mantissa (4 bits, signed)
 EXP_MAX = 8                   # Lava's rule-scale exponent maximum
 
@@ -58,6 +59,10 @@ class OTTTCircuit:
     m, e : rule mantissa/exponent per learning projection (hidden layers, then heads)
     x_dec (leak * 4096), x_imp : presynaptic trace;  in_bits : input payload bits (<= trace_bits)
     lut_bits : width of the LUT entries;  overflow : 'wrap' (Lava) | 'saturate' for u, v
+    input_trace : on chip timing (:mod:`hwsim.circuits.ottt`), the first layer's pre trace: 'hold' (the
+        last non-zero input value, rule ``u0*x1*y2``: a static frame through the pipeline's drain) or
+        'step' (the step's input only, rule ``x0*x1*y2``: event streams). The layer-synchronous kernel
+        always uses the step's input.
     """
 
     layer_sizes: tuple
@@ -84,6 +89,7 @@ class OTTTCircuit:
     lut_bits: int = 8
     overflow: str = "wrap"
     seed: int = 0
+    input_trace: str = "hold"
     spec: ChipSpec = field(default=LOIHI)
 
     def __post_init__(self):
@@ -130,6 +136,8 @@ class OTTTCircuit:
             raise SpecError("lut must have at least one entry")
         check_array_range("lut", np.asarray(lut), 0, (1 << self.lut_bits) - 1, where)
         object.__setattr__(self, "lut", lut)
+        if self.input_trace not in INPUT_TRACES:
+            raise SpecError(f"input_trace={self.input_trace!r} is not one of {INPUT_TRACES}")
         if self.overflow not in ("wrap", "saturate"):
             raise SpecError(f"overflow={self.overflow!r} is not one of ('wrap', 'saturate')")
 
