@@ -25,6 +25,7 @@ every step), so both run one rule on one network: the chip differs only by its i
 """
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -486,8 +487,47 @@ def build(cfg: ChipTrainConfig, split=None):
     return model, (ptr, ytr), (pte, np.asarray(split.y_test))
 
 
-def train_chip(cfg: ChipTrainConfig, split=None, twin: bool = False, progress: bool = False) -> dict:
+CHIP_RUN_FORMAT = "hwlearn-chip-run"
+
+
+def save_chip_run(path, res: dict) -> None:
+    """Write a chip training run (config, per-epoch history, the learning state of the chip: weights,
+    tags, traces, random streams, time step, sample position, counters) with its network to HDF5
+    (``hwsim.io.save_run``, atomic); :func:`train_chip` with ``start=load_chip_run(path)`` continues it
+    bit-identically. On chip timing only (the layer-synchronous kernel keeps no checkpoint)."""
+    from hwsim.io import save_run
+
+    model = res["_model"]
+    if model.cfg.timing != "chip":
+        raise ValueError("saving a chip run needs timing='chip' (the Simulator); the layer-synchronous "
+                         "reference kernel has no learning-state checkpoint")
+    net = model.chip.current_network() if hasattr(model.chip, "current_network") else model.chip.network()
+    payload = {"format": CHIP_RUN_FORMAT, "config": json.dumps(res["config"], sort_keys=True),
+               "epochs_done": len(res["chip"]["history"]), "history": res["chip"]["history"],
+               "chip": model.chip.checkpoint()}
+    save_run(payload, path, network=net)
+
+
+def load_chip_run(path) -> dict:
+    """Read :func:`save_chip_run`'s file: ``{"config": ChipTrainConfig, "epochs_done", "history", "chip"}``."""
+    from hwsim.io import FormatError, load_run
+
+    d = load_run(path, rebuild=False)
+    if not isinstance(d, dict) or d.get("format") != CHIP_RUN_FORMAT:
+        raise FormatError(f"{path}: not a chip training run (hwlearn train --backend chip --save)")
+    kw = json.loads(d["config"])
+    kw["hidden"] = tuple(kw["hidden"])
+    d["config"] = ChipTrainConfig(**kw)
+    return d
+
+
+def train_chip(cfg: ChipTrainConfig, split=None, twin: bool = False, progress: bool = False,
+               start: Optional[dict] = None) -> dict:
     """Train on chip (and, with ``twin``, the float twin on the same samples in the same order).
+
+    ``start`` (:func:`load_chip_run`) continues a saved run: its learning state is restored and the
+    epochs after its ``epochs_done`` run (``cfg.epochs`` is the total), in the same sample orders, so
+    the result equals an uninterrupted run of ``cfg.epochs``.
 
     Returns a JSON-ready dict: accuracies (fractions), per-epoch test accuracy, seconds, samples/s,
     the counters' totals and the energy estimate of the chip's training, the scales and rates.
@@ -498,12 +538,26 @@ def train_chip(cfg: ChipTrainConfig, split=None, twin: bool = False, progress: b
     res = {"config": {**asdict(cfg), "hidden": list(cfg.hidden)}, "spec": asdict(model.spec),
            "rule_strings": list(model.circuit.rule_strings()), "scales": model.scales.as_dict(),
            "chip": {"history": []}}
+    first = 0
+    if start is not None:
+        if twin:
+            raise ValueError("a resumed chip run trains the chip only (the float twin is trained after the chip "
+                             "over all epochs: run it without --resume)")
+        if model.cfg.timing != "chip":
+            raise ValueError("resuming a chip run needs timing='chip'")
+        first = int(start["epochs_done"])
+        if first >= cfg.epochs:
+            raise ValueError(f"the saved run has {first} epochs done; epochs={cfg.epochs} adds none")
+        model.chip.restore(start["chip"])
+        res["chip"]["history"] = [dict(h) for h in start["history"]]
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=cfg.epochs, desc=f"chip {cfg.rule}", unit="epoch", leave=False)
+        bar = tqdm(total=cfg.epochs - first, desc=f"chip {cfg.rule}", unit="epoch", leave=False)
     t0 = time.perf_counter()
     for ep, order in enumerate(orders):
+        if ep < first:
+            continue
         model.chip.train(ptr, ytr, order)
         acc = float(np.mean(model.chip.predict(pte) == yte))
         res["chip"]["history"].append({"epoch": ep + 1, "test_accuracy": acc})
@@ -519,8 +573,8 @@ def train_chip(cfg: ChipTrainConfig, split=None, twin: bool = False, progress: b
     res["chip"].update({
         "train_accuracy": float(np.mean(model.chip.predict(ptr) == ytr)),
         "test_accuracy": res["chip"]["history"][-1]["test_accuracy"],
-        "seconds": secs, "samples_per_s": cfg.epochs * len(ptr) / max(secs, 1e-9),
-        "steps_per_s": cfg.epochs * len(ptr) * cfg.T / max(secs, 1e-9),
+        "seconds": secs, "samples_per_s": (cfg.epochs - first) * len(ptr) / max(secs, 1e-9),
+        "steps_per_s": (cfg.epochs - first) * len(ptr) * cfg.T / max(secs, 1e-9),
         "counters": counters.total(), "energy_J": energy["energy_J"], "energy_learning_J": energy["energy_learning_J"],
         "time_on_chip_s": energy["time_s"], "overflow_events": int(model.chip.overflow.sum()),
         "counters_by_population": counters.per_population()})

@@ -45,7 +45,7 @@ def _bits(name, lo, hi):
 
 # Options that only one backend (or rule, or optimizer) uses: given elsewhere they are refused, never
 # ignored. Their parser default is None; the documented defaults are filled in by _resolve().
-CHIP_ONLY = ("weight_bits", "trace_bits", "accumulator_bits", "tag_bits", "in_bits", "weight_range")
+CHIP_ONLY = ("weight_bits", "trace_bits", "accumulator_bits", "tag_bits", "in_bits", "weight_range", "timing")
 FLOAT_ONLY = ("batch_size", "optimizer", "momentum", "weight_decay", "truncation", "block_size", "mse_weight",
               "loss", "device", "schedule_epochs")
 FLOAT_DEFAULTS = dict(batch_size=32, optimizer="adam", momentum=0.9, weight_decay=0.0, block_size=1,
@@ -78,6 +78,9 @@ def add_chip_arguments(p: argparse.ArgumentParser) -> None:
                         "or weight bits + 7)")
     p.add_argument("--tag-bits", type=_bits("--tag-bits", 1, 16), default=None,
                    help="tag bits, 1..16 (OTTT_A accumulates there; default: 8, or the weight bits)")
+    p.add_argument("--timing", default=None, choices=("chip", "layer-sync"),
+                   help="chip: the OTTT network on the one Simulator, Lava's timing (one step per projection); "
+                        "layer-sync: the idealized layer-synchronous reference kernel (default: chip)")
     p.add_argument("--weight-range", type=float_type("--weight-range", 1.0, 2.0 ** 20), default=None,
                    help="chip weight range as a multiple of the largest initial weight, rounded up to a "
                         "power of two, in [1, 2**20] (default: 8)")
@@ -146,11 +149,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide the tqdm progress bar")
     p.add_argument("--json", default=None, metavar="PATH", help="write the result as JSON to PATH")
     p.add_argument("--save", default=None, metavar="RUN.h5",
-                   help="float backend: write a checkpoint (HDF5: config, weights, optimizer, random-number "
-                        "state, metrics) to RUN.h5 after training; `hwlearn info RUN.h5` shows it")
+                   help="write a checkpoint to RUN.h5 after training (float: config, weights, optimizer, "
+                        "random-number state, metrics; chip: config, history and the chip's learning state); "
+                        "`hwlearn info RUN.h5` shows it")
     p.add_argument("--resume", default=None, metavar="RUN.h5",
-                   help="float backend: continue the run saved in RUN.h5 for --epochs more epochs (its config "
-                        "is used; options that differ from it are refused)")
+                   help="continue the run saved in RUN.h5 for --epochs more epochs (its config is used; "
+                        "options that differ from it are refused; with --backend chip: bit-identical to an "
+                        "uninterrupted run)")
     p.add_argument("--schedule-epochs", type=_positive_int("--schedule-epochs"), default=None,
                    help="horizon of the cosine learning-rate schedule in epochs (default: --epochs); a run "
                         "saved after E epochs of a horizon H and resumed for H - E more equals H straight epochs")
@@ -228,7 +233,8 @@ def chip_config_from_args(args, **extra):
               weight_range=8.0 if args.weight_range is None else args.weight_range,
               in_bits=min(7, tb) if getattr(args, "in_bits", None) is None else args.in_bits,
               init=getattr(args, "init", "default"),
-              seed=args.seed, dataset=args.dataset, data_dir=args.data_dir, limit=args.limit)
+              seed=args.seed, dataset=args.dataset, data_dir=args.data_dir, limit=args.limit,
+              timing=getattr(args, "timing", None) or "chip")
     for name in ("epochs", "lr", "leak", "alpha"):
         if getattr(args, name, None) is not None:
             kw[name] = getattr(args, name)
@@ -256,17 +262,45 @@ def run_chip(args) -> int:
     from hwsim.spec import MappingError, SpecError
     from rules.onchip import train_chip
 
-    cfg = chip_config_from_args(args)
+    from hwsim.io import FormatError
+    from rules.onchip import load_chip_run, save_chip_run
+
+    start = None
+    if args.resume:
+        if args.epochs is None:
+            raise UsageError("--resume needs --epochs N (the number of epochs to add)")
+        try:
+            start = load_chip_run(args.resume)
+        except (FormatError, FileNotFoundError, ValueError) as exc:
+            raise UsageError(f"--resume {args.resume}: {exc}") from None
+        saved = start["config"]
+        given = chip_config_from_args(args, epochs=saved.epochs) if args.rule is not None else saved
+        if args.rule is not None and given != saved:
+            diff = [f"{k}={getattr(given, k)!r} (saved {getattr(saved, k)!r})" for k in saved.__dataclass_fields__
+                    if getattr(given, k) != getattr(saved, k)]
+            raise UsageError(f"--resume {args.resume}: options differ from the saved run: {', '.join(diff)}")
+        import dataclasses
+        cfg = dataclasses.replace(saved, epochs=start["epochs_done"] + args.epochs)
+        print(f"resuming {args.resume}: chip {cfg.rule}, {start['epochs_done']} epochs done, training epochs "
+              f"{start['epochs_done'] + 1}..{cfg.epochs}")
+    else:
+        cfg = chip_config_from_args(args)
+    if (args.save or args.resume) and cfg.timing != "chip":
+        raise UsageError("--save/--resume with --backend chip need --timing chip (the layer-synchronous reference "
+                         "kernel keeps no learning-state checkpoint)")
     check_chip_size(cfg)
     _preflight_outputs(args)
+    check_output(args.save, "--save")
     try:
-        res = train_chip(cfg, twin=args.float_twin, progress=not args.no_progress)
+        res = train_chip(cfg, twin=args.float_twin, progress=not args.no_progress, start=start)
     except MappingError as exc:
         print(f"hwlearn train: error: the network does not fit the chip (nothing was trained): {exc}",
               file=sys.stderr)
         return 3
     except (ValueError, SpecError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from None
+    if args.save:
+        save_chip_run(args.save, res)
     res.pop("_model")
     c = res["chip"]
     line = (f"chip {cfg.rule}{' local-blocks' if cfg.local_blocks else ''}: T={cfg.T} epochs={cfg.epochs} "
@@ -279,6 +313,8 @@ def run_chip(args) -> int:
     res["rule"], res["seed"], res["backend"] = cfg.rule, cfg.seed, "chip"
     res["test_accuracy"] = c["test_accuracy"]
     print(line)
+    if args.save:
+        print(f"saved chip run {args.save}: {cfg.rule}, {len(c['history'])} epochs, learning state included")
     write_json(args.json, res)
     return 0
 
@@ -352,10 +388,6 @@ def run(args) -> int:
               file=sys.stderr)
         return 2
     if args.backend == "chip":
-        if args.save or args.resume:
-            print("hwlearn train: error: --save/--resume are for --backend float; the chip's learning-state "
-                  "checkpoint comes with the on-chip learning engine (issue 8)", file=sys.stderr)
-            return 2
         return run_chip(args)
     from hwsim.io import FormatError
 
