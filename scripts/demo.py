@@ -1,7 +1,8 @@
 """``hwlearn demo`` (what ``make demo`` runs) on the bundled digits data:
 
 1. on-chip OTTT_A with local blocks (64 -> 256 -> 256, one readout and error path per layer, T=8)
-   trained in integers at Loihi's widths on the simulated chip, one sample at a time;
+   trained in integers at Loihi's widths on the simulated chip, one sample at a time: the OTTT
+   network (hwsim.circuits.ottt) run by the one Simulator on Lava's timing;
 2. its cross-check against the float form of the same rule (identical weights and inputs), per
    layer, at Loihi's widths and at 16-bit weights and traces;
 3. a summary table (accuracy, chip energy and work, agreement with float).
@@ -42,9 +43,9 @@ def run(args) -> int:
     print("[2/3] cross-check against float at Loihi's widths ...", flush=True)
     cc8 = crosscheck(cfg, samples=args.samples, evaluate=False)
     print(summary_table(cc8))
-    print("[3/3] cross-check at 16-bit weights and traces ...", flush=True)
+    print("[3/3] cross-check at 16-bit weights and traces (12-bit input) ...", flush=True)
     cfg16 = ChipTrainConfig(rule=args.rule, local_blocks=True, epochs=args.epochs, seed=args.seed,
-                            weight_bits=16, trace_bits=16)
+                            weight_bits=16, trace_bits=16, in_bits=12)
     cc16 = crosscheck(cfg16, samples=args.samples, evaluate=False)
     print(summary_table(cc16))
     tot = c["counters"]
