@@ -14,9 +14,9 @@ and its weights into chip IR (docs/onchip.md, "The circuit as a network"):
   inputs, so an event stream's trace is the step's input; 'hold', the default for static frames,
   keeps the last non-zero value of each input through the pipeline's drain);
 * per head ``h`` on layer ``l``: ``readout{h}`` (v = the step's head input), ``error{h}``
-  (``y = clip(SR(v - tgt*label, es))``), the learning projection ``head{h}`` (third factor
+  (``y = clip(SR(v - (tgt << 6) label, es + 6))``: the readout's v is its input << 6), the learning projection ``head{h}`` (third factor
   ``error{h}``), the label projection ``label{h}`` (identity, delay ``l`` so that the label meets
-XX ``feedback{h}``: a mirror of ``head{h}``
+  the readout of the sample's first step), and the feedback ``feedback{h}``: a mirror of ``head{h}``
   or a fixed random graded Dense into ``learning{l}``;
 * global feedback (one head on the last layer): ``feedback_w{l+1}``, a mirror of ``w{l+1}`` from
   ``learning{l+1}`` into ``learning{l}``.
