@@ -153,9 +153,10 @@ class VerifyReport:
             lines = [head + f"MISMATCH ({sum(self.mismatches.values())} of {n_values} values differ)"] + proto + [
                      f"  first mismatch: time step {m.step} (row {m.step - 1}{where}), population {m.population!r}, "
                      f"{m.variable}[{m.index}] (position {m.position}): hwsim={m.hwsim} lava={m.lava}"]
+        width = max([24] + [len(k) for k in self.compared])
         for key, n in self.compared.items():
             bad = self.mismatches.get(key, 0)
-            lines.append(f"  {key:<24} {'ok' if bad == 0 else f'{bad} differ':>12}  of {n}")
+            lines.append(f"  {key:<{width}} {'ok' if bad == 0 else f'{bad} differ':>12}  of {n}")
         for pop, (a, b) in self.spikes.items():
             lines.append(f"  spikes {pop!r}: hwsim {a}, lava {b}")
         for pop, (a, b) in self.messages.items():
