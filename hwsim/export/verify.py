@@ -177,7 +177,13 @@ class VerifyReport:
         return d
 
 
-def _run_hwsim(net: Network, segments: list, probes: list, overflow: str) -> dict:
+def _run_hwsim(net: Network, inputs: dict, T: int, probes: list, overflow: str) -> dict:
+    """hwsim side of a single run (no host protocol): :func:`_run_segments` with one segment."""
+    from .lava_protocol import Segment
+    return _run_segments(net, [Segment(inputs=inputs, steps=T)], probes, overflow)
+
+
+def _run_segments(net: Network, segments: list, probes: list, overflow: str) -> dict:
     """hwsim side, segment after segment with the host operations between: {'spikes': {pop: (T, n)},
     'probes': {(pop, var): (T, n)}, 'weights': {proj: (T, n_dst, n_src)}, 'tags': per segment {proj:
     {tag: (n_dst, n_src)}} after its last step, 'after_ops': per segment {proj: {var: array}} after its
@@ -291,7 +297,8 @@ def verify_against_lava(net: Network, inputs: Optional[dict], T: Optional[int] =
               if v != "s"]
 
     t0 = time.perf_counter()
-    ours = _run_hwsim(net, segments, probes, overflow)
+    ours = (_run_segments(net, segments, probes, overflow) if protocol else
+            _run_hwsim(net, inputs, T, probes, overflow))
     t1 = time.perf_counter()
     if protocol:
         theirs = run_lava(net, None, None, probes=probes, reader=reader, segments=segments)
