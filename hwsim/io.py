@@ -47,7 +47,11 @@ version, and refuses, naming it, any attribute or entry of a network it does not
 file from a newer minor that uses a newer feature fails loudly instead of losing it). Minor 1
 added learning projections; minor 2 the readout, error and learning compartment kinds (attrs partner,
 tgt, shift, lut_shift, delay, seed and the array lut on their population groups); minor 3 mirrors
-(group ``/mirrors/<i>``, attrs name, of, src, dst, weight_exp; absent when the network has none).
+(group ``/mirrors/<i>``, attrs name, of, src, dst, weight_exp; absent when the network has none);
+minor 4 the optional group ``/protocol`` of a network file: the per-sample host protocol of on-chip
+training (attrs sample_steps, input_steps, payload_shift, payload_bits (int), host_ops,
+payload_input, label_input (str); ``save_network(..., protocol=OTTTNetwork.protocol())``, read by
+:func:`load_protocol`; ``hwsim.export.lava_protocol.SampleProtocol`` checks the values).
 
 Every problem with a file (not HDF5, truncated, corrupt, foreign such as a lava-dl netx file,
 written by a newer version, missing pieces) raises :class:`FormatError`, which names the file
@@ -76,13 +80,14 @@ from .spec import ChipSpec, SpecError
 
 __all__ = [
     "FormatError", "WriteError", "atomic_write_bytes", "check_writable", "remove_stale_temporaries", "save_network", "load_network", "save_run", "load_run", "read_format",
-    "diff_networks", "NETWORK_FORMAT", "RUN_FORMAT", "FORMAT_VERSION", "FORMAT_MINOR",
+    "diff_networks", "load_protocol", "NETWORK_FORMAT", "RUN_FORMAT", "FORMAT_VERSION", "FORMAT_MINOR",
 ]
 
 NETWORK_FORMAT = "hwlearn-network"
 RUN_FORMAT = "hwlearn-run"
 FORMAT_VERSION = 1          # bump on any incompatible layout change; readers refuse newer files
-FORMAT_MINOR = 3            # bump on additions (1: learning projections, 2: readout / error / learning kinds, 3: mirrors)
+FORMAT_MINOR = 4            # bump on additions (1: learning projections, 2: readout / error / learning kinds, 3: mirrors,
+                            # 4: the /protocol group)
 HWLEARN_VERSION = "0.1.0"
 USERBLOCK_SIZE = 512       # bytes before the HDF5 data holding the hwlearn header (HDF5 ignores them)
 _HEADER_MAGIC = b"HWLEARN-HDF5 "
@@ -107,6 +112,9 @@ _PROJ_EXTRA = {
 }
 _NETWORK_ATTRS = {"spec", "name", "inputs", "populations", "projections", "probes", "mirrors"}
 _MIRROR_FIELDS = ("name", "of", "src", "dst", "weight_exp")
+# the per-sample host protocol of a network file (format_minor >= 4): int and str attrs of /protocol
+PROTOCOL_INTS = ("sample_steps", "input_steps", "payload_shift", "payload_bits")
+PROTOCOL_STRS = ("host_ops", "payload_input", "label_input")
 # learning rule attributes (LearningRule fields, bar the derived ones) and the wiring
 _RULE_STRINGS = ("dw", "dd", "dt")
 _RULE_NUMBERS = ("x1_impulse", "x1_tau", "x2_impulse", "x2_tau", "y1_impulse", "y1_tau", "y2_impulse",
@@ -834,7 +842,24 @@ def _read_network(g: h5py.Group, base: str) -> Network:
     return net
 
 
-def save_network(net: Network, path: PathLike) -> Path:
+def _check_protocol(protocol: dict, where: str) -> dict:
+    if not isinstance(protocol, dict):
+        raise ValueError(f"{where}: protocol={protocol!r} must be a dict")
+    unknown = sorted(set(protocol) - set(PROTOCOL_INTS) - set(PROTOCOL_STRS))
+    missing = sorted(set(PROTOCOL_INTS + PROTOCOL_STRS) - set(protocol))
+    if unknown or missing:
+        raise ValueError(f"{where}: protocol has unknown field(s) {unknown} / lacks {missing}; fields "
+                         f"{PROTOCOL_INTS + PROTOCOL_STRS}")
+    for k in PROTOCOL_INTS:
+        if isinstance(protocol[k], bool) or not isinstance(protocol[k], (int, np.integer)):
+            raise ValueError(f"{where}: protocol {k}={protocol[k]!r} must be an integer")
+    for k in PROTOCOL_STRS:
+        if not isinstance(protocol[k], str):
+            raise ValueError(f"{where}: protocol {k}={protocol[k]!r} must be a string")
+    return {k: (int(protocol[k]) if k in PROTOCOL_INTS else protocol[k]) for k in PROTOCOL_INTS + PROTOCOL_STRS}
+
+
+def save_network(net: Network, path: PathLike, protocol: Optional[dict] = None) -> Path:
     """Write ``net`` to an HDF5 file (format ``hwlearn-network``).
 
     Parameters
@@ -844,14 +869,56 @@ def save_network(net: Network, path: PathLike) -> Path:
         delays), probes, all integer arrays with their dtypes.
     path : str or os.PathLike
         Destination; written to a temporary file first and renamed into place.
+    protocol : dict, optional
+        The per-sample host protocol (``OTTTNetwork.protocol()``: fields :data:`PROTOCOL_INTS` and
+        :data:`PROTOCOL_STRS`), stored as the attrs of group ``/protocol`` (format_minor 4).
 
     Returns
     -------
     pathlib.Path
         ``path``.
     """
-    _atomic_write(path, lambda f: _write_network(f, net), NETWORK_FORMAT)
+    proto = None if protocol is None else _check_protocol(protocol, "save_network")
+
+    def write(f):
+        _write_network(f, net)
+        if proto is not None:
+            g = f.create_group("protocol")
+            for k, v in proto.items():
+                g.attrs[k] = v
+
+    _atomic_write(path, write, NETWORK_FORMAT)
     return Path(path)
+
+
+def load_protocol(path: PathLike, verify: bool = True) -> Optional[dict]:
+    """The per-sample host protocol stored with a network file (:func:`save_network`), or None.
+
+    FormatError for a malformed group (unknown or missing attrs, wrong types, format_minor < 4)."""
+    f, fmt = _open_checked(path, (NETWORK_FORMAT, RUN_FORMAT), verify)
+    try:
+        if "protocol" not in f:
+            return None
+        g = f["protocol"]
+        minor = _int_attr(f, "format_minor", "/") if "format_minor" in f.attrs else 0
+        if minor < 4 or not isinstance(g, h5py.Group):
+            raise FormatError(f"/protocol: needs format_minor >= 4 (the file says {minor}) and a group")
+        d = {}
+        for k in g.attrs:
+            if k in PROTOCOL_INTS:
+                d[k] = _int_attr(g, k, "/protocol")
+            elif k in PROTOCOL_STRS:
+                d[k] = _str_attr(g, k, "/protocol")
+            else:
+                d[k] = g.attrs[k]
+        try:
+            return _check_protocol(d, "/protocol")
+        except ValueError as exc:
+            raise FormatError(str(exc)) from None
+    except FormatError as exc:
+        raise _with_path(exc, path) from None
+    finally:
+        f.close()
 
 
 def load_network(path: PathLike, verify: bool = True) -> Network:

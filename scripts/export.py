@@ -8,6 +8,7 @@ Examples::
     hwlearn export net.h5 --to netx -o net.net --verify      # lava-dl's reader, Lava fixed_pt, every step
     hwlearn export net.h5 --to nir -o net.nir --verify       # read back: the identical chip network
     hwlearn export --to hdf5 net.h5 --output copy.h5
+    hwlearn export --to lava --verify ottt.h5 --samples 3       # a saved on-chip OTTT network: its protocol
 
 Exit status: 0 success (with --verify: hwsim and Lava identical), 1 mismatch, 2 bad input file
 or arguments, 3 the network cannot be exported (or Lava is not installed).
@@ -27,6 +28,8 @@ EXIT_OK, EXIT_MISMATCH, EXIT_BAD_FILE, EXIT_UNEXPORTABLE = 0, 1, 2, 3
 TARGETS = ("lava", "netx", "nir", "hdf5")
 _SUFFIX = {"netx": ".net", "nir": ".nir"}
 NETX_TARGET = "lava-dl netx -> Lava fixed_pt"
+SAMPLE_SOURCES = ("digits", "random")
+DIGITS_SIZE = 64             # the bundled scikit-learn digits: 8x8 images
 
 _EPILOG = """\
 inputs:
@@ -36,6 +39,20 @@ inputs:
                         probability RATE per step and channel; graded inputs a payload uniform in
                         [-128, 127] with 0 replaced by 1 (so 1 is twice as likely),
                         sent with probability RATE
+
+host protocol (a network file saved with save_network(..., protocol=OTTTNetwork.protocol())):
+  the network is run sample by sample as the file's /protocol says (sample_steps per sample, the
+  payload and one-hot label for input_steps, then the host operations add_tags / reset), in hwsim
+  and in Lava, compared at every step of every sample and after every host operation
+  --samples K           K samples (default 3) from --sample-source:
+                        digits: K of the bundled scikit-learn digits training samples (drawn with
+                        --seed), quantized as rules.onchip does (round(x * 2**(payload_bits - 1)));
+                        needs a 64-compartment payload input; realistic activity (the default)
+                        random: payloads uniform in [0, 2**payload_bits - 1], labels uniform (--seed);
+                        any input size, extreme payloads
+  --inputs FILE.npz     per-sample arrays: <payload_input> (K, n) or (K, Tx, n) payloads and
+                        <label_input> (K,) labels (names from the protocol, e.g. input / label)
+  (--steps / --rate apply to networks without a protocol)
 
 targets:
   lava   Lava 0.10.0 processes, built in memory (--verify runs them)
@@ -82,6 +99,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     src.add_argument("--inputs", metavar="FILE.npz", help="input spike arrays, one per network input (see below)")
     src.add_argument("--steps", type=int_type("--steps", 1, MAX_STEPS), metavar="T",
                      help="steps of seeded Bernoulli input (default 100)")
+    src.add_argument("--samples", type=int_type("--samples", 1, 100000), metavar="K",
+                     help="network files with a host protocol: verify on K samples (default 3; see below)")
+    p.add_argument("--sample-source", choices=SAMPLE_SOURCES, default=None,
+                   help="with --samples: 'digits' (bundled digits, default) or 'random' payloads")
     p.add_argument("--rate", type=float_type("--rate", 0.0, 1.0), default=None, metavar="R",
                    help="Bernoulli spike probability per step and channel, in [0, 1] (default 0.1)")
     p.add_argument("--seed", type=seed_type(), default=None, metavar="S",
@@ -149,11 +170,67 @@ def _load_inputs(path: str, net) -> dict:
     return data
 
 
+def _protocol_segments(net, protocol, args) -> tuple:
+    """(segments, description) of the samples a protocol network is verified on (``--help``)."""
+    n = int(np.prod(net.inputs[protocol.payload_input].shape))
+    C = protocol.n_classes(net)
+    if args.inputs:
+        try:
+            with np.load(args.inputs, allow_pickle=False) as z:
+                data = {k: np.asarray(z[k]) for k in z.files}
+        except FileNotFoundError:
+            raise
+        except Exception as exc:
+            raise ValueError(f"{args.inputs}: not a readable .npz file ({type(exc).__name__}: {exc})") from None
+        want = [protocol.payload_input] + ([protocol.label_input] if protocol.label_input else [])
+        if sorted(data) != sorted(want):
+            raise ValueError(f"{args.inputs}: holds {sorted(data)}; a protocol network needs exactly {want} "
+                             f"(per-sample payloads (K, {n}) or (K, Tx, {n})" +
+                             (f", labels (K,) in [0, {C - 1}])" if C else ")"))
+        X, y = data[protocol.payload_input], data.get(protocol.label_input)
+        source = f"{len(X)} samples from {args.inputs}"
+    else:
+        K = 3 if args.samples is None else args.samples
+        src = args.sample_source or "digits"
+        rng = np.random.default_rng(args.seed)
+        if src == "digits":
+            if n != DIGITS_SIZE:
+                raise ValueError(f"--sample-source digits: the bundled digits have {DIGITS_SIZE} pixels, the payload "
+                                 f"input {protocol.payload_input!r} has {n} compartments; use --sample-source random "
+                                 "or --inputs")
+            if C and C != 10:
+                raise ValueError(f"--sample-source digits: 10 classes, the label input has {C}; use --sample-source "
+                                 "random or --inputs")
+            from types import SimpleNamespace
+
+            from models.data import load_digits_split
+            from rules.onchip import OnChipOTTT
+            split = load_digits_split(seed=0)                       # rules.onchip's training split
+            if K > len(split.x_train):
+                raise ValueError(f"--samples {K}: the digits training split has {len(split.x_train)} samples")
+            idx = rng.choice(len(split.x_train), size=K, replace=False)
+            # rules.onchip's quantizer: round(x * 2**(in_bits - 1))
+            X = OnChipOTTT.quantize_input(SimpleNamespace(in_unit=2 ** (protocol.payload_bits - 1)),
+                                          split.x_train[idx])
+            y = split.y_train[idx] if C else None
+            source = f"{K} digits training samples (seed {args.seed}: indices {idx.tolist()})"
+        else:
+            X = rng.integers(0, 1 << protocol.payload_bits, size=(K, n))
+            y = rng.integers(0, C, size=K) if C else None
+            source = f"{K} random samples (payloads uniform in [0, {(1 << protocol.payload_bits) - 1}], seed {args.seed})"
+        args.samples, args.sample_source = K, src
+    segs = protocol.segments(net, X, y)
+    return segs, source + f"; host protocol: {protocol.sample_steps} steps per sample, then {protocol.host_ops}"
+
+
 def _command(args) -> str:
     """The options as parsed, as a command line (for the JSON record)."""
     parts = ["hwlearn", "export", "--to", args.to] + (["--verify"] if args.verify else [])
     if _runs(args) and args.inputs:
         parts += ["--inputs", args.inputs]
+    elif _runs(args) and args.samples is not None:
+        parts += ["--samples", str(args.samples), "--sample-source", args.sample_source or "digits",
+                  "--seed", str(args.seed)]
     elif _runs(args):
         parts += ["--steps", str(100 if args.steps is None else args.steps), "--rate", str(args.rate),
                   "--seed", str(args.seed)]
@@ -195,22 +272,25 @@ def _unused_options(args) -> str:
     """A message naming the given options that the chosen target and mode do not use ('' if none)."""
     compares = args.verify and args.to in ("lava", "netx")
     drawn = _runs(args) and not args.inputs          # --rate / --seed shape the Bernoulli input only
-    applies = {"--inputs": _runs(args), "--steps": _runs(args), "--rate": drawn, "--seed": drawn,
-               "--variables": compares, "--overflow": compares, "--reader": args.to == "lava"}
+    applies = {"--inputs": _runs(args), "--steps": _runs(args), "--rate": drawn and args.samples is None,
+               "--seed": drawn, "--variables": compares, "--overflow": compares, "--reader": args.to == "lava",
+               "--samples": args.to == "lava", "--sample-source": args.to == "lava" and args.samples is not None}
     given = {"--inputs": args.inputs, "--steps": args.steps, "--rate": args.rate, "--seed": args.seed,
-             "--variables": args.variables, "--overflow": args.overflow, "--reader": args.reader}
+             "--variables": args.variables, "--overflow": args.overflow, "--reader": args.reader,
+             "--samples": args.samples, "--sample-source": args.sample_source}
     unused = [flag for flag, value in given.items() if value is not None and not applies[flag]]
     if not unused:
         return ""
     mode = f"--to {args.to}" + (" --verify" if args.verify else "")
     return (f"{', '.join(unused)} do(es) not apply to {mode}{' --inputs' if args.inputs else ''} (inputs: --to "
             "lava, and --to netx --verify; --rate, --seed: the Bernoulli input, not --inputs; --variables, "
-            "--overflow: --verify with lava or netx; --reader: --to lava)")
+            "--overflow: --verify with lava or netx; --reader, --samples: --to lava; --sample-source: with "
+            "--samples)")
 
 
 def run(args) -> int:
     """Entry point of ``hwlearn export`` (returns the exit status)."""
-    from hwsim.io import FormatError, load_network, save_network
+    from hwsim.io import FormatError, load_network, load_protocol, save_network
     from hwsim.spec import SpecError
 
     from hwsim.export.lava import UnexportableError
@@ -219,6 +299,7 @@ def run(args) -> int:
     if bad:
         return _error(bad, EXIT_BAD_FILE)
     given_variables = args.variables
+    bernoulli_given = args.steps is not None or args.rate is not None
     for key, default in _DEFAULTS.items():
         if getattr(args, key) is None:
             setattr(args, key, default)
@@ -236,16 +317,43 @@ def run(args) -> int:
     check_output(args.json, "--json")
     try:
         net = load_network(args.network, verify=not args.no_verify_hash)
+        stored = load_protocol(args.network, verify=not args.no_verify_hash)
     except (FormatError, FileNotFoundError, SpecError) as exc:
         return _error(str(exc), EXIT_BAD_FILE)
+    protocol = None
+    if stored is not None and _runs(args):
+        from hwsim.export.lava_protocol import SampleProtocol
+        try:
+            protocol = SampleProtocol(**stored)
+            protocol.check(net)
+        except ValueError as exc:
+            return _error(f"{args.network}: {exc}", EXIT_BAD_FILE)
+        if args.to != "lava":
+            return _error(f"{args.network} holds a host protocol (on-chip training); it runs with --to lava "
+                          "(lava-dl's netx has no learning)", EXIT_UNEXPORTABLE)
+        if bernoulli_given:
+            return _error(f"--steps / --rate draw one Bernoulli run; {args.network} holds a host protocol (on-chip "
+                          "training): give --samples K or --inputs FILE.npz (per-sample payloads and labels)",
+                          EXIT_BAD_FILE)
+    elif args.samples is not None:
+        return _error(f"--samples: {args.network} holds no host protocol (/protocol, written by "
+                      "save_network(..., protocol=OTTTNetwork.protocol())); use --steps or --inputs", EXIT_BAD_FILE)
     if given_variables is None and any(p.kind in ("error", "learning") for p in net.populations.values()):
         variables, args.variables = variables + ("y",), args.variables + ",y"     # their output is y
         command = _command(args)
 
     uses_inputs = _runs(args)
-    inputs, steps, source = {}, 0, ""
+    inputs, steps, source, segments = {}, 0, "", None
     try:
-        if uses_inputs and args.inputs:
+        if protocol is not None:
+            segments, source = _protocol_segments(net, protocol, args)
+            from hwsim.export.lava_protocol import check_segments, concat_inputs
+            segments = check_segments(net, segments)
+            steps = sum(sg.steps for sg in segments)
+            _check_size(net, steps, "--samples" if not args.inputs else "--inputs")
+            inputs = concat_inputs(net, segments)
+            command = _command(args)
+        elif uses_inputs and args.inputs:
             inputs = _load_inputs(args.inputs, net)
             steps = int(next(iter(inputs.values())).shape[0])
             if steps < 1:
@@ -302,6 +410,9 @@ def run(args) -> int:
             from hwsim.export.netx import runner_for
             report = verify_against_lava(net, inputs, steps, variables, overflow=args.overflow,
                                          runner=runner_for(out), target=NETX_TARGET)
+        elif segments is not None:
+            report = verify_against_lava(net, None, None, variables, overflow=args.overflow, reader=args.reader,
+                                         segments=segments)
         else:
             report = verify_against_lava(net, inputs, steps, variables, overflow=args.overflow, reader=args.reader)
     except UnexportableError as exc:

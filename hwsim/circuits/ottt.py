@@ -223,6 +223,19 @@ class OTTTNetwork:
     def network(self) -> Network:
         return self.net
 
+    def current_network(self) -> Network:
+        """The learning network with the weights learned so far (``network()`` holds the initial ones):
+        what ``hwsim.io.save_network`` should store after training."""
+        return ottt_network(self.circuit, self.weights, self.heads, self._fb, name=self.net.name)
+
+    def protocol(self) -> dict:
+        """The host protocol per sample (``hwsim.export.lava_protocol.SampleProtocol`` fields), for
+        ``hwsim.io.save_network(net, path, protocol=...)`` and the Lava verification of a saved file."""
+        c = self.circuit
+        return {"sample_steps": int(self.steps), "input_steps": int(c.T),
+                "host_ops": "reset" if c.online else "add_tags,reset", "payload_input": "input",
+                "payload_shift": PAYLOAD_SHIFT, "payload_bits": int(c.in_bits), "label_input": "label"}
+
     def mapping(self) -> Mapping:
         return self.sim.mapping
 

@@ -102,7 +102,9 @@ from .._optional import require_lava
 from ..network import (CIRCUIT_KINDS, GRADED_KINDS, NEURON_KINDS, ConvProjection, DenseProjection, Network,
                        Population, SparseProjection)
 from .lava_kinds import lava_kinds as _kind_classes
-from .lava_kinds import run_cfg as _kinds_run_cfg
+from .lava_mirror import BACK_EXP_RANGE
+from .lava_mirror import lava_mirror as _mirror_classes
+from .lava_mirror import run_cfg as _mirror_run_cfg
 
 __all__ = ["UnexportableError", "LavaGraph", "to_lava", "run_lava", "lava_shape", "conv_to_sparse",
            "lava_rule", "LAVA_MAX_DELAY"]
@@ -393,14 +395,56 @@ class LavaGraph:
                 if y in pops:
                     ports.append(f"s_in_{key} <- {type(self.processes[y]).__name__}.s_out_y2 of {y!r}")
             lines.append(f"  projection {name!r} {p.src} -> {p.dst}: {how}" + (f" ({'; '.join(ports)})" if ports else ""))
+        for m in getattr(self.network, "mirrors", {}).values():
+            src, dst = pops[m.src], pops[m.dst]
+            lines.append(f"  mirror {m.name!r} of {m.of!r}: {type(self.processes[m.src]).__name__}."
+                         f"{_OUT_PORT.get(src.kind, 's_out')} of {m.src!r} -> {m.of}.s_in_back; {m.of}.a_out_back "
+                         f"-> {type(self.processes[m.dst]).__name__}.{_IN_PORT.get(dst.kind, 'a_in')} of {m.dst!r}")
         return "\n".join(lines)
 
-    def _run_cfg(self):
-        # the compartment-kind models are not findable by Lava's model search (lava_kinds.run_cfg)
-        return _kinds_run_cfg(self._kind_processes, extra=self._exceptions)
+    def _run_cfg(self, host_ops: bool = False):
+        # the compartment-kind and mirror models are not findable by Lava's model search
+        # (lava_mirror.run_cfg merges lava_kinds' exception map, the mirror's and ours); with host
+        # operations, plain LearningDense runs Lava's model with the rule kept on Var.set
+        extra = dict(self._exceptions)
+        if host_ops:
+            from .lava_mirror import host_exception_map
+            extra.update(host_exception_map(self.processes.values()))
+        return _mirror_run_cfg(self._kind_processes, extra=extra)
 
-    def run(self, warmup: bool = True) -> dict:
-        """Run every component for ``T`` steps and return what was recorded.
+    def _component_processes(self, comp) -> list:
+        """The network's Lava processes of one component (its nodes and the projections into them), once
+        each (a fused process holds two populations)."""
+        names = set(comp) | {p.name for p in self.network.projections.values() if p.dst in comp}
+        out = {}
+        for name, proc in self.processes.items():
+            if name in names:
+                out.setdefault(id(proc), proc)
+        return list(out.values())
+
+    def _host_ops(self, comp, ops) -> dict:
+        """Apply host operations ``ops`` (in order) to the paused component ``comp``; then read every
+        learning projection's weights and tags with ``Var.get`` ({projection: {var: int64 array}})."""
+        from .lava_protocol import add_tags_to_weights_lava, reset_dynamics_lava
+        learning = [p.name for p in self.network.learning_projections() if p.dst in comp]
+        for op in ops:
+            if op == "add_tags":
+                for name in learning:
+                    add_tags_to_weights_lava(self.processes[name])
+            elif op == "reset":
+                reset_dynamics_lava(self._component_processes(comp))
+            else:  # pragma: no cover - lava_protocol.check_segments validates the names
+                raise ValueError(f"host operation {op!r} is not one of ('add_tags', 'reset')")
+        state = {}
+        for key in self.learning_vars:
+            if key[0] in learning:
+                var = getattr(self.processes[key[0]], key[1])
+                state.setdefault(key[0], {})[key[1]] = np.rint(np.asarray(var.get(), np.float64)).astype(np.int64)
+        return state
+
+    def run(self, warmup: bool = True, segments=None) -> dict:
+        """Run every component for ``T`` steps (or through the host protocol ``segments``) and return
+        what was recorded.
 
         Parameters
         ----------
@@ -408,6 +452,13 @@ class LavaGraph:
             Run one step first (compile, start the processes), then time the remaining ``T - 1``
             steps alone (lava-semantics.md section 5); otherwise time all ``T`` steps including
             startup.
+        segments : list of (steps, ops), optional
+            The host protocol (:mod:`hwsim.export.lava_protocol`): per segment, a blocking
+            ``run(RunSteps(steps))``, then the host operations ``ops`` in order while the runtime is
+            paused: ``'add_tags'`` (:func:`~hwsim.export.lava_protocol.add_tags_to_weights_lava` on every
+            learning projection), ``'reset'`` (:func:`~hwsim.export.lava_protocol.reset_dynamics_lava`
+            on every process). The steps must sum to ``T``; the inputs' RingBuffers and the recorders run
+            on (Lava's time step continues). Default: one segment of ``T`` steps without operations.
 
         Returns
         -------
@@ -416,38 +467,51 @@ class LavaGraph:
             rows in time-step order (row i = step i + 1), columns in IR C-major order;
             for networks with learning projections, ``weights``: {projection: int32 (T, n_dst,
             n_src)}, after each step's learning, and ``tags``: {projection: {"tag_1"|"tag_2": int32
-            (T, n_dst, n_src)}} (rules with dt / dd);
+            (T, n_dst, n_src)}} (rules with dt / dd), and with ``segments``, ``after_ops``: per segment
+            with operations, {projection: {"weights" | "tag_1" | "tag_2": int64}} read after them
+            (None for a segment without);
             ``timing``: {``run_s`` (timed steps, summed over components), ``timed_steps``,
-            ``startup_s`` (compile + first step), ``read_s``, ``n_processes``}.
+            ``startup_s`` (compile + first step), ``read_s``, ``host_s`` (host operations and the reads
+            after them), ``n_processes``}.
         """
         if self._used:
             raise RuntimeError("a LavaGraph runs once (Lava processes cannot be restarted); call to_lava again")
+        T = self.T
+        segs = [(T, ())] if segments is None else [(int(n), tuple(ops)) for n, ops in segments]
+        if not segs or min(n for n, _ in segs) < 1 or sum(n for n, _ in segs) != T:
+            raise ValueError(f"segments: steps {[n for n, _ in segs]} must be >= 1 each and sum to T={T}")
         self._used = True
         from lava.magma.core.run_conditions import RunSteps
 
-        T = self.T
         spikes, probes, weights, tags = {}, {}, {}, {}
-        run_s = startup_s = read_s = 0.0
-        cfg = self._run_cfg()
+        after_ops = [None] * len(segs)
+        run_s = startup_s = read_s = host_s = 0.0
+        cfg = self._run_cfg(host_ops=any(ops for _, ops in segs))
         try:
             for comp in self.components:
                 anchor = self.processes[next(n for n in comp if n in self.network.populations)]
                 try:
-                    t0 = time.perf_counter()
-                    with warnings.catch_warnings():
-                        # Lava's model search imports sibling modules by file path and warns when that fails
-                        warnings.filterwarnings("ignore", message="Cannot import module")
-                        first = 1 if (warmup and T > 1) else T
-                        anchor.run(condition=RunSteps(num_steps=first), run_cfg=cfg)
-                        t1 = time.perf_counter()
-                        if first < T:
-                            anchor.run(condition=RunSteps(num_steps=T - first), run_cfg=cfg)
+                    for k, (n, ops) in enumerate(segs):
+                        t0 = time.perf_counter()
+                        with warnings.catch_warnings():
+                            # Lava's model search imports sibling modules by file path and warns when that fails
+                            warnings.filterwarnings("ignore", message="Cannot import module")
+                            first = 1 if (warmup and k == 0 and n > 1) else n
+                            anchor.run(condition=RunSteps(num_steps=first), run_cfg=cfg)
+                            t1 = time.perf_counter()
+                            if first < n:
+                                anchor.run(condition=RunSteps(num_steps=n - first), run_cfg=cfg)
+                        t2 = time.perf_counter()
+                        if first < n:
+                            startup_s += t1 - t0
+                            run_s += t2 - t1
+                        else:
+                            run_s += t2 - t0
+                        if ops:
+                            state = self._host_ops(comp, ops)
+                            after_ops[k] = {**(after_ops[k] or {}), **state}
+                            host_s += time.perf_counter() - t2
                     t2 = time.perf_counter()
-                    if first < T:
-                        startup_s += t1 - t0
-                        run_s += t2 - t1
-                    else:
-                        run_s += t2 - t0
                     for pop in comp:
                         if pop in self._spike_readers:
                             spikes[pop] = self._read_spikes(pop)
@@ -466,12 +530,14 @@ class LavaGraph:
                     anchor.stop()          # no-op if the runtime never started
         finally:
             self.close()
-        timed_steps = T - 1 if (warmup and T > 1) else T
+        timed_steps = T - 1 if (warmup and segs[0][0] > 1) else T
         out = {"spikes": spikes, "probes": probes}
         if self.learning_vars:
             out.update(weights=weights, tags=tags)
+        if segments is not None:
+            out["after_ops"] = after_ops
         return {**out, "timing": {"run_s": run_s, "timed_steps": timed_steps, "startup_s": startup_s,
-                           "read_s": read_s, "n_processes": self.n_processes}}
+                           "read_s": read_s, "host_s": host_s, "n_processes": self.n_processes}}
 
     def _read_spikes(self, pop: str) -> np.ndarray:
         shape = self.network.populations[pop].shape
@@ -562,6 +628,7 @@ def _components(net: Network) -> list[list[str]]:
             parent.setdefault(y, y)
             links.append((y, p.dst))
     links += [(p.partner, p.name) for p in net.populations.values() if p.partner]   # one fused process
+    links += [(m.src, m.dst) for m in getattr(net, "mirrors", {}).values()]          # src -> mirror -> dst
     for src, dst in links:
         a, b = find(src), find(dst)
         if a != b:
@@ -749,8 +816,23 @@ def _probe_vars(kind: str) -> tuple:
     return ("y",) if kind in GRADED_KINDS else ("u", "v")
 
 
-def _learning_dense(proj: DenseProjection, spec, processes: dict, flat_out, net: Network):
-    """A LearningDense for ``proj``: pre spikes from ``src``, bap from the dst's ``s_out``, y ports
+def _check_mirrors(net: Network) -> dict:
+    """``{learning projection: its Mirror}``; UnexportableError for a mirror HwMirrorLearningDense cannot
+    express (a shift outside its ``back_exp`` range)."""
+    out = {}
+    lo, hi = BACK_EXP_RANGE
+    for m in getattr(net, "mirrors", {}).values():
+        if not lo <= int(m.weight_exp) <= hi:
+            raise UnexportableError(f"mirror {m.name!r} (of {m.of!r}): weight_exp={m.weight_exp} is outside "
+                                    f"HwMirrorLearningDense's back_exp range [{lo}, {hi}]")
+        out[m.of] = m
+    return out
+
+
+def _learning_dense(proj: DenseProjection, spec, processes: dict, flat_out, net: Network, mirror=None):
+    """A LearningDense for ``proj`` (an ``HwMirrorLearningDense`` with ``back_exp = mirror.weight_exp``
+    when it has a mirror; its ports ``s_in_back`` / ``a_out_back`` are connected by the caller):
+    pre spikes from ``src``, bap from the dst's ``s_out``, y ports
     from the third-factor inputs' RingBuffers or, for an error / learning population, from its fused
     process's ``s_out_y2`` (sent and received in the same step) (binary pre spikes:
     ``num_message_bits=0``; graded ones with ``graded_spike_cfg='overwrite'``:
@@ -759,7 +841,11 @@ def _learning_dense(proj: DenseProjection, spec, processes: dict, flat_out, net:
     from lava.proc.dense.process import LearningDense
     w, kw = _proj_weights(proj, spec)
     graded = proj.graded_spike_cfg == "overwrite"
-    c = LearningDense(weights=w, learning_rule=lava_rule(proj.learning),
+    if mirror is not None:
+        cls = functools.partial(_mirror_classes().HwMirrorLearningDense, back_exp=int(mirror.weight_exp))
+    else:
+        cls = LearningDense
+    c = cls(weights=w, learning_rule=lava_rule(proj.learning),
                       num_message_bits=spec.message_bits if graded else 0,
                       graded_spike_cfg=GradedSpikeCfg.OVERWRITE if graded else GradedSpikeCfg.USE_REGULAR_IMPULSE,
                       name=proj.name, **kw)
@@ -848,9 +934,7 @@ def to_lava(net: Network, inputs: Optional[dict] = None, probes=None, *, T: Opti
     spec = net.spec
 
     # ---- checks that need no Lava objects -------------------------------------------------
-    if getattr(net, "mirrors", None):
-        raise UnexportableError(f"mirror(s) {list(net.mirrors)}: a learning projection read transposed has no "
-                                "Lava process in this export yet (hwsim/export/lava_mirror.py, in progress)")
+    mirror_of = _check_mirrors(net)
     # Lava's fixed-point models hard-code Loihi's state, decay and message widths; only the weight
     # width is handled by re-encoding the weights. Any other width change would export a silently
     # different network.
@@ -917,8 +1001,11 @@ def to_lava(net: Network, inputs: Optional[dict] = None, probes=None, *, T: Opti
         src_shape = net.node(proj.src).shape
         dst_shape = net.node(proj.dst).shape
         if isinstance(proj, DenseProjection) and proj.learning is not None:
-            c = _learning_dense(proj, spec, processes, flat_out, net)
-            exported_as[proj.name] = f"LearningDense ({_LAVA_RULE_CLASS[proj.learning.kind]})"
+            m = mirror_of.get(proj.name)
+            c = _learning_dense(proj, spec, processes, flat_out, net, mirror=m)
+            exported_as[proj.name] = (f"LearningDense ({_LAVA_RULE_CLASS[proj.learning.kind]})" if m is None else
+                                      f"HwMirrorLearningDense ({_LAVA_RULE_CLASS[proj.learning.kind]}; mirror "
+                                      f"{m.name!r}: {m.src} -> {m.dst}, back_exp={m.weight_exp})")
             connect_in(c.a_out, proj.dst)
         elif isinstance(proj, DenseProjection):
             w, kw = _proj_weights(proj, spec)
@@ -986,10 +1073,14 @@ def to_lava(net: Network, inputs: Optional[dict] = None, probes=None, *, T: Opti
         else:  # pragma: no cover
             raise UnexportableError(f"projection {proj.name!r}: type {type(proj).__name__} has no Lava process")
         processes[proj.name] = c
+    for m in mirror_of.values():             # the mirror: src's graded y in, the back sum out to dst
+        c = processes[m.of]
+        flat_out(m.src).connect(c.s_in_back)
+        connect_in(c.a_out_back, m.dst)
 
     graph = LavaGraph(network=net, T=T, processes=processes, exported_as=exported_as, probes=probe_list,
                       components=_components(net), reader=reader, learning_vars=_learning_vars(net))
-    graph._kind_processes = list(kind_procs.values())
+    graph._kind_processes = list(kind_procs.values()) + [processes[m.of] for m in mirror_of.values()]
     spiking = [name for name, p in net.populations.items() if p.kind in NEURON_KINDS]
     if reader == "fast":
         SpikeRecorder, SpikeModel, VarRecorder, VarModel = _recorder_classes()
@@ -1024,7 +1115,7 @@ def to_lava(net: Network, inputs: Optional[dict] = None, probes=None, *, T: Opti
 
 
 def run_lava(net: Network, inputs: Optional[dict], T: Optional[int] = None, probes=None, *,
-             reader: str = "fast", warmup: bool = True) -> dict:
+             reader: str = "fast", warmup: bool = True, segments=None) -> dict:
     """Export ``net`` with :func:`to_lava` and run it in Lava fixed point (``Loihi2SimCfg``).
 
     Parameters
@@ -1035,6 +1126,10 @@ def run_lava(net: Network, inputs: Optional[dict], T: Optional[int] = None, prob
         Steps; default the input length.
     warmup : bool
         Time only the steps after the first (compile and process start excluded).
+    segments : list of :class:`~hwsim.export.lava_protocol.Segment`, optional
+        A host protocol instead of ``inputs`` / ``T`` (both must then be None): the segments' inputs
+        run one after the other, each followed by its host operations (:meth:`LavaGraph.run`); the
+        result then also holds ``after_ops``.
 
     Returns
     -------
@@ -1043,9 +1138,17 @@ def run_lava(net: Network, inputs: Optional[dict], T: Optional[int] = None, prob
         Lava time step i + 1, columns in the IR's C-major order; ``timing`` (see
         :meth:`LavaGraph.run`); ``exported_as`` {projection: Lava process}.
     """
+    plan = None
+    if segments is not None:
+        from .lava_protocol import check_segments, concat_inputs
+        if inputs or T is not None:
+            raise ValueError("run_lava: give either inputs / T or segments, not both")
+        segments = check_segments(net, segments)
+        inputs, T = concat_inputs(net, segments), sum(sg.steps for sg in segments)
+        plan = [(sg.steps, sg.ops) for sg in segments]
     graph = to_lava(net, inputs, probes, T=T, reader=reader)
     try:
-        out = graph.run(warmup=warmup)
+        out = graph.run(warmup=warmup, segments=plan)
     finally:
         graph.close()
     out["exported_as"] = dict(graph.exported_as)

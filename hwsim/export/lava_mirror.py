@@ -47,7 +47,7 @@ import numpy as np
 
 from .._optional import require_lava
 
-__all__ = ["BACK_EXP_RANGE", "back_sum", "lava_mirror", "exception_map", "run_cfg"]
+__all__ = ["BACK_EXP_RANGE", "back_sum", "lava_mirror", "exception_map", "host_exception_map", "run_cfg"]
 
 # the widest weight_exp any ChipSpec allows (hwsim.spec field bounds weight_exp_min >= -16,
 # weight_exp_max <= 16); hwsim's Mirror.weight_exp is checked against the network's own spec
@@ -143,7 +143,21 @@ def lava_mirror() -> SimpleNamespace:
             self.back_exp = Var(shape=(1,), init=back_exp)
             self.a_buff_back = Var(shape=(n_pre,), init=0)
 
-    class MirrorModelBase(PyLearningDenseModelBitApproximate):
+    class KeepRuleOnVarSet:
+        """Keep the learning rule as built when the host sets a Var (mixin of our LearningDense models).
+
+        Lava 0.10.0's ``AbstractLearningConnection.on_var_update``, called after every ``Var.set`` on
+        the process, re-reads the rule's taus and impulses from Vars typed ``int``
+        (``PyLearningDenseModelBitApproximate.x1_tau = LavaPyType(np.ndarray, int)``), so a trace time
+        constant such as 1/ln 2 = 1.44 (leak 0.5) silently becomes 1 after the first host operation
+        (hwsim/export/lava_protocol.py sets weights, tags and traces only): the traces then decay
+        differently from the chip and from Lava without the Var.set. Nothing derived from the Vars the
+        host protocol sets needs recomputing, so the update is skipped."""
+
+        def on_var_update(self):
+            pass
+
+    class MirrorModelBase(KeepRuleOnVarSet, PyLearningDenseModelBitApproximate):
         """Lava's bit-approximate LearningDense model plus the mirror's ports and Vars."""
 
         # Lava's @implements refuses to re-target a model whose parent implements another Process;
@@ -171,8 +185,33 @@ def lava_mirror() -> SimpleNamespace:
             super().run_spk()                          # forward sum + traces (weights not yet learned)
             self._back(self.s_in_back.recv())
 
+    @implements(proc=LearningDense, protocol=LoihiProtocol)
+    @requires(CPU)
+    @tag("fixed_pt")
+    class PyHostLearningDenseModel(KeepRuleOnVarSet, PyLearningDenseModelBitApproximate):
+        """Lava's LearningDense fixed-point model, unchanged except that ``Var.set`` keeps the learning
+        rule (:class:`KeepRuleOnVarSet`): for runs with host operations between segments."""
+
+        implements_process = None          # see MirrorModelBase
+
     return SimpleNamespace(HwMirrorLearningDense=HwMirrorLearningDense,
-                           PyHwMirrorLearningDenseModel=PyHwMirrorLearningDenseModel, MirrorModelBase=MirrorModelBase)
+                           PyHwMirrorLearningDenseModel=PyHwMirrorLearningDenseModel, MirrorModelBase=MirrorModelBase,
+                           PyHostLearningDenseModel=PyHostLearningDenseModel, KeepRuleOnVarSet=KeepRuleOnVarSet)
+
+
+def host_exception_map(procs: Iterable) -> dict:
+    """``exception_proc_model_map`` entries running Lava's plain ``LearningDense`` processes among
+    ``procs`` with ``PyHostLearningDenseModel`` (Lava's model, the rule kept on ``Var.set``): needed when
+    the host sets Vars between runs (hwsim/export/lava_protocol.py)."""
+    require_lava("the Lava host protocol")
+    from lava.proc.dense.process import LearningDense
+    M = lava_mirror()
+    out = {}
+    for proc in procs:
+        if type(proc) is LearningDense:
+            out[proc] = M.PyHostLearningDenseModel
+            out.setdefault(LearningDense, M.PyHostLearningDenseModel)
+    return out
 
 
 def exception_map(procs: Iterable, model=None) -> dict:

@@ -13,10 +13,19 @@ network order and, inside a population, ``u`` before ``v`` before ``s`` (the ord
 computes them, so the reported one is closest to the cause).
 
 Learning projections: their weights after every step (after that step's learning) are compared
-too, and the tags a rule's ``dt`` / ``dd`` change; a weight mismatch names the projection in
-``Mismatch.population``, the variable ``weights`` / ``tag_1`` / ``tag_2`` and the flat index
-into (n_dst, n_src). Within a step they come after the populations (learning follows the
+too, and the tags a rule's ``dt`` / ``dd`` change (after the last step); a weight mismatch names the
+projection in ``Mismatch.population``, the variable ``weights`` / ``tag_1`` / ``tag_2`` and the flat
+index into (n_dst, n_src). Within a step they come after the populations (learning follows the
 compartment update).
+
+Host protocol (``segments``, :class:`hwsim.export.lava_protocol.Segment`): hwsim runs
+``Simulator.run`` per segment and then its host operations (``add_tags_to_weights``,
+``reset_dynamics``); Lava runs ``RunSteps(n)`` per segment and then
+:func:`~hwsim.export.lava_protocol.add_tags_to_weights_lava` / ``reset_dynamics_lava`` while paused.
+Steps are numbered through the whole protocol (Lava's time step continues); everything above is
+compared at every step of every segment, the tags at the end of every segment, and after every
+segment's host operations the weights and tags once more (variables ``weights after host ops``,
+``tag_1 after host ops``; a reset or tag addition that differs shows there, or at the next step).
 """
 from __future__ import annotations
 
@@ -111,22 +120,43 @@ class VerifyReport:
     timing: dict = field(default_factory=dict)
     target: str = "Lava fixed_pt"
     messages: dict = field(default_factory=dict)
+    segments: list = field(default_factory=list)
+    host_ops: list = field(default_factory=list)
+
+    def segment_of(self, step: int) -> tuple:
+        """(segment index, step within it), both 1-based, of protocol time step ``step``."""
+        end = 0
+        for k, n in enumerate(self.segments or [self.T]):
+            if step <= end + n:
+                return k + 1, step - end
+            end += n
+        return len(self.segments or [self.T]), step - end
 
     def summary(self) -> str:
         """Human-readable result, one line per compared population/variable."""
         n_values = sum(self.compared.values())
         head = (f"network {self.network!r}: hwsim vs {self.target}, {self.T} steps, variables "
                 f"{','.join(self.variables)}: ")
+        proto = []
+        if self.segments:
+            ops = sorted({op for o in self.host_ops for op in o})
+            proto = [f"  host protocol: {len(self.segments)} segments of {','.join(map(str, sorted(set(self.segments))))} "
+                     f"steps, after each: {'+'.join(self.host_ops[0]) if len(set(map(tuple, self.host_ops))) == 1 else ops}"]
         if self.identical:
-            lines = [head + f"IDENTICAL ({n_values} values compared)"]
+            lines = [head + f"IDENTICAL ({n_values} values compared)"] + proto
         else:
             m = self.first_mismatch
-            lines = [head + f"MISMATCH ({sum(self.mismatches.values())} of {n_values} values differ)",
-                     f"  first mismatch: time step {m.step} (row {m.step - 1}), population {m.population!r}, "
+            where = ""
+            if self.segments:
+                k, j = self.segment_of(m.step)
+                where = f", segment {k} step {j}"
+            lines = [head + f"MISMATCH ({sum(self.mismatches.values())} of {n_values} values differ)"] + proto + [
+                     f"  first mismatch: time step {m.step} (row {m.step - 1}{where}), population {m.population!r}, "
                      f"{m.variable}[{m.index}] (position {m.position}): hwsim={m.hwsim} lava={m.lava}"]
+        width = max([24] + [len(k) for k in self.compared])
         for key, n in self.compared.items():
             bad = self.mismatches.get(key, 0)
-            lines.append(f"  {key:<24} {'ok' if bad == 0 else f'{bad} differ':>12}  of {n}")
+            lines.append(f"  {key:<{width}} {'ok' if bad == 0 else f'{bad} differ':>12}  of {n}")
         for pop, (a, b) in self.spikes.items():
             lines.append(f"  spikes {pop!r}: hwsim {a}, lava {b}")
         for pop, (a, b) in self.messages.items():
@@ -141,35 +171,75 @@ class VerifyReport:
         d["variables"] = list(self.variables)
         d["spikes"] = {k: list(v) for k, v in self.spikes.items()}
         d["messages"] = {k: list(v) for k, v in self.messages.items()}
+        d["host_ops"] = [list(o) for o in self.host_ops]
         if self.first_mismatch is not None:
             d["first_mismatch"]["position"] = list(self.first_mismatch.position)
         return d
 
 
 def _run_hwsim(net: Network, inputs: dict, T: int, probes: list, overflow: str) -> dict:
-    """hwsim side: {'spikes': {pop: (T, n)}, 'probes': {(pop, var): (T, n)}, 'weights': {proj:
-    (T, n_dst, n_src)}, 'tags': {proj: {tag: (T, n_dst, n_src)}}} (tags only at the last step)."""
+    """hwsim side of a single run (no host protocol): :func:`_run_segments` with one segment."""
+    from .lava_protocol import Segment
+    return _run_segments(net, [Segment(inputs=inputs, steps=T)], probes, overflow)
+
+
+def _run_segments(net: Network, segments: list, probes: list, overflow: str) -> dict:
+    """hwsim side, segment after segment with the host operations between: {'spikes': {pop: (T, n)},
+    'probes': {(pop, var): (T, n)}, 'weights': {proj: (T, n_dst, n_src)}, 'tags': per segment {proj:
+    {tag: (n_dst, n_src)}} after its last step, 'after_ops': per segment {proj: {var: array}} after its
+    host operations (None without)}."""
     from ..simulator import Simulator
 
     sim = Simulator(net, overflow=overflow)
-    rec = sim.run(T, inputs=inputs, probes=probes, record_weights=1 if sim.learns else 0)
-    return {"spikes": rec.spikes, "probes": rec.probes, "weights": rec.weight_history, "tags": rec.tags}
+    spikes, probe_rows, weights, tags, after = {}, {}, {}, [], []
+    for sg in segments:
+        rec = sim.run(sg.steps, inputs=sg.inputs, probes=probes, record_weights=1 if sim.learns else 0)
+        for store, part in ((spikes, rec.spikes), (probe_rows, rec.probes), (weights, rec.weight_history)):
+            for k, a in part.items():
+                store.setdefault(k, []).append(np.asarray(a))
+        tags.append(rec.tags)
+        for op in sg.ops:
+            if op == "add_tags":
+                sim.add_tags_to_weights()
+            else:
+                sim.reset_dynamics()
+        state = None
+        if sg.ops and sim.learns:
+            w, t, _ = sim._learned(False, {})
+            state = {name: {"weights": w[name], **t[name]} for name in w}
+        after.append(state)
+    cat = lambda d: {k: np.concatenate(v) for k, v in d.items()}     # noqa: E731
+    return {"spikes": cat(spikes), "probes": cat(probe_rows), "weights": cat(weights), "tags": tags,
+            "after_ops": after}
 
 
-def _learning_pairs(net: Network, ours: dict, theirs: dict):
-    """(key, hwsim array, Lava array, row offset, shape) for weights (every step) and tags (last step)."""
+def _learning_pairs(net: Network, ours: dict, theirs: dict, ends: list):
+    """(key, projection, variable, hwsim array, Lava array, steps of the rows, shape): weights every step,
+    tags at the end of every segment (``ends``: their last rows), and after the host operations."""
     out = []
+    ends = np.asarray(ends, np.int64)
     for name, w in theirs.get("weights", {}).items():
         shape = net.projections[name].weights.shape
-        out.append((f"{name}.weights", name, "weights", ours["weights"][name], w, 0, shape))
+        out.append((f"{name}.weights", name, "weights", ours["weights"][name], w, np.arange(1, w.shape[0] + 1), shape))
         for tag, a in theirs.get("tags", {}).get(name, {}).items():
-            out.append((f"{name}.{tag}", name, tag, ours["tags"][name][tag][None], a[-1:], a.shape[0] - 1, shape))
+            mine = np.stack([t[name][tag] for t in ours["tags"]])
+            out.append((f"{name}.{tag}", name, tag, mine, a[ends], ends + 1, shape))
+    lava_after = theirs.get("after_ops")
+    if lava_after is not None:
+        rows = [k for k, st in enumerate(lava_after) if st]
+        for name in (lava_after[rows[0]] if rows else {}):
+            shape = net.projections[name].weights.shape
+            for var in lava_after[rows[0]][name]:
+                mine = np.stack([ours["after_ops"][k][name][var] for k in rows])
+                got = np.stack([lava_after[k][name][var] for k in rows])
+                out.append((f"{name}.{var} after host ops", name, f"{var} after host ops", mine, got,
+                            ends[rows] + 1, shape))
     return out
 
 
 def verify_against_lava(net: Network, inputs: Optional[dict], T: Optional[int] = None,
                         variables=VARIABLES, *, overflow: str = "wrap", reader: str = "fast",
-                        runner=None, target: str = "Lava fixed_pt") -> VerifyReport:
+                        runner=None, target: str = "Lava fixed_pt", segments=None) -> VerifyReport:
     """Run ``net`` in hwsim and in Lava (fixed_pt) on the same input and compare every step.
 
     Parameters
@@ -189,9 +259,12 @@ def verify_against_lava(net: Network, inputs: Optional[dict], T: Optional[int] =
     runner : callable, optional
         ``runner(net, inputs, T, probes=..., reader=...)`` -> a dict like
         :func:`hwsim.export.lava.run_lava`'s; default ``run_lava``. :func:`hwsim.export.netx.runner_for`
-        runs a netx file through lava-dl's reader instead.
+        runs a netx file through lava-dl's reader instead (not with ``segments``).
     target : str
         Name of what is compared, for the report.
+    segments : list of :class:`hwsim.export.lava_protocol.Segment`, optional
+        A host protocol instead of ``inputs`` / ``T`` (both None): see the module docstring, e.g.
+        ``SampleProtocol.segments(net, X, y)`` for on-chip training samples.
 
     Returns
     -------
@@ -203,20 +276,36 @@ def verify_against_lava(net: Network, inputs: Optional[dict], T: Optional[int] =
     bad = [v for v in variables if v not in VARIABLES]
     if bad or not variables:
         raise ValueError(f"variables={variables!r}: each must be one of {VARIABLES}")
-    inputs = dict(inputs or {})
-    if T is None:
-        if not inputs:
-            raise ValueError("T is needed when no input array is given")
-        T = int(np.asarray(next(iter(inputs.values()))).shape[0])
-    inputs = {k: np.asarray(v)[:T] for k, v in inputs.items()}
+    from .lava_protocol import Segment, check_segments
+    protocol = segments is not None
+    if protocol:
+        if inputs or T is not None:
+            raise ValueError("verify_against_lava: give either inputs / T or segments, not both")
+        if runner is not None:
+            raise ValueError("verify_against_lava: segments (a host protocol) run in Lava only (runner=None)")
+        segments = check_segments(net, segments)
+        T = sum(sg.steps for sg in segments)
+    else:
+        inputs = dict(inputs or {})
+        if T is None:
+            if not inputs:
+                raise ValueError("T is needed when no input array is given")
+            T = int(np.asarray(next(iter(inputs.values()))).shape[0])
+        inputs = {k: np.asarray(v)[:T] for k, v in inputs.items()}
+        segments = [Segment(inputs=inputs, steps=T)]
     probes = [(name, v) for name, pop in net.populations.items() for v in _compared_vars(pop.kind, variables)
               if v != "s"]
 
     t0 = time.perf_counter()
-    ours = _run_hwsim(net, inputs, T, probes, overflow)
+    ours = (_run_segments(net, segments, probes, overflow) if protocol else
+            _run_hwsim(net, inputs, T, probes, overflow))
     t1 = time.perf_counter()
-    theirs = (runner or run_lava)(net, inputs, T, probes=probes, reader=reader)
+    if protocol:
+        theirs = run_lava(net, None, None, probes=probes, reader=reader, segments=segments)
+    else:
+        theirs = (runner or run_lava)(net, inputs, T, probes=probes, reader=reader)
     t2 = time.perf_counter()
+    ends = list(np.cumsum([sg.steps for sg in segments]) - 1)
 
     candidates = []
     mismatches, compared, spikes, messages = {}, {}, {}, {}
@@ -246,7 +335,7 @@ def verify_against_lava(net: Network, inputs: Optional[dict], T: Optional[int] =
                     step=row + 1, population=pop_name, variable=var, index=idx,
                     position=tuple(int(i) for i in np.unravel_index(idx, pop.shape)),
                     hwsim=int(a[row, idx]), lava=int(b[row, idx]))))
-    for key, name, var, a, b, row0, shape in _learning_pairs(net, ours, theirs):
+    for key, name, var, a, b, steps, shape in _learning_pairs(net, ours, theirs, ends):
         a = np.asarray(a).reshape(a.shape[0], -1).astype(np.int64)
         b = np.asarray(b).reshape(b.shape[0], -1).astype(np.int64)
         if a.shape != b.shape:
@@ -256,12 +345,16 @@ def verify_against_lava(net: Network, inputs: Optional[dict], T: Optional[int] =
         mismatches[key] = int(diff.sum())
         if mismatches[key]:
             row, idx = (int(x) for x in np.argwhere(diff)[0])
-            candidates.append((row + row0, len(candidates), Mismatch(
-                step=row + row0 + 1, population=name, variable=var, index=idx,
+            candidates.append((int(steps[row]) - 1, len(candidates), Mismatch(
+                step=int(steps[row]), population=name, variable=var, index=idx,
                 position=tuple(int(i) for i in np.unravel_index(idx, shape)),
                 hwsim=int(a[row, idx]), lava=int(b[row, idx]))))
     first = min(candidates, key=lambda c: (c[0], c[1]))[2] if candidates else None
     timing = {"hwsim_s": t1 - t0, "lava_run_s": float(theirs["timing"]["run_s"]), "lava_total_s": t2 - t1}
+    if protocol:
+        timing["lava_host_s"] = float(theirs["timing"]["host_s"])
     return VerifyReport(identical=first is None, network=net.name, T=T, variables=variables,
                         first_mismatch=first, mismatches=mismatches, compared=compared, spikes=spikes, messages=messages,
-                        exported_as=dict(theirs.get("exported_as", {})), timing=timing, target=target)
+                        exported_as=dict(theirs.get("exported_as", {})), timing=timing, target=target,
+                        segments=[sg.steps for sg in segments] if protocol else [],
+                        host_ops=[list(sg.ops) for sg in segments] if protocol else [])
