@@ -5,7 +5,9 @@
    network (hwsim.circuits.ottt) run by the one Simulator on Lava's timing;
 2. its cross-check against the float form of the same rule (identical weights and inputs), per
    layer, at Loihi's widths and at 16-bit weights and traces;
-3. a summary table (accuracy, chip energy and work, agreement with float).
+3. the export of the trained learning network to Lava (``runs/demo/demo_<rule>.h5`` with its host
+   protocol) and ``hwlearn export --to lava --verify`` on 3 training samples: every step identical;
+4. a summary table (accuracy, chip energy and work, agreement with float, the verification).
 
 ``--float-twin`` also trains the float form of the same rule on the same samples (about 2 more
 minutes) and reports the gap. A few minutes on two CPU cores (most of it compiling kernels once).
@@ -13,6 +15,7 @@ minutes) and reports the gap. A few minutes on two CPU cores (most of it compili
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from scripts.options import int_type, seed_type
@@ -36,18 +39,28 @@ def run(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = ChipTrainConfig(rule=args.rule, local_blocks=True, epochs=args.epochs, seed=args.seed)
-    print(f"[1/3] on-chip {cfg.rule} training, local blocks, Loihi widths (8-bit weights, 7-bit traces), "
+    print(f"[1/4] on-chip {cfg.rule} training, local blocks, Loihi widths (8-bit weights, 7-bit traces), "
           f"{cfg.epochs} epochs ...", flush=True)
     res = train_chip(cfg, twin=args.float_twin, progress=not args.no_progress)
     c = res["chip"]
-    print("[2/3] cross-check against float at Loihi's widths ...", flush=True)
+    print("[2/4] cross-check against float at Loihi's widths ...", flush=True)
     cc8 = crosscheck(cfg, samples=args.samples, evaluate=False)
     print(summary_table(cc8))
-    print("[3/3] cross-check at 16-bit weights and traces (12-bit input) ...", flush=True)
+    print("[3/4] cross-check at 16-bit weights and traces (12-bit input) ...", flush=True)
     cfg16 = ChipTrainConfig(rule=args.rule, local_blocks=True, epochs=args.epochs, seed=args.seed,
                             weight_bits=16, trace_bits=16, in_bits=12)
     cc16 = crosscheck(cfg16, samples=args.samples, evaluate=False)
     print(summary_table(cc16))
+    print("[4/4] export the trained learning network to Lava and verify 3 samples with the host protocol ...",
+          flush=True)
+    from hwsim.io import save_network
+    from scripts.cli import main as cli
+
+    model = res["_model"]
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, f"demo_{cfg.rule}.h5")
+    save_network(model.chip.current_network(), path, protocol=model.chip.protocol())
+    verified = cli(["export", "--to", "lava", "--verify", path, "--samples", "3"]) == 0
     tot = c["counters"]
     row = {"backend": "chip (integer)", "rule": cfg.rule + " local", "test_acc": c["test_accuracy"],
            "train_acc": c["train_accuracy"], "seconds": c["seconds"],
@@ -69,7 +82,9 @@ def run(args) -> int:
         [("widths", "{}"), ("min_cos", "{:.4f}"), ("max_rel", "{:.3f}"), ("spikes", "{:.4f}")]))
     print("min_cos: smallest update cosine chip vs float over the learning projections; max_rel: largest "
           "relative update error; spikes: smallest per-layer spike agreement (docs/onchip.md).")
-    return 0
+    print(f"Lava export of the trained network ({path}), 3 samples with the host protocol: "
+          f"{'IDENTICAL' if verified else 'MISMATCH'}")
+    return 0 if verified else 1
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -83,6 +98,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int_type("--threads", 1, 4096), default=None,
                    help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.add_argument("--out", default=os.path.join("runs", "demo"), metavar="DIR",
+                   help="where the trained network file is written (default: runs/demo)")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
