@@ -128,13 +128,17 @@ def test_numeric_options_exit_0_or_2_with_one_line_naming_the_option(no_work, ca
 # item 3: checks that can run before the work run before it
 # ---------------------------------------------------------------------------------------------
 def test_chip_mapping_fails_before_training(monkeypatch, capsys):
+    import hwsim.circuits.ottt as circuit
     import hwsim.learning.ottt as ottt
 
-    monkeypatch.setattr(ottt.OTTTChip, "train", _work)             # training must not start
-    code, err = run_cli(["train", "--backend", "chip", "--rule", "ottt-a", "--hidden", "4100,8", "--limit", "64",
-                         "--no-progress"], capsys)
-    assert code == 3, err
-    assert "does not fit the chip (nothing was trained)" in err and "4110" in err and len(err.strip().splitlines()) == 1
+    monkeypatch.setattr(ottt.OTTTChip, "train", _work)             # training must not start (either timing)
+    monkeypatch.setattr(circuit.OTTTNetwork, "train", _work)
+    for timing, fan_in in (("chip", "4100"), ("layer-sync", "4110")):
+        code, err = run_cli(["train", "--backend", "chip", "--rule", "ottt-a", "--hidden", "4100,8", "--limit", "64",
+                             "--timing", timing, "--no-progress"], capsys)
+        assert code == 3, err
+        assert "does not fit the chip (nothing was trained)" in err and fan_in in err, err
+        assert len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("backend", ["float", "chip"])
