@@ -148,6 +148,7 @@ class Simulator:
         self._links_cache = None
         self._t = 0
         self._broken = False
+        self._host = (0, False, False)
 
     def reset_dynamics(self) -> None:
         """Zero the dynamic state of every instance, keeping what was learned: ``u``, ``v`` (to their
@@ -273,7 +274,8 @@ class Simulator:
 
     # ---- run --------------------------------------------------------------------------------
     def run(self, T: int, inputs: dict | None = None, probes=None, batch: int | None = None,
-            record_weights: int = 0) -> RunRecord:
+            record_weights: int = 0, sample_steps: int = 0, between_samples=(),
+            learned: bool = True) -> RunRecord:
         """Run ``T`` steps from the current state.
 
         Parameters
@@ -291,17 +293,26 @@ class Simulator:
         record_weights : int
             Learning networks only: if k > 0, record the learned weights after every k-th step
             (``RunRecord.weight_history``).
+        sample_steps, between_samples : int, subset of ("add_tags", "reset")
+            Learning networks only: the run is a sequence of samples of ``sample_steps`` steps (``T``
+            a multiple of it) and after each sample the host operations ``between_samples`` run in the
+            compiled loop, exactly as :meth:`add_tags_to_weights` then :meth:`reset_dynamics` between
+            runs of one sample each would (one call for many samples).
+        learned : bool
+            Learning networks only: False leaves ``RunRecord.weights`` / ``tags`` empty (no copies;
+            :meth:`learned_weights` reads them when needed).
         """
         if self._broken:
             raise RuntimeError("a previous run stopped on an overflow (overflow='raise'); call reset() first")
         T = _check_steps(T)
         every = _check_record_every(record_weights, self.learns)
+        self._host = _check_host(T, sample_steps, between_samples, self.learns)
         probe_list = self._probe_list(probes)
         self._check_run_size(T, _batch_hint(self.net, inputs or {}, batch), probe_list, every)
         B, batched, ev, views = self._input_events(T, inputs or {}, batch)
         state = self._state_for(B)
         rec, lrn = self._execute(T, B, state, ev, probe_list, every)
-        return self._collect(T, B, batched, rec, probe_list, lrn)
+        return self._collect(T, B, batched, rec, probe_list, lrn, learned)
 
     def run_bytes(self, T: int, B: int = 1, probe_list=None, every: int = 0) -> int:
         """Bytes a run of ``T`` steps and ``B`` instances allocates (records, counters, input events
@@ -466,7 +477,8 @@ class Simulator:
             hl = NumbaList()
             for k, lk in enumerate(self._links):
                 hl.append(hist[lk.name][c0 // every:c1 // every] if every else self._no_hist)
-            lrn = (self._meta, links, hl, every, B)
+            K, tags, reset = self._host
+            lrn = (self._meta, links, hl, every, B, (K, tags, reset, p.u_init, p.v_init, c0))
             ctr_c = ctr if n == T else np.zeros((n_chunks, n, n_cores, engine.N_COUNTERS), np.int64)
             lctr_c = np.zeros((n_chunks, n, n_links, engine.N_LEARN_COUNTERS), np.int64)
             runner(n, self._t + c0, int(self.policy), p.n_in_src, p.neu, p.syn, p.prj, p.cnt, state.u, state.v,
@@ -517,7 +529,7 @@ class Simulator:
         raise StateOverflowError(p.pop_names[k], "uv"[var], self._t + row + 1, row,
                                  comp - int(p.pop_offsets[k]), b)
 
-    def _collect(self, T, B, batched, rec, probe_list, lrn=None) -> RunRecord:
+    def _collect(self, T, B, batched, rec, probe_list, lrn=None, learned=True) -> RunRecord:
         p = self.program
         rec_spk, rec_u, rec_v, rec_y, ctr, ovf, probe_u, probe_v, probe_y = rec
 
@@ -556,7 +568,7 @@ class Simulator:
                 if lk.mirror is not None:
                     fields["synaptic_ops"][:, lk.mirror_cores] += _split(lctr[:, k, engine.L_MIRROR_OPS],
                                                                          lk.mirror_share)
-            weights, tags, history = self._learned(batched, hist)
+            weights, tags, history = self._learned(batched, hist) if learned else ({}, {}, {})
         counters = Counters(**{f: np.ascontiguousarray(a) for f, a in fields.items()},
                             core_population=self._core_population, batch=B)
         overflow = {name: int(ovf[:, k].sum()) for k, name in enumerate(p.pop_names)}
@@ -604,6 +616,7 @@ def _link_meta(links, p: Program, net: Network) -> np.ndarray:
         meta[k, engine.M_GRADED] = int(lk.proj.graded_spike_cfg == "overwrite")
         meta[k, engine.M_PRJ] = names.index(lk.name)
         meta[k, engine.M_DSTPOP] = p.pop_names.index(lk.proj.dst)
+        meta[k, engine.M_WLO], meta[k, engine.M_WHI] = net.spec.weight_range(lk.proj.sign_mode)
         if lk.mirror is not None:
             meta[k, engine.M_MIR_SRC] = p.pop_slice(lk.mirror.src).start
             meta[k, engine.M_MIR_DST] = p.pop_slice(lk.mirror.dst).start
@@ -656,6 +669,28 @@ def _split(n: np.ndarray, share: np.ndarray) -> np.ndarray:
     rank = np.empty_like(order)
     np.put_along_axis(rank, order, np.arange(share.size)[None, :].repeat(n.shape[0], axis=0), axis=1)
     return out + (rank < rest[:, None])
+
+
+HOST_OPS = ("add_tags", "reset")
+
+
+def _check_host(T: int, sample_steps, between, learns: bool) -> tuple:
+    """(sample_steps, add_tags, reset) for the compiled host operations; errors name the argument."""
+    if isinstance(sample_steps, bool) or not isinstance(sample_steps, (int, np.integer)) or sample_steps < 0:
+        raise ValueError(f"sample_steps={sample_steps!r} must be an integer >= 0 (0: one sample, no host operations)")
+    between = tuple(between)
+    bad = [o for o in between if o not in HOST_OPS]
+    if bad:
+        raise ValueError(f"between_samples={between!r}: {bad} are not among {HOST_OPS}")
+    if sample_steps == 0:
+        if between:
+            raise ValueError(f"between_samples={between!r} needs sample_steps >= 1")
+        return 0, False, False
+    if not learns:
+        raise ValueError("sample_steps / between_samples are for networks with learning projections")
+    if T % sample_steps:
+        raise ValueError(f"T={T} must be a multiple of sample_steps={sample_steps}")
+    return int(sample_steps), "add_tags" in between, "reset" in between
 
 
 def _check_record_every(k, learns: bool) -> int:

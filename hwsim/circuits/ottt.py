@@ -170,6 +170,18 @@ def inference_network(c: OTTTCircuit, weights: Sequence, head: np.ndarray, head_
     return net
 
 
+def _fold(cnt: Counters, S: int, K: int) -> Counters:
+    """Counters of S samples of K steps -> per step of the sample, summed over the samples."""
+    return Counters(**{f: getattr(cnt, f).reshape(S, K, -1).sum(axis=0) for f in FIELDS},
+                    core_population=cnt.core_population, batch=cnt.batch)
+
+
+def _share(n: int, share: np.ndarray) -> np.ndarray:
+    """``n`` split over cores in proportion to ``share`` (largest remainder, as the simulator splits)."""
+    from ..simulator import _split
+    return _split(np.array([n], np.int64), share)[0]
+
+
 def _add(a: Counters, b: Counters) -> Counters:
     return Counters(**{f: getattr(a, f) + getattr(b, f) for f in FIELDS}, core_population=a.core_population,
                     batch=a.batch)
@@ -191,9 +203,11 @@ class OTTTNetwork:
         self.samples_seen = 0
         self.counters: Optional[Counters] = None
         self.overflow = np.zeros(circuit.n_layers, np.int64)     # u / v overflow events per hidden layer
-        blocks = sorted(self.sim.mapping.blocks)                 # (core, population, c0, c1)
-        self._first_core = {k: next(b[0] for b in blocks if b[1] == p.dst)
-                            for k, p in self.net.projections.items() if p.learning is not None}
+        # the destination cores of each learning projection and their compartment counts (host writes
+        # are split over them as the compiled learning counters are)
+        self._cores, self._share = {}, {}
+        for lk in self.sim._links:
+            self._cores[lk.name], self._share[lk.name] = lk.cores, lk.core_share
         self._fb = None if feedback is None else [np.asarray(f).copy() for f in feedback]
         # the weights as the learning engines hold them (Lava truncates mixed initial weights to even)
         self.sim.run(1, batch=None)
@@ -302,9 +316,16 @@ class OTTTNetwork:
             setattr(out, k, [np.stack(a) for a in getattr(out, k)])
         return out
 
-    def train(self, X, y, order=None, probes=None):
-        """Learn from samples ``X[order]`` one after the other; returns the counters of this call
-        (with ``probes``, one sample: its RunRecord)."""
+    SAMPLES_PER_CALL = 256      # samples per compiled call (bounds the run's records and input events)
+
+    def train(self, X, y, order=None, probes=None, per_sample: bool = False):
+        """Learn from samples ``X[order]`` one after the other; returns the counters of this call, per
+        step of the sample, summed over the samples (with ``probes``, one sample: its RunRecord).
+
+        The host protocol runs in the Simulator's compiled loop (``run(sample_steps=...,
+        between_samples=...)``, many samples per call); ``per_sample=True`` (or ``probes``) makes one
+        ``run`` per sample with the host operations in between from Python: the same results (tested),
+        the form Lava's export runs."""
         c = self.circuit
         X = self._payload(X)
         y = np.asarray(y, np.int64).reshape(-1)
@@ -314,19 +335,28 @@ class OTTTNetwork:
         order = np.arange(X.shape[0]) if order is None else np.asarray(order, np.int64)
         if order.size and (order.min() < 0 or order.max() >= X.shape[0]):
             raise SpecError(f"order holds sample indices outside [0, {X.shape[0] - 1}]")
-        lab = np.zeros((self.steps, c.n_classes), np.int8)
+        ops = ("reset",) if c.online else ("add_tags", "reset")
+        K = self.steps
         total = None                       # per step of the sample, summed over the samples
-        for n in order:
-            lab[:] = 0
-            lab[:c.T, y[n]] = 1
-            rec = self.sim.run(self.steps, inputs={"input": self._frames(X[n]), "label": lab}, probes=probes)
-            if not c.online:
-                # OTTT_A: the host adds the tags to the weights; the writes count as weight write-backs
-                # (last step of the sample, on the first core of each projection's destination)
-                for name, n_w in self.sim.add_tags_to_weights().items():
-                    rec.counters.weight_writebacks[-1, self._first_core[name]] += n_w
-            self.sim.reset_dynamics()
-            total = rec.counters if total is None else _add(total, rec.counters)
+        chunk = 1 if (probes is not None or per_sample) else self.SAMPLES_PER_CALL
+        rec = None
+        for s0 in range(0, len(order), chunk):
+            idx = order[s0:s0 + chunk]
+            S = len(idx)
+            frames = np.concatenate([self._frames(X[n]) for n in idx])
+            lab = np.zeros((S, K, c.n_classes), np.int8)
+            lab[np.arange(S), :c.T, y[idx]] = 1
+            if chunk == 1:
+                rec = self.sim.run(K, inputs={"input": frames, "label": lab[0]}, probes=probes)
+                if "add_tags" in ops:     # the same writes the compiled host operation counts
+                    for k, n_w in self.sim.add_tags_to_weights().items():
+                        rec.counters.weight_writebacks[-1, self._cores[k]] += _share(n_w, self._share[k])
+                self.sim.reset_dynamics()
+            else:
+                rec = self.sim.run(S * K, inputs={"input": frames, "label": lab.reshape(S * K, -1)},
+                                   sample_steps=K, between_samples=ops, learned=False)
+            cnt = _fold(rec.counters, S, K)
+            total = cnt if total is None else _add(total, cnt)
             for l in range(c.n_layers):
                 self.overflow[l] += rec.overflow[f"hidden{l + 1}"]
         self.samples_seen += len(order)

@@ -21,7 +21,7 @@ Arguments are grouped into tuples of flat arrays (built by :mod:`hwsim.program`)
     prj = (prj_acc, prj_wide, prj_ndst, prj_nslot, prj_dst0, prj_exp, prj_wrap24)
     cnt = (sc_ptr, sc_core, sc_nsyn, sc_bytes)
     lrn = None for a network without learning projections (the branch is compiled away), else
-          (meta, links, hist, every, batch): see :func:`learn_phase`
+          (meta, links, hist, every, batch, host): see :func:`learn_phase` and :func:`host_ops`
 
 Learning projections (Lava ``LearningDense``) run as phase 6 of the same step, after the static
 hand-off: each accumulates the step's pre spikes with its current weights into the input of
@@ -70,7 +70,9 @@ M_MIR_SRC = 15       # mirror (network.Mirror): first compartment of its graded 
 M_MIR_DST = 16       # first compartment of the mirror's destination
 M_MIR_EXP = 17       # the mirror's weight_exp
 M_MIR_DSTPOP = 18    # the mirror destination population's index
-N_META = 19
+M_WLO = 19           # the weight range of the projection's sign mode (host operation add_tags)
+M_WHI = 20
+N_META = 21
 
 
 @njit(cache=True, inline="always")
@@ -105,7 +107,7 @@ def learn_phase(ti, t, b, s_row, inp, y, ring, lrn, lctr, ovf, policy):
     the mirror's source back through the transpose of the same weights the forward sum used (before
     this step's learning) into ``ring[(t + 1) % R]`` of the mirror's destination.
     """
-    meta, links, hist, every, batch = lrn
+    meta, links, hist, every, batch, host = lrn
     r = ring.shape[0]
     slot = ring[(t + 1) % r]
     for k in range(meta.shape[0]):
@@ -186,6 +188,50 @@ def learn_phase(ti, t, b, s_row, inp, y, ring, lrn, lctr, ovf, policy):
         if every > 0 and (ti + 1) % every == 0:
             hist[k][(ti + 1) // every - 1, b] = SV[0]
     return -1
+
+
+@njit(cache=True)
+def host_ops(ti, b, lrn, u, v, ring, acc32, acc64, y, vh, lctr):
+    """The host's operations at the end of a sample (``lrn[5] = (sample_steps, add_tags, reset,
+    u_init, v_init, row0)``), as :meth:`hwsim.simulator.Simulator.add_tags_to_weights` and
+    :meth:`~hwsim.simulator.Simulator.reset_dynamics` do between two runs: add_tags sets every learning
+    projection's ``w = clip(w + tag_1)``, ``tag_1 = 0`` (changed weights counted as write-backs of
+    step ``ti``); reset zeroes u, v (to their initial values), the synaptic buffers, y, the vpre
+    history and every learning projection's traces."""
+    meta, links, hist, every, batch, host = lrn
+    if host[1]:
+        for k in range(meta.shape[0]):
+            SV = links[k * batch + b][1][13]
+            lo = meta[k, M_WLO]
+            hi = meta[k, M_WHI]
+            n = 0
+            for i in range(SV.shape[1]):
+                for j in range(SV.shape[2]):
+                    tg = SV[2, i, j]
+                    if tg != 0:
+                        w = np.int64(SV[0, i, j]) + tg
+                        w = lo if w < lo else (hi if w > hi else w)
+                        if w != SV[0, i, j]:
+                            n += 1
+                            SV[0, i, j] = w
+                        SV[2, i, j] = 0
+            lctr[ti, k, L_WRITES] += n
+    if host[2]:
+        u[:] = host[3]
+        v[:] = host[4]
+        ring[:] = 0
+        acc32[:] = 0
+        acc64[:] = 0
+        y[:] = 0
+        vh[:] = 0
+        for k in range(meta.shape[0]):
+            args = links[k * batch + b][1]
+            args[9][:] = 0
+            args[10][:] = 0
+            args[11][:] = 0
+            args[12][:] = 0
+            args[21][:] = 0
+            args[22][:] = 0
 
 
 @njit(cache=True)
@@ -319,6 +365,9 @@ def run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, u, v, ring, acc32,
                 return 1, ti, lrn[0][kw, M_DST0], 2 + lrn[0][kw, M_PRJ]
             for e in range(ev_ptr[ti], ev_ptr[ti + 1]):
                 inp[ev_src[e]] = 0
+            K = lrn[5][0]
+            if K > 0 and (lrn[5][5] + ti + 1) % K == 0:
+                host_ops(ti, b, lrn, u, v, ring, acc32, acc64, y, vh, lctr)
     return 0, 0, 0, 0
 
 
