@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from hwsim.counters import estimate
+from hwsim.learning import ROUNDINGS
 from hwsim.learning.ottt import OTTTChip, OTTTCircuit
 from hwsim.spec import LOIHI, ChipSpec, SpecError
 from models.init import init_chen_li
@@ -63,7 +64,9 @@ class ChipTrainConfig:
     or derived from the first two when they are changed);  in_bits : input payload bits;
     weight_range : weight range as a multiple of the largest initial weight (rounded up to 2**k);
     init : 'default' (PyTorch's) | 'chen-li' (``models.init``, every layer firing at the start);
-    seed;  limit : first ``limit`` training samples;  dataset, data_dir : as ``rules.train``.
+    seed;  limit : first ``limit`` training samples;  dataset, data_dir : as ``rules.train``;
+    rounding : rounding of the learning updates, 'stochastic' (Lava's) | 'nearest' | 'floor'
+    (``hwsim.learning.ROUNDINGS``; the circuit backend runs 'stochastic' only, see ``check_backend``).
     """
 
     rule: str = "ottt-a"
@@ -86,6 +89,7 @@ class ChipTrainConfig:
     init: str = "default"
     seed: int = 0
     limit: Optional[int] = None
+    rounding: str = "stochastic"
 
     def __post_init__(self):
         if self.rule not in CHIP_RULES:
@@ -113,6 +117,8 @@ class ChipTrainConfig:
             raise ValueError(f"limit={self.limit!r} must be >= 1")
         if self.init not in ("default", "chen-li"):
             raise ValueError(f"init={self.init!r} is not one of ('default', 'chen-li')")
+        if self.rounding not in ROUNDINGS:
+            raise ValueError(f"rounding={self.rounding!r} is not one of {ROUNDINGS}")
         # width combinations the circuit cannot realise, named here rather than blamed on the rate later
         sp = self.spec()
         if sp.accumulator_bits < sp.weight_bits:
@@ -432,9 +438,21 @@ def epoch_orders(n: int, epochs: int, seed: int) -> list:
     return [rng.permutation(n) for _ in range(epochs)]
 
 
+CIRCUIT_ROUNDINGS = ("stochastic",)   # what the circuit backend (hwsim.learning.ottt) implements
+
+
+def check_backend(cfg: ChipTrainConfig) -> None:
+    """Refuse what the backend cannot run (before any work): the circuit backend rounds its learning
+    updates stochastically only, so ``rounding`` 'nearest' / 'floor' wait for the Simulator backend."""
+    if cfg.rounding not in CIRCUIT_ROUNDINGS:
+        raise ValueError(f"rounding={cfg.rounding!r} needs the Simulator backend of on-chip learning; the "
+                         f"circuit backend (hwsim.learning.ottt) implements rounding={CIRCUIT_ROUNDINGS} only")
+
+
 def build(cfg: ChipTrainConfig, split=None):
     """``(OnChipOTTT, split, train payloads, test payloads)`` for a config (calibrated on the first
     64 training samples)."""
+    check_backend(cfg)
     split = split if split is not None else load_split(cfg)
     xtr = np.asarray(split.x_train).reshape(len(split.x_train), -1)
     ytr = np.asarray(split.y_train)
