@@ -178,6 +178,38 @@ def check_folder(study: Study, out) -> Path:
     return out
 
 
+def preflight(study: Study, entries=None) -> int:
+    """Build every on-chip cell's network before any cell runs (its scales, weight exponents and
+    learning rates, and its mapping onto cores: what ``ChipTrainConfig`` cannot check alone);
+    StudyError names the point. Returns the number of distinct networks built."""
+    if study.base != "onchip":
+        return 0
+    from hwsim.spec import SpecError
+
+    from .onchip import ChipTrainConfig, build, load_split
+
+    entries = study.cells() if entries is None else entries
+    split, seen = None, set()
+    for point, seed, cell, ref in entries:
+        for c in (cell, ref):
+            if c is None:
+                continue
+            chip = c.config["chip"]
+            k = json.dumps(chip, sort_keys=True)
+            if k in seen:
+                continue
+            seen.add(k)
+            cfg = ChipTrainConfig(**{**chip, "hidden": tuple(chip["hidden"])})
+            try:
+                split = split if split is not None else load_split(cfg)
+                model, _, _ = build(cfg, split)
+                model.chip.mapping()
+            except (SpecError, ValueError) as exc:
+                desc = ", ".join(f"{a}={v}" for a, v in point.items())
+                raise StudyError(f"point {{{desc}}} seed {seed}: {exc}") from None
+    return len(seen)
+
+
 class _Progress:
     """A tqdm bar over cells, with the best chip accuracy so far."""
 
@@ -210,10 +242,11 @@ class _Progress:
 def run_study(study: Study, out, engine: str = "local", workers: Optional[int] = None,
               ray_address: Optional[str] = None, progress: bool = False, retry_failed: bool = False):
     """Run (or resume) every cell of ``study`` into ``out``; write and return the table (pandas)."""
+    entries = study.cells()
+    preflight(study, entries)
     out = check_folder(study, out)
     workers = workers or default_workers()
     store = out / "cells"
-    entries = study.cells()
     ctx = {"_checkpoints": str((out / "checkpoints").resolve())}
     kw = dict(workers=workers, catch_errors=True, retry_failed=retry_failed, engine=engine, ray_address=ray_address)
     if study.base == "ptq":

@@ -159,10 +159,16 @@ def main(args) -> int:
           f"{len(study.seeds)} seed(s) = {len(entries)} cell(s)" + (f" + {n_ref} float/training cell(s)" if n_ref else "")
           + f"; results in {out}", file=sys.stderr, flush=True)
     if args.check:
+        from rules.sweep import preflight
+        try:
+            n = preflight(study, entries)
+        except StudyError as exc:
+            raise UsageError(str(exc)) from None
+        if n:
+            print(f"built {n} distinct on-chip network(s): scales, rates and mappings are valid", file=sys.stderr)
         for point, seed, cell, _ in entries:
             print(f"{cell.key}  seed {seed}  " + ", ".join(f"{k}={v}" for k, v in point.items()))
         return 0
-    from rules.study import StudyError
     from rules.sweep import run_study
     from rules.sweep_report import format_summary
 
