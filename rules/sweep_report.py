@@ -169,8 +169,7 @@ def plots(df, meta: dict, folder) -> list:
             ax.axhline(100 * fl.mean(), ls="--", color="k", lw=1, label="float (mean)")
         ax.set_xlabel(a)
         ax.set_ylabel("test accuracy (%)")
-        if not numeric:
-            ax.set_xticks([pos[v] for v in vals], [str(v) for v in vals])
+        ax.set_xticks([pos[v] for v in vals], [_fmtv(v) for v in vals])
         ax.set_title(f"accuracy vs {a}" + (f" (mean over {', '.join(others[1:])})" if len(others) > 1 else ""))
         ax.legend(fontsize=7)
         out.append(_save(fig, folder / f"accuracy_vs_{a}.png"))
@@ -201,7 +200,7 @@ def plots(df, meta: dict, folder) -> list:
             ax.errorbar(xs, sub.update_cosine_min_mean, yerr=sub.update_cosine_min_std, marker="o", capsize=3,
                         label=f"vs {a}")
             if not numeric:
-                ax.set_xticks([pos[v] for v in vals], [str(v) for v in vals])
+                ax.set_xticks([pos[v] for v in vals], [_fmtv(v) for v in vals])
         ax.set_xlabel("bits" if all(_positions(s[a].tolist())[2] for a in widths) else ", ".join(widths))
         ax.set_ylabel("update cosine vs float twin (min over projections)")
         ax.set_title("update cosine vs bits (mean over the other axes)")
