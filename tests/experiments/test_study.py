@@ -155,3 +155,10 @@ def test_results_folder_of_another_study_is_refused(tmp_path):
     (tmp_path / "full" / "x").write_text("")
     with pytest.raises(StudyError, match="not empty and holds no study.json"):
         check_folder(a, tmp_path / "full")
+
+
+def test_learning_precision_preset_networks_all_build():
+    """Every cell of the preset builds on the chip (scales, exponents, rates, mapping) up front."""
+    from rules.sweep import preflight
+
+    assert preflight(parse_study(preset("learning-precision"))) == 75     # 25 points x 3 seeds
