@@ -71,6 +71,11 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+# number axes: (lo, hi, open at lo, open at hi)
+_NUMBERS = {"lr": (0.0, 10.0, True, False), "leak": (0.0, 1.0, True, True), "alpha": (0.0, 100.0, True, False),
+            "weight_range": (1.0, 1024.0, False, False)}
+
+
 def _check_value(base: str, axis: str, v, where: str):
     """One axis value, normalised (lists -> lists of ints for hidden); StudyError if invalid."""
     def bad(allowed):
@@ -114,18 +119,13 @@ def _check_value(base: str, axis: str, v, where: str):
         if not isinstance(v, (list, tuple)) or not v or not all(_is_int(h) and 1 <= h <= 100_000 for h in v):
             raise bad("a list of hidden layer sizes, each in [1, 100000]")
         return [int(h) for h in v]
-    if axis in ("lr", "leak", "alpha", "weight_range"):
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise bad("a number")
-        v = float(v)
-        lims = {"lr": (0.0, 10.0), "leak": (0.0, 1.0), "alpha": (0.0, 100.0), "weight_range": (1.0, 1024.0)}[axis]
-        ok = lims[0] < v <= lims[1] if axis != "leak" else lims[0] < v < lims[1]
-        if axis == "weight_range":
-            ok = lims[0] <= v <= lims[1]
+    if axis in _NUMBERS:
+        lo, hi, lo_open, hi_open = _NUMBERS[axis]
+        ok = (isinstance(v, (int, float)) and not isinstance(v, bool) and (lo < v if lo_open else lo <= v)
+              and (v < hi if hi_open else v <= hi))
         if not ok:
-            raise bad(f"a number in {'(' if axis != 'weight_range' else '['}{lims[0]:g}, {lims[1]:g}"
-                      f"{')' if axis == 'leak' else ']'}")
-        return v
+            raise bad(f"a number in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}")
+        return float(v)
     raise StudyError(f"{where}: unknown axis {axis!r}")
 
 
@@ -149,7 +149,7 @@ class Study:
     epochs: Optional[int] = None
     seeds: tuple = (0,)
     limit: Optional[int] = None
-    float: str = "twin"
+    float_mode: str = "twin"       # the study file's ``float`` key
     reference: dict = field(default_factory=dict)
     crosscheck_samples: int = 0
     fixed: dict = field(default_factory=dict)
@@ -161,7 +161,7 @@ class Study:
     def as_dict(self) -> dict:
         """Everything that defines the results (not the name)."""
         return {"base": self.base, "dataset": self.dataset, "data_dir": self.data_dir, "epochs": self.epochs,
-                "seeds": list(self.seeds), "limit": self.limit, "float": self.float,
+                "seeds": list(self.seeds), "limit": self.limit, "float": self.float_mode,
                 "reference": self.reference, "crosscheck_samples": self.crosscheck_samples,
                 "fixed": self.fixed, "axes": list(self.axes), "points": [dict(p) for p in self.points]}
 
@@ -185,7 +185,7 @@ class Study:
                 if self.base == "onchip":
                     own = onchip_config(self, self.settings(point), seed)
                     ref = None
-                    if self.float == "reference":
+                    if self.float_mode == "reference":
                         rcfg = onchip_config(self, self.settings(self.reference_point(point)), seed)
                         if rcfg["chip"] == own["chip"]:
                             own["twin"] = True        # the cell is its own reference
@@ -193,7 +193,7 @@ class Study:
                             rcfg["twin"] = True       # same as that point's own cell: run once
                             ref = Cell(CELL_FNS["onchip"], rcfg)
                     else:
-                        own["twin"] = self.float == "twin"
+                        own["twin"] = self.float_mode == "twin"
                     out.append((point, seed, Cell(CELL_FNS["onchip"], own), ref))
                 else:
                     cfg = ptq_config(self, self.settings(point), seed)
@@ -379,7 +379,7 @@ def parse_study(data: dict, where: str = "study") -> Study:
     if not isinstance(name, str):
         raise StudyError(f"{where}: name={name!r} must be a string")
     study = Study(base=base, dataset=dataset, data_dir=data_dir, epochs=epochs, seeds=tuple(int(s) for s in seeds),
-                  limit=limit, float=fmode, reference=reference, crosscheck_samples=int(xs), fixed=fixed,
+                  limit=limit, float_mode=fmode, reference=reference, crosscheck_samples=int(xs), fixed=fixed,
                   points=points, axes=tuple(axes), name=name)
     study.cells()        # every cell's full configuration is valid, before anything runs
     return study
