@@ -149,6 +149,11 @@ def main(args) -> int:
             return report(args)
         if args.engine != "ray" and args.ray_address:
             raise UsageError("--ray-address needs --engine ray")
+        if args.engine == "ray":
+            try:
+                import ray  # noqa: F401
+            except ImportError as exc:
+                raise UsageError(f"--engine ray needs the ray package (pip install 'hwlearn[ray]'): {exc}") from None
         study = parse_study(study_table(args))
     except StudyError as exc:
         raise UsageError(str(exc)) from None
