@@ -98,7 +98,9 @@ def format_summary(df, meta: dict, tol_points: float = 1.0) -> str:
     lines.append("  ".join(h.ljust(w[i]) for i, h in enumerate(head)))
     lines += ["  ".join(c.ljust(w[i]) for i, c in enumerate(r)) for r in rows]
     within, smallest = within_float(s, axes, tol_points)
-    if within.empty:
+    if s.empty or s.float_accuracy_mean.isna().all():
+        lines.append("no float accuracy in this study (float = 'none'): nothing to compare with")
+    elif within.empty:
         lines.append(f"no point is within {tol_points:g} point(s) of float")
     else:
         lines.append(f"{len(within)} point(s) within {tol_points:g} point(s) of float; smallest widths:")
