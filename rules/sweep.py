@@ -17,9 +17,7 @@ give the same table (timing columns aside).
 """
 from __future__ import annotations
 
-import dataclasses
 import json
-import os
 from pathlib import Path
 from typing import Optional
 
