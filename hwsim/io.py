@@ -46,7 +46,8 @@ files. ``format_minor`` (absent = 0) counts additions: this reader loads every f
 version, and refuses, naming it, any attribute or entry of a network it does not know (so a
 file from a newer minor that uses a newer feature fails loudly instead of losing it). Minor 1
 added learning projections; minor 2 the readout, error and learning compartment kinds (attrs partner,
-tgt, shift, lut_shift, delay, seed and the array lut on their population groups).
+tgt, shift, lut_shift, delay, seed and the array lut on their population groups); minor 3 mirrors
+(group ``/mirrors/<i>``, attrs name, of, src, dst, weight_exp; absent when the network has none).
 
 Every problem with a file (not HDF5, truncated, corrupt, foreign such as a lava-dl netx file,
 written by a newer version, missing pieces) raises :class:`FormatError`, which names the file
@@ -81,7 +82,7 @@ __all__ = [
 NETWORK_FORMAT = "hwlearn-network"
 RUN_FORMAT = "hwlearn-run"
 FORMAT_VERSION = 1          # bump on any incompatible layout change; readers refuse newer files
-FORMAT_MINOR = 2            # bump on additions (1: learning projections, 2: readout / error / learning kinds)
+FORMAT_MINOR = 3            # bump on additions (1: learning projections, 2: readout / error / learning kinds, 3: mirrors)
 HWLEARN_VERSION = "0.1.0"
 USERBLOCK_SIZE = 512       # bytes before the HDF5 data holding the hwlearn header (HDF5 ignores them)
 _HEADER_MAGIC = b"HWLEARN-HDF5 "
@@ -104,7 +105,8 @@ _PROJ_EXTRA = {
     "sparse": {"weights", "delays", "dst_index", "src_index", "n_dst", "n_src"},
     "conv": {"weights", "stride", "padding", "dilation", "groups"},
 }
-_NETWORK_ATTRS = {"spec", "name", "inputs", "populations", "projections", "probes"}
+_NETWORK_ATTRS = {"spec", "name", "inputs", "populations", "projections", "probes", "mirrors"}
+_MIRROR_FIELDS = ("name", "of", "src", "dst", "weight_exp")
 # learning rule attributes (LearningRule fields, bar the derived ones) and the wiring
 _RULE_STRINGS = ("dw", "dd", "dt")
 _RULE_NUMBERS = ("x1_impulse", "x1_tau", "x2_impulse", "x2_tau", "y1_impulse", "y1_tau", "y2_impulse",
@@ -639,6 +641,15 @@ def _write_network(g: h5py.Group, net: Network):
         if kind == "dense" and p.learning is not None:
             _write_learning(e.create_group("learning"), p)
 
+    if net.mirrors:
+        gm = g.create_group("mirrors")
+        for i, m in enumerate(net.mirrors.values()):
+            _check_known_fields(m, set(_MIRROR_FIELDS), "Mirror")
+            e = gm.create_group(f"{i:06d}")
+            for k in _MIRROR_FIELDS:
+                v = getattr(m, k)
+                e.attrs[k] = v if isinstance(v, str) else int(v)
+
     pr = g.create_group("probes")
     pr.attrs["target"] = np.array([p.target for p in net.probes], dtype=h5py.string_dtype())
     pr.attrs["var"] = np.array([p.var for p in net.probes], dtype=h5py.string_dtype())
@@ -801,6 +812,17 @@ def _read_network(g: h5py.Group, base: str) -> Network:
                              groups=_int_attr(e, "groups", w), **common)
         else:
             raise FormatError(f"{w}: unknown projection kind {kind!r} (dense, sparse or conv)")
+
+    if "mirrors" in g:
+        if minor < 3 or not isinstance(g["mirrors"], h5py.Group):
+            raise FormatError(f"{base}/mirrors: mirrors need format_minor >= 3 (the file says {minor}) and a group")
+        for e in _ordered_children(g["mirrors"], f"{base}/mirrors"):
+            w = e.name
+            unknown = sorted(set(e.attrs.keys()) - set(_MIRROR_FIELDS))
+            if unknown:
+                raise FormatError(f"{w}: unknown mirror attribute(s) {unknown}")
+            net.add_mirror(_str_attr(e, "name", w), _str_attr(e, "of", w), _str_attr(e, "src", w),
+                           _str_attr(e, "dst", w), weight_exp=_int_attr(e, "weight_exp", w))
 
     pr = g["probes"]
     targets = _str_list_attr(pr, "target", pr.name)
@@ -1119,7 +1141,7 @@ def diff_networks(a: Network, b: Network) -> list[str]:
         out.append(f"spec differs: {a.spec} != {b.spec}")
     if a.name != b.name:
         out.append(f"name differs: {a.name!r} != {b.name!r}")
-    for what in ("inputs", "populations", "projections"):
+    for what in ("inputs", "populations", "projections", "mirrors"):
         da, db = getattr(a, what), getattr(b, what)
         if list(da) != list(db):
             out.append(f"{what} differ: {list(da)} != {list(db)}")

@@ -237,6 +237,24 @@ Projection = Union[DenseProjection, SparseProjection, ConvProjection]
 
 
 @dataclass(frozen=True, eq=False)
+class Mirror:
+    """Graded messages of ``src`` sent back through the transpose of learning projection ``of``'s
+    current weights into ``dst`` (OTTT's mirrored feedback: the weights a learning projection has at
+    step t, read the other way, at step t).
+
+    ``src`` is an error / learning population of ``of.dst``'s shape, ``dst`` a population of
+    ``of.src``'s shape; per step ``a_dst = wrap32(floor_shift(W^T y_src, weight_exp))``, arriving one
+    step later, as a graded Dense would (docs/compartments.md, "Mirrors"). It has no weights of its own:
+    on the chip it reads the learning projection's synaptic memory (Lava: one fused process)."""
+
+    name: str
+    of: str
+    src: str
+    dst: str
+    weight_exp: int = 0
+
+
+@dataclass(frozen=True, eq=False)
 class Probe:
     """Record ``var`` ('u', 'v' or 's') of population ``target`` at every step."""
 
@@ -293,11 +311,12 @@ class Network:
         self.populations: dict[str, Population] = {}
         self.projections: dict[str, Projection] = {}
         self.probes: list[Probe] = []
+        self.mirrors: dict[str, Mirror] = {}
 
     # ---- nodes ---------------------------------------------------------------------
     def _new_name(self, name: str):
         _check_name(name)
-        if name in self.inputs or name in self.populations or name in self.projections:
+        if name in self.inputs or name in self.populations or name in self.projections or name in self.mirrors:
             raise SpecError(f"name={name!r} is already used in network {self.name!r}")
 
     def add_input(self, name: str, shape, graded: bool = False) -> SpikeInput:
@@ -601,6 +620,34 @@ class Network:
         self.projections[name] = p
         return p
 
+    def add_mirror(self, name: str, of: str, src: str, dst: str, *, weight_exp: int = 0) -> Mirror:
+        """Send ``src``'s graded outputs back through learning projection ``of``'s weights (transposed)
+        into ``dst``: see :class:`Mirror`. At most one mirror per learning projection."""
+        self._new_name(name)
+        where = f"mirror {name!r}"
+        proj = self.projections.get(of) if isinstance(of, str) else None
+        if proj is None or getattr(proj, "learning", None) is None:
+            raise SpecError(f"{where}: of={of!r} is not a learning projection of network {self.name!r}; learning "
+                            f"projections: {[p.name for p in self.learning_projections()]}")
+        if any(m.of == of for m in self.mirrors.values()):
+            raise SpecError(f"{where}: projection {of!r} already has a mirror (at most one per learning projection)")
+        s = self.populations.get(src) if isinstance(src, str) else None
+        if s is None or s.kind not in GRADED_KINDS:
+            raise SpecError(f"{where}: src={src!r} must be an error / learning population ({GRADED_KINDS}): a mirror "
+                            "carries graded values")
+        d = self.populations.get(dst) if isinstance(dst, str) else None
+        if d is None:
+            raise SpecError(f"{where}: dst={dst!r} is not a population of network {self.name!r}")
+        n_post, n_pre = proj.weights.shape
+        if s.size != n_post:
+            raise SpecError(f"{where}: src={src!r} has {s.size} compartments, projection {of!r} has {n_post} "
+                            "destinations (the mirror reads its weights transposed)")
+        if d.size != n_pre:
+            raise SpecError(f"{where}: dst={dst!r} has {d.size} compartments, projection {of!r} has {n_pre} sources")
+        m = Mirror(name, of, src, dst, check_range("weight_exp", weight_exp, *self.spec.weight_exp_range, where))
+        self.mirrors[name] = m
+        return m
+
     def add_probe(self, target: str, var: str) -> Probe:
         node = self.node(target)
         if not isinstance(node, Population):
@@ -623,5 +670,6 @@ class Network:
         return [p for p in self.projections.values() if getattr(p, "learning", None) is not None]
 
     def __repr__(self):
+        mirrors = f", mirrors={list(self.mirrors)}" if self.mirrors else ""
         return (f"Network({self.name!r}, inputs={list(self.inputs)}, populations={list(self.populations)}, "
-                f"projections={list(self.projections)})")
+                f"projections={list(self.projections)}{mirrors})")

@@ -401,7 +401,9 @@ class LearningLink:
         compartments (spikes of the step); dst_slice : its target compartments; bap : the target
         spikes drive the post traces; y_inputs : input name per third factor (y1, y2, y3) or None;
     cores, core_share : the destination's cores and their compartment counts (the learning
-        counters are split over them in proportion).
+        counters are split over them in proportion);
+    mirror : the projection's :class:`~hwsim.network.Mirror` or None; mirror_cores, mirror_share :
+        the mirror destination's cores and compartment counts (its synaptic ops are split over them).
     """
 
     name: str
@@ -413,6 +415,14 @@ class LearningLink:
     y_inputs: tuple
     cores: np.ndarray
     core_share: np.ndarray
+    mirror: object = None
+    mirror_cores: np.ndarray = None
+    mirror_share: np.ndarray = None
+
+
+def _dst_blocks(mapping, dst: str) -> tuple:
+    blocks = [b for b in mapping.blocks if b[1] == dst]
+    return np.array([b[0] for b in blocks], np.int64), np.array([b[3] - b[2] for b in blocks], np.int64)
 
 
 def learning_links(net: Network, program: Program, mapping) -> tuple:
@@ -425,10 +435,10 @@ def learning_links(net: Network, program: Program, mapping) -> tuple:
             src_input, src_sl = proj.src, None
         else:
             src_input, src_sl = None, program.pop_slice(proj.src)
-        blocks = [b for b in mapping.blocks if b[1] == proj.dst]
-        cores = np.array([b[0] for b in blocks], np.int64)
-        share = np.array([b[3] - b[2] for b in blocks], np.int64)
+        cores, share = _dst_blocks(mapping, proj.dst)
         ys = tuple(proj.third_factor.get(k) for k in ("y1", "y2", "y3"))
+        mirror = next((m for m in getattr(net, "mirrors", {}).values() if m.of == proj.name), None)
+        m_cores, m_share = _dst_blocks(mapping, mirror.dst) if mirror is not None else (None, None)
         links.append(LearningLink(proj.name, proj, src_input, src_sl, program.pop_slice(proj.dst),
-                                  bool(proj.bap), ys, cores, share))
+                                  bool(proj.bap), ys, cores, share, mirror, m_cores, m_share))
     return tuple(links)

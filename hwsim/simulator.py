@@ -149,6 +149,77 @@ class Simulator:
         self._t = 0
         self._broken = False
 
+    def reset_dynamics(self) -> None:
+        """Zero the dynamic state of every instance, keeping what was learned: ``u``, ``v`` (to their
+        initial values), synaptic buffers, graded outputs ``y``, the ``vpre`` history and every learning
+        projection's traces; weights, tags, random streams and the time step stay. This is what a
+        host does between two samples of on-chip training (Lava: the same Vars set between runs)."""
+        st = self._state
+        if st is None:
+            return
+        p = self.program
+        st.u[:] = p.u_init
+        st.v[:] = p.v_init
+        for a in (st.ring, st.acc32, st.acc64, st.y, st.vh):
+            a[...] = 0
+        for engs in self._engines:
+            for e in engs:
+                e.reset_traces()
+
+    def add_tags_to_weights(self, names=None) -> dict:
+        """Host operation on learning projections ``names`` (default: all): ``w = clip(w + tag_1)``,
+        ``tag_1 = 0`` in every instance (OTTT_A's update at a sample's end). Returns per projection the
+        number of weights that changed, summed over instances."""
+        if self._engines is None:
+            return {}
+        known = [lk.name for lk in self._links]
+        names = known if names is None else list(names)
+        bad = [n for n in names if n not in known]
+        if bad:
+            raise ValueError(f"add_tags_to_weights: {bad} are not learning projections; have {known}")
+        out = {}
+        for lk, engs in zip(self._links, self._engines):
+            if lk.name in names:
+                out[lk.name] = sum(e.add_tag_to_weights() for e in engs)
+        return out
+
+    # ---- checkpoints ------------------------------------------------------------------------
+    def checkpoint(self) -> dict:
+        """The complete state (time step, u / v / synaptic buffers / y / vpre history of every
+        instance, every learning engine: weights, tags, traces, random streams) as a tree of arrays,
+        numbers and strings (``hwsim.io.save_run`` stores it; :meth:`restore` continues from it
+        bit-identically to an uninterrupted run)."""
+        st = self._state
+        state = None if st is None else {k: getattr(st, k).copy() for k in SimState.__dataclass_fields__}
+        engines = [] if self._engines is None else [[e.state_dict() for e in engs] for engs in self._engines]
+        return {"format": "hwsim-simulator-state", "t": int(self._t), "overflow": str(self.policy.name).lower(),
+                "network": self.net.name, "state": state, "engines": engines}
+
+    def restore(self, ckpt: dict) -> None:
+        """Continue from :meth:`checkpoint` (taken from a Simulator of the same network)."""
+        if not isinstance(ckpt, dict) or ckpt.get("format") != "hwsim-simulator-state":
+            raise ValueError("restore: not a Simulator checkpoint (Simulator.checkpoint())")
+        self.reset()
+        if ckpt["state"] is None:
+            return
+        arrs = {k: np.asarray(v) for k, v in ckpt["state"].items()}
+        B = arrs["u"].shape[0]
+        fresh = self._state_for(B)
+        for k, a in arrs.items():
+            mine = getattr(fresh, k)
+            if a.shape != mine.shape or a.dtype != mine.dtype:
+                self.reset()
+                raise ValueError(f"restore: state {k} is {a.dtype}{a.shape}, this network needs {mine.dtype}{mine.shape}")
+            mine[...] = a
+        if len(ckpt["engines"]) != len(self._engines):
+            self.reset()
+            raise ValueError(f"restore: {len(ckpt['engines'])} learning projections in the checkpoint, "
+                             f"{len(self._engines)} in this network")
+        for engs, saved in zip(self._engines, ckpt["engines"]):
+            for e, d in zip(engs, saved):
+                e.load_state_dict(d)
+        self._t = int(ckpt["t"])
+
     @property
     def learns(self) -> bool:
         """Whether the network has learning projections (and runs on the per-step path)."""
@@ -363,7 +434,8 @@ class Simulator:
         """Run ``T`` steps in compiled code (learning projections included, phase 6 of each step).
 
         Returns the record tuple for :meth:`_collect` and, for a learning network, ``(lctr, hist)``:
-        learning counters int64 (T, n_links, 3) [trace updates, synapse updates, weight write-backs],
+        learning counters int64 (T, n_links, 4) [trace updates, synapse updates, weight write-backs,
+        mirror synaptic ops],
         summed over the batch, and the weight history per learning projection.
         """
         p = self.program
@@ -480,6 +552,10 @@ class Simulator:
                 for k, lk in enumerate(self._links):
                     arr[:, lk.cores] += _split(lctr[:, k, f], lk.core_share)
                 fields[name] = arr
+            for k, lk in enumerate(self._links):
+                if lk.mirror is not None:
+                    fields["synaptic_ops"][:, lk.mirror_cores] += _split(lctr[:, k, engine.L_MIRROR_OPS],
+                                                                         lk.mirror_share)
             weights, tags, history = self._learned(batched, hist)
         counters = Counters(**{f: np.ascontiguousarray(a) for f, a in fields.items()},
                             core_population=self._core_population, batch=B)
@@ -528,6 +604,11 @@ def _link_meta(links, p: Program, net: Network) -> np.ndarray:
         meta[k, engine.M_GRADED] = int(lk.proj.graded_spike_cfg == "overwrite")
         meta[k, engine.M_PRJ] = names.index(lk.name)
         meta[k, engine.M_DSTPOP] = p.pop_names.index(lk.proj.dst)
+        if lk.mirror is not None:
+            meta[k, engine.M_MIR_SRC] = p.pop_slice(lk.mirror.src).start
+            meta[k, engine.M_MIR_DST] = p.pop_slice(lk.mirror.dst).start
+            meta[k, engine.M_MIR_EXP] = lk.mirror.weight_exp
+            meta[k, engine.M_MIR_DSTPOP] = p.pop_names.index(lk.mirror.dst)
         for q, y in enumerate(lk.y_inputs):
             if y is None:
                 continue
@@ -545,7 +626,8 @@ def _link_scratch(lk) -> tuple:
     n_post, n_pre = lk.proj.weights.shape
     return (np.zeros(n_post, np.int32), np.zeros(n_pre, np.bool_), np.zeros(n_post, np.bool_),
             np.zeros((3, n_post), np.int64), np.array([y is not None for y in lk.y_inputs], np.bool_),
-            np.zeros(n_pre, np.int64))
+            np.zeros(n_pre, np.int64), np.zeros(n_post, np.int64), np.zeros(n_pre, np.int64),
+            np.zeros(n_pre, np.int32))
 
 
 def _bt(a: np.ndarray) -> np.ndarray:

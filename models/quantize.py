@@ -41,7 +41,7 @@ Input convention
 * ``input_graded=False``: the first projection takes binary spikes (0/1) from the SpikeInput, as
   the float net takes 0/1 spikes (rate or latency encoding).
 * ``input_graded=True``: float direct encoding (analog x, usually in [0, 1]) maps to graded
-  integer payloads ``p = round(x * input_scale)`` (default ``INPUT_SCALE = 256``, a power of two so
+  integer payloads ``p = round(x * input_scale)`` (default ``INPUT_SCALE = 256``, 16 for the netx target; a power of two so
   ``p / input_scale`` is exact in float); the chip multiplies the payload by the weight, and the
   float network must be fed ``p / input_scale`` (:meth:`ChipModel.float_input`) to see the same
   input.
@@ -69,6 +69,15 @@ shift, as in the on-chip OTTT mapping), at the cost of up to one bit of mantissa
 threshold one LSB off (the chip fires on ``v > vth << 6 = scale * v_th``). Both go through the one
 policy module :mod:`models.scales`.
 
+Target
+------
+``target='chip'`` (default) uses every exponent the ChipSpec has. ``target='netx'`` keeps what
+lava-dl's netx files can hold (:mod:`models.scales`): weight exponent 0 (netx adds the integer
+weights ``w * 2**weight_exp``, in [-256, 254]), biases in multiples of 64 (``bias_exp >= 6``), a
+graded input scaled by 16 instead of 256 (so the first layer's weights keep most of their range
+under the headroom), and it checks the result with the netx exporter's own checks, so a network
+netx cannot express is refused here, naming the layer, the value and the limit.
+
 Running the quantized network on the chip simulator and comparing it with the float network is
 in :mod:`rules.chiprun` (the place float meets chip); saving it to HDF5 in
 :mod:`models.quantize_io`.
@@ -91,11 +100,13 @@ from hwsim.spec import LOIHI, ChipSpec
 from .fold import QuantizationError, _as_pair, _fold_dense, _fold_pre, _layer_map, _np, _unfold_conv, _unfold_dense
 from .neuron import LIFConfig
 from .network import NetConfig, SpikingNet
-from .scales import check_policy, grid_stats, pow2_floor, to_grid
+from .scales import (INPUT_SCALES, bias_exponent_floor, check_policy, check_target, grid_stats, layer_headroom,
+                     pow2_floor, to_grid, weight_exponents)
 from .surrogate import Surrogate
 
-INPUT_SCALE = 256
-"""Graded payload per unit of analog input (``p = round(x * INPUT_SCALE)``)."""
+INPUT_SCALE = INPUT_SCALES["chip"]
+"""Graded payload per unit of analog input (``p = round(x * INPUT_SCALE)``); the netx target's
+default is ``models.scales.INPUT_SCALES['netx']``."""
 
 DEFAULT_HEADROOM = 64.0
 """``|u|, |v|`` up to this many thresholds must fit the chip state (``uv_bits``)."""
@@ -169,6 +180,7 @@ class QuantReport:
     input_graded: bool
     input_scale: int
     scale_policy: str = "exact"
+    target: str = "chip"
 
     def __str__(self) -> str:
         head = (f"{'layer':>5} {'pop':>8} {'kind':>5} {'scale':>11} {'vth':>6} {'wexp':>4} {'nwb':>3} "
@@ -301,9 +313,10 @@ def _mantissa_grid(spec: ChipSpec, sign_mode: str, nwb: int) -> tuple:
     return ntb, -((-lo) >> ntb), hi >> ntb
 
 
-def _quantize_bias(b_chip: np.ndarray, spec: ChipSpec, where: str):
+def _quantize_bias(b_chip: np.ndarray, spec: ChipSpec, where: str, e_lo: int):
+    """(bias_mant, bias_exp) per compartment: the smallest exponent >= ``e_lo`` whose rounded
+    mantissa fits ``spec.bias_mant_range``."""
     lo, hi = spec.bias_mant_range
-    e_lo = max(spec.bias_exp_min, 0)
     mant = np.zeros(b_chip.shape, np.int64)
     exp = np.full(b_chip.shape, e_lo, np.int64)
     todo = np.ones(b_chip.shape, bool)
@@ -316,15 +329,15 @@ def _quantize_bias(b_chip: np.ndarray, spec: ChipSpec, where: str):
         j = int(np.argmax(todo))
         raise QuantizationError(f"{where}: bias[{j}] = {b_chip[j]:.1f} chip units does not fit bias_mant "
                                 f"[{lo}, {hi}] << bias_exp <= {spec.bias_exp_max}; the bias is out of range "
-                                "(lower the layer scale or the bias)")
+                                f"(lower the layer scale or the bias; bias_exp >= {e_lo})")
     return mant, exp
 
 
 def quantize(net: SpikingNet, spec: ChipSpec = LOIHI, *, input_name: str = "in", input_graded: bool = False,
-             weight_bits: Optional[int] = None, scale=None, input_scale: int = INPUT_SCALE,
+             weight_bits: Optional[int] = None, scale=None, input_scale: Optional[int] = None,
              headroom: float = DEFAULT_HEADROOM, conv_weight_exp: bool = False,
              reset_interval: Optional[int] = None, name: str = "quantized", scale_policy: str = "exact",
-             soft_reset: str = "error") -> ChipModel:
+             soft_reset: str = "error", target: str = "chip") -> ChipModel:
     """Quantize a cuba-form :class:`SpikingNet` into an :class:`hwsim.Network` (+ host readout).
 
     Parameters
@@ -343,8 +356,9 @@ def quantize(net: SpikingNet, spec: ChipSpec = LOIHI, *, input_name: str = "in",
     scale : float or sequence of floats, optional
         Chip units per float membrane unit, per layer (snapped so that ``v_th * scale - 1`` is a
         multiple of 64); default: chosen from the weights, ``headroom`` and the spec.
-    input_scale : int
-        Graded payload per unit of analog input (only with ``input_graded``).
+    input_scale : int, optional
+        Graded payload per unit of analog input (only with ``input_graded``; default
+        ``models.scales.INPUT_SCALES[target]``: 256 for 'chip', 16 for 'netx').
     headroom : float
         |u|, |v| up to ``headroom * v_th`` must fit ``uv_bits`` (bounds the automatic scale).
     conv_weight_exp : bool
@@ -365,11 +379,17 @@ def quantize(net: SpikingNet, spec: ChipSpec = LOIHI, *, input_name: str = "in",
     soft_reset : 'error' | 'hard'
         A discrete net with the soft reset (subtract ``v_th``) has no exact chip form: 'error'
         refuses it, 'hard' maps it to the chip's reset to zero (the report notes it).
+    target : 'chip' | 'netx'
+        What must run the result (:mod:`models.scales`): 'chip' (hwsim, Lava) or 'netx' (also
+        lava-dl's netx files: weight exponent 0, biases in multiples of 64); with 'netx' the
+        network is checked against everything netx cannot express
+        (:func:`hwsim.export.netx.plan_netx`) before it is returned.
 
     Raises
     ------
     QuantizationError (a ValueError) naming the layer and parameter: unsupported neuron form,
-    NaN weights, weights or bias out of range, bad ``scale``. NotImplementedError for layers with
+    NaN weights, weights or bias out of range, bad ``scale``, a network netx cannot express
+    (``target='netx'``: the layer, the value and netx's limit). NotImplementedError for layers with
     no exact chip form (overlapping or max pooling, pooling into a padded conv on a map not
     divisible by the pool, unknown ops).
     """
@@ -377,6 +397,14 @@ def quantize(net: SpikingNet, spec: ChipSpec = LOIHI, *, input_name: str = "in",
         raise TypeError(f"net must be a models.network.SpikingNet, got {type(net).__name__}")
     cfg = net.config.neuron
     check_policy(scale_policy)
+    try:
+        check_target(target)
+    except ValueError as exc:
+        raise QuantizationError(str(exc)) from None
+    try:
+        bias_e_lo = bias_exponent_floor(target, spec.bias_exp_min, spec.bias_exp_max)
+    except ValueError as exc:
+        raise QuantizationError(f"target {target}: spec.{exc}") from None
     if soft_reset not in SOFT_RESET:
         raise QuantizationError(f"soft_reset={soft_reset!r} is not one of {SOFT_RESET}")
     du_f, dv_f, v_th = _neuron_params(cfg, soft_reset)
@@ -387,6 +415,8 @@ def quantize(net: SpikingNet, spec: ChipSpec = LOIHI, *, input_name: str = "in",
         raise QuantizationError(f"weight_bits={weight_bits!r} is outside the allowed range [1, {spec.weight_bits}]")
     if not (isinstance(headroom, (int, float)) and math.isfinite(headroom) and headroom >= 1):
         raise QuantizationError(f"headroom={headroom!r} must be a finite number >= 1 (thresholds)")
+    if input_scale is None:
+        input_scale = INPUT_SCALES[target]
     q_in = int(input_scale)
     if input_graded and (q_in != input_scale or q_in < 1):
         raise QuantizationError(f"input_scale={input_scale!r} must be a positive integer")
@@ -397,7 +427,6 @@ def quantize(net: SpikingNet, spec: ChipSpec = LOIHI, *, input_name: str = "in",
     dv_int = int(round(dv_f * DECAY_UNITY))
     uv_hi = (1 << (spec.uv_bits - 1)) - 1
     vth_hi = spec.vth_range[1]
-    s_cap = min(uv_hi / (headroom * v_th), (VTH_GAIN * vth_hi + 1) / v_th)
 
     if reset_interval is not None and (int(reset_interval) != reset_interval or not
                                        (reset_interval == 0 or n_layers < reset_interval <= 1 << 16)):
@@ -419,11 +448,19 @@ def quantize(net: SpikingNet, spec: ChipSpec = LOIHI, *, input_name: str = "in",
         sign_mode = "mixed" if (W.min() < 0 < W.max()) else ("inhibitory" if W.max() <= 0 < -W.min() else "excitatory")
         ntb, k_lo, k_hi = _mantissa_grid(spec, sign_mode, nwb)
         g = max(W.max() / k_hi if k_hi > 0 else 0.0, (-W.min()) / (-k_lo) if k_lo < 0 else 0.0)
-        exps = list(range(spec.weight_exp_min, spec.weight_exp_max + 1))
-        if lm.kind == "conv" and not conv_weight_exp:
-            exps = [0]
+        exps = weight_exponents(target, spec.weight_exp_min, spec.weight_exp_max, conv=lm.kind == "conv",
+                                conv_weight_exp=conv_weight_exp)
         unit = lambda e: float(ACT_GAIN * (2.0 ** e) * (1 << ntb) * q)   # chip u per k step, per float input
         notes = []
+        # worst case |i|, |v| of the float layer in thresholds: every input at 1 every step
+        row_abs = np.abs(W).reshape(W.shape[0], -1).sum(axis=1)   # dense: per output; conv: per out channel
+        x_max = row_abs.max() if row_abs.size else 0.0
+        du_eff, dv_eff = (du_int + DU_OFFSET) / DECAY_UNITY, dv_int / DECAY_UNITY
+        u_bound = x_max / du_eff if du_eff > 0 else (math.inf if x_max > 0 else 0.0)
+        v_bound = (u_bound + float(np.abs(b).max(initial=0.0))) / dv_eff if dv_eff > 0 else math.inf
+        u_bound, v_bound = u_bound / v_th, v_bound / v_th
+        hr = layer_headroom(target, headroom, max(u_bound, v_bound))
+        s_cap = min(uv_hi / (hr * v_th), (VTH_GAIN * vth_hi + 1) / v_th)
         if scales_req[i] is None:
             if g == 0.0:
                 we, s_t = (0 if 0 in exps else exps[0]), s_cap
@@ -435,7 +472,7 @@ def quantize(net: SpikingNet, spec: ChipSpec = LOIHI, *, input_name: str = "in",
                 else:
                     we, s_t = exps[0], s_cap
                     notes.append(f"weights use {s_cap * g / unit(we):.2f} of the mantissa range "
-                                 f"(scale capped by headroom={headroom} and the state/threshold widths)")
+                                 f"(scale capped by headroom={hr:.3g} and the state/threshold widths)")
             if scale_policy == "pow2":
                 s_p = pow2_floor(s_t)                 # step = unit / s_p >= g: nothing clipped
                 vth = int(round(s_p * v_th / VTH_GAIN))
@@ -487,7 +524,7 @@ def quantize(net: SpikingNet, spec: ChipSpec = LOIHI, *, input_name: str = "in",
                 "the layer would be dead on the chip; use more weight bits")
         mant = k << ntb
         b_chip = b * s
-        bias_mant, bias_exp = _quantize_bias(b_chip, spec, where)
+        bias_mant, bias_exp = _quantize_bias(b_chip, spec, where, bias_e_lo)
 
         pop, prj = f"layer{i}", f"proj{i}"
         reset = dict(kind="lif_reset", reset_interval=r_int, reset_offset=i + 2) if r_int else {}
@@ -504,12 +541,6 @@ def quantize(net: SpikingNet, spec: ChipSpec = LOIHI, *, input_name: str = "in",
         wmax, wmean = float(np.abs(W).max()), float(np.abs(W).mean())
         b_eff = effective_bias(bias_mant, bias_exp).astype(np.float64) / s
         state_range = uv_hi / (s * v_th)
-        row_abs = np.abs(W).reshape(W.shape[0], -1).sum(axis=1)   # dense: per output; conv: per out channel
-        x_max = row_abs.max() if row_abs.size else 0.0
-        du_eff, dv_eff = (du_int + DU_OFFSET) / DECAY_UNITY, dv_int / DECAY_UNITY
-        u_bound = x_max / du_eff if du_eff > 0 else (math.inf if x_max > 0 else 0.0)
-        v_bound = (u_bound + float(np.abs(b).max(initial=0.0))) / dv_eff if dv_eff > 0 else math.inf
-        u_bound, v_bound = u_bound / v_th, v_bound / v_th
         if reset_note:
             notes.append(reset_note)
         if max(u_bound, v_bound) > state_range:
@@ -545,11 +576,34 @@ def quantize(net: SpikingNet, spec: ChipSpec = LOIHI, *, input_name: str = "in",
     config = replace(net.config, neuron=neuron)
     report = QuantReport(layers=tuple(rows), du_error=abs((du_int + DU_OFFSET) / DECAY_UNITY - du_f),
                          dv_error=abs(dv_int / DECAY_UNITY - dv_f), input_graded=bool(input_graded),
-                         input_scale=q_in, scale_policy=scale_policy)
+                         input_scale=q_in, scale_policy=scale_policy, target=target)
+    if target == "netx":
+        _check_netx(chip, q_in if input_graded else 1)
     return ChipModel(network=chip, scales=tuple(scales), populations=tuple(pops), projections=tuple(projs),
                      input_name=input_name, input_graded=bool(input_graded), input_scale=q_in,
                      readout_weight=Wr_host, readout_bias=br.copy(), config=config, pools=tuple(pools),
                      report=report, readout_fc=(Wr.copy(), br.copy()))
+
+
+def _check_netx(chip: Network, payload: int) -> None:
+    """QuantizationError naming the part if netx cannot express ``chip`` (hwsim.export.netx's own
+    checks: the plan, every layer's biases and weights, a conv's int32 sum for inputs up to
+    ``payload``)."""
+    # the checks to_netx runs before it writes (hwsim.export.netx), with the graded payload bound
+    from hwsim.export import netx
+    from hwsim.export.lava import UnexportableError
+
+    try:
+        plan = netx.plan_netx(chip)
+        for layer in plan.layers:
+            netx._neuron_values(chip, layer.population)
+            proj = chip.projections[layer.projection]
+            if layer.kind == "dense":
+                netx._dense_matrix(chip, proj)
+            else:
+                netx._conv_weights(chip, proj, payload if proj.src == plan.input else 1)
+    except UnexportableError as exc:
+        raise QuantizationError(f"target netx: {exc}") from None
 
 
 # ------------------------------------------------------------------------------------------------

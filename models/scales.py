@@ -15,6 +15,14 @@ factor ``R >= 1`` (room above ``wmax`` for weights that grow while learning):
     ``R * wmax``, so every conversion between float and chip units is a shift (the on-chip OTTT
     mapping; the grid uses between half and all of its range).
 
+Targets: what will run the integers. ``chip`` (hwsim and Lava's fixed-point processes) takes every
+weight exponent and bias exponent of the :class:`~hwsim.spec.ChipSpec`. ``netx`` (lava-dl's netx
+HDF5 files, :mod:`hwsim.export.netx`) adds integer weights ``w * 2**weight_exp`` in [-256, 254] and
+biases in units of 64 (``bias_exp = 6`` fixed), so :func:`weight_exponents` gives ``[0]`` (any
+other exponent is exponent 0 with fewer weight levels: a negative one needs mantissas that are
+multiples of ``2**-weight_exp``, a positive one leaves the range) and :func:`bias_exponent_floor`
+gives 6.
+
 Powers of two are computed with :func:`math.frexp` (exact for every finite positive float, and
 scale-invariant: ``pow2_ceil(x / 2**k) == pow2_ceil(x) / 2**k``).
 """
@@ -24,9 +32,11 @@ import math
 
 import numpy as np
 
+from hwsim.export.netx import NETX_BIAS_EXP     # netx fixes bias_exp = 6 (what the netx writer checks)
 from hwsim.spec import SpecError
 
 POLICIES = ("exact", "pow2")
+TARGETS = ("chip", "netx")
 
 
 def check_policy(policy: str) -> str:
@@ -34,6 +44,60 @@ def check_policy(policy: str) -> str:
     if policy not in POLICIES:
         raise ValueError(f"scale policy={policy!r} is not one of {POLICIES}")
     return policy
+
+
+INPUT_SCALES = {"chip": 256, "netx": 16}
+"""Default graded payload per unit of analog input (``p = round(x * Q)``, a power of two so ``p / Q``
+is exact in float) per target. netx adds integer weights ``w`` in [-256, 254] times the payload, so
+a first layer fed ``x * 256`` can use only about 1/64 of its weight range within the state's
+headroom; ``x * 16`` (exact for the digits' pixel / 16, MNIST's pixel / 255 to 1/16) leaves it 16
+times more (docs/pipeline.md has the accuracies)."""
+
+
+def check_target(target: str) -> str:
+    """Return ``target`` if it is one of :data:`TARGETS`, else raise ValueError naming it."""
+    if target not in TARGETS:
+        raise ValueError(f"target={target!r} is not one of {TARGETS}")
+    return target
+
+
+def weight_exponents(target: str, lo: int, hi: int, conv: bool = False, conv_weight_exp: bool = False) -> list:
+    """The weight exponents a projection may use for ``target`` within the spec's ``[lo, hi]``
+    (``lo <= 0 <= hi``): every one for ``chip`` (a conv only 0 unless ``conv_weight_exp``: Lava's
+    Conv ignores the exponent), only 0 for ``netx`` (module docstring)."""
+    check_target(target)
+    if not int(lo) <= 0 <= int(hi):
+        raise ValueError(f"weight exponent range [{lo}, {hi}] must contain 0")
+    if target == "netx" or (conv and not conv_weight_exp):
+        return [0]
+    return list(range(int(lo), int(hi) + 1))
+
+
+def bias_exponent_floor(target: str, lo: int, hi: int) -> int:
+    """The smallest bias exponent ``target`` allows within the spec's ``[lo, hi]``: ``max(lo, 0)``
+    for ``chip``, :data:`NETX_BIAS_EXP` for ``netx`` (ValueError naming the limit if ``hi`` is
+    below it)."""
+    check_target(target)
+    if target == "chip":
+        return max(int(lo), 0)
+    if int(hi) < NETX_BIAS_EXP:
+        raise ValueError(f"bias_exp_max={hi} is below {NETX_BIAS_EXP}: netx biases are multiples of "
+                         f"2**{NETX_BIAS_EXP} (netx fixes bias_exp = {NETX_BIAS_EXP})")
+    return max(int(lo), NETX_BIAS_EXP)
+
+
+def layer_headroom(target: str, headroom: float, worst_case: float) -> float:
+    """The state headroom (in thresholds) a layer's scale must leave: ``|u|, |v|`` up to
+    ``headroom * v_th`` fit the chip state. ``chip`` keeps ``headroom``. ``netx`` has no weight
+    exponent to reach the full weight range with, so it lowers the headroom to the layer's proven
+    worst case ``worst_case`` (``|u|, |v|`` with every input at 1 every step, in thresholds; at
+    least 1): no such input can leave the state range, and the weights get up to
+    ``headroom / worst_case`` times more of their range (a graded digits layer: 16 vs 64)."""
+    check_target(target)
+    headroom = float(headroom)
+    if target == "chip" or not math.isfinite(float(worst_case)):
+        return headroom
+    return min(headroom, max(1.0, float(worst_case)))
 
 
 def _positive(x: float, what: str) -> float:

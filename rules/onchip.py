@@ -35,8 +35,10 @@ import torch
 from torch import nn
 
 from hwsim.counters import estimate
+from hwsim.circuits.ottt import OTTTNetwork
 from hwsim.learning import ROUNDINGS
 from hwsim.learning.ottt import OTTTChip, OTTTCircuit
+from hwsim.program import chip_weights
 from hwsim.spec import LOIHI, ChipSpec, SpecError
 from models.init import init_chen_li
 from models.network import SpikingNet, build_mlp
@@ -47,9 +49,11 @@ from models.scales import pow2_floor as _pow2_floor
 from models.neuron import LIFConfig
 from models.surrogate import Surrogate
 
+from .onchip_twin import PipelinedTwin
 from .ottt import OTTT, OTTTConfig
 
 CHIP_RULES = ("ottt-a", "ottt-o")
+TIMINGS = ("chip", "layer-sync")
 HEADROOM_BITS = 5
 
 
@@ -65,8 +69,11 @@ class ChipTrainConfig:
     weight_range : weight range as a multiple of the largest initial weight (rounded up to 2**k);
     init : 'default' (PyTorch's) | 'chen-li' (``models.init``, every layer firing at the start);
     seed;  limit : first ``limit`` training samples;  dataset, data_dir : as ``rules.train``;
+    timing : 'chip' (the OTTT network on the Simulator, Lava's one step per projection, float twin
+    :class:`rules.onchip_twin.PipelinedTwin`) | 'layer-sync' (the idealized layer-synchronous circuit
+    kernel and the autograd twin ``rules.ottt``: the reference for what the chip's timing costs).
     rounding : rounding of the learning updates, 'stochastic' (Lava's) | 'nearest' | 'floor'
-    (``hwsim.learning.ROUNDINGS``; the circuit backend runs 'stochastic' only, see ``check_backend``).
+    (``hwsim.learning.ROUNDINGS``; both timings run 'stochastic' only so far, see ``check_backend``).
     """
 
     rule: str = "ottt-a"
@@ -89,6 +96,7 @@ class ChipTrainConfig:
     init: str = "default"
     seed: int = 0
     limit: Optional[int] = None
+    timing: str = "chip"
     rounding: str = "stochastic"
 
     def __post_init__(self):
@@ -115,6 +123,8 @@ class ChipTrainConfig:
                 raise ValueError(f"{name}={v!r} is outside the allowed range [{lo}, {hi}]")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit={self.limit!r} must be >= 1")
+        if self.timing not in TIMINGS:
+            raise ValueError(f"timing={self.timing!r} is not one of {TIMINGS}")
         if self.init not in ("default", "chen-li"):
             raise ValueError(f"init={self.init!r} is not one of ('default', 'chen-li')")
         if self.rounding not in ROUNDINGS:
@@ -280,14 +290,17 @@ class OnChipOTTT:
         frac = sp.accumulator_bits - wb
         ps = max(0, 2 * tb + 4 - sp.accumulator_bits)
         m, e, lr_eff, halvings = [], [], [], []
+        # pre-trace unit per projection: on chip timing the first layer's trace holds the input value
+        # itself (Lava's OVERWRITE: x1 = the message / 2), in input units; elsewhere trace units X
+        Xp = [self.in_unit if (p == 0 and cfg.timing == "chip") else X for p in range(L + H)]
         for p in range(L + H):
             n_half = 0
-            while cfg.lr * 2.0 ** ps / (X * U[p] * q[p]) < 2.0 ** -frac * 0.75:
+            while cfg.lr * 2.0 ** ps / (Xp[p] * U[p] * q[p]) < 2.0 ** -frac * 0.75:
                 U[p] /= 2.0
                 n_half += 1
                 if n_half > 40:
                     raise SpecError(f"lr={cfg.lr!r} is too small for the chip's rule scale (projection {p})")
-            eta = cfg.lr * 2.0 ** ps / (X * U[p] * q[p])
+            eta = cfg.lr * 2.0 ** ps / (Xp[p] * U[p] * q[p])
             if eta > 8 * 2.0 ** 8:
                 raise SpecError(f"lr={cfg.lr!r} is too large for the chip's rule scale at weight_bits={wb}, "
                                 f"trace_bits={tb}, accumulator_bits={sp.accumulator_bits} (projection {p}: "
@@ -295,7 +308,7 @@ class OnChipOTTT:
             mm, ee = _rate(eta, frac)
             m.append(-mm)
             e.append(ee)
-            lr_eff.append(mm * 2.0 ** (ee - ps) * X * U[p] * q[p])
+            lr_eff.append(mm * 2.0 ** (ee - ps) * Xp[p] * U[p] * q[p])
             halvings.append(n_half)
         # circuit integers
         wexp = [_log2_int(q[0] * S / (64 * self.in_unit), "layer 0 weight exponent scale")]
@@ -330,10 +343,22 @@ class OnChipOTTT:
             du=(4095,) * L, head_wexp=(0,) * H, tgt=tuple(tgt), es=tuple(es), sh=tuple(sh), lut=tuple(lut),
             lut_shift=_log2_int(lut_bin, "lut bin"), m=tuple(m), e=tuple(e), x_dec=round(cfg.leak * 4096),
             x_imp=int(X), in_bits=cfg.in_bits, lut_bits=lut_bits, seed=cfg.seed, spec=sp)
-        self.chip = OTTTChip(self.circuit, ints[:L], ints[L:], fb_ints)
         self.scales = ChipScales(S=S, X=X, q=q, U=U, lr_eff=lr_eff, lr_halvings=halvings, lut_frac=lut_frac,
                                  lut_bin=lut_bin)
         self.twin = net
+        self.pipelined = None
+        if cfg.timing == "chip":
+            self.chip = OTTTNetwork(self.circuit, ints[:L], ints[L:], fb_ints)
+            fb = None
+            if fb_ints is not None:     # the chip's static feedback weights (Lava truncates their LSB)
+                fb = [chip_weights(np.asarray(f).T, "mixed", sp.weight_bits, sp).T * q[L + h]
+                      for h, f in enumerate(fb_ints)]
+            self.pipelined = PipelinedTwin(
+                self.circuit, [w * qq for w, qq in zip(self.chip.weights, q)],
+                [w * qq for w, qq in zip(self.chip.heads, q[L:])], fb, lr_eff, q, self.in_unit,
+                1.0 - dv / 4096.0, self.circuit.x_dec / 4096.0, cfg.alpha, ((1 << tb) - 1) / X)
+        else:
+            self.chip = OTTTChip(self.circuit, ints[:L], ints[L:], fb_ints)
         groups = [{"params": [w], "lr": lr} for w, lr in zip(mats, lr_eff)]
         self.optimizer = torch.optim.SGD(groups, lr=cfg.lr)
         self._box = [(w, lo * qq, hi * qq) for w, qq in zip(mats, q)]
@@ -361,12 +386,17 @@ class OnChipOTTT:
         return [w * q for w, q in zip(self.chip.weights + self.chip.heads, self.scales.q)]
 
     def twin_weights(self) -> list:
+        if self.pipelined is not None:
+            return self.pipelined.weights()
         mats = [layer.op.weight for layer in self.twin.layers] + [h.weight for h in self.rule.head_linears(self.twin)]
         return [w.detach().double().numpy().copy() for w in mats]
 
     @torch.no_grad()
     def set_twin_weights(self, mats: list) -> None:
         """Overwrite the twin's weights and heads with ``mats`` (float arrays, (n_post, n_pre))."""
+        if self.pipelined is not None:
+            self.pipelined.set_weights(mats)
+            return
         params = [layer.op.weight for layer in self.twin.layers] + [h.weight for h in self.rule.head_linears(self.twin)]
         for w, m in zip(params, mats):
             w.copy_(torch.as_tensor(m, dtype=w.dtype))
@@ -375,6 +405,9 @@ class OnChipOTTT:
     def twin_sample(self, x: torch.Tensor, label: int, learn: bool = True, record: bool = False):
         """One sample (1, n_in) through the float twin, learning as the rule says; returns the
         readout sum and, when ``record``, per step spikes / membranes before reset per layer."""
+        if self.pipelined is not None:
+            out, rec = self.pipelined.sample(np.asarray(x[0]) * self.in_unit, label, learn, record)
+            return torch.as_tensor(out), rec.get("s", []), rec.get("v", [])     # v after the reset
         rule, net, opt = self.rule, self.twin, self.optimizer
         T = self.cfg.T
         y = torch.tensor([label])
@@ -412,6 +445,8 @@ class OnChipOTTT:
     @torch.no_grad()
     def twin_readout(self, payload: np.ndarray, batch: int = 512) -> np.ndarray:
         """Sum over steps of the twin's last readout (N, C), no learning."""
+        if self.pipelined is not None:
+            return self.pipelined.readout(payload, batch)
         outs = []
         x = self.twin_input(payload)
         for i in range(0, len(x), batch):
@@ -438,15 +473,18 @@ def epoch_orders(n: int, epochs: int, seed: int) -> list:
     return [rng.permutation(n) for _ in range(epochs)]
 
 
-CIRCUIT_ROUNDINGS = ("stochastic",)   # what the circuit backend (hwsim.learning.ottt) implements
+CIRCUIT_ROUNDINGS = ("stochastic",)   # what on-chip OTTT passes to its learning projections so far
 
 
 def check_backend(cfg: ChipTrainConfig) -> None:
-    """Refuse what the backend cannot run (before any work): the circuit backend rounds its learning
-    updates stochastically only, so ``rounding`` 'nearest' / 'floor' wait for the Simulator backend."""
+    """Refuse what the backend cannot run (before any work): the learning engine implements every
+    rounding (``hwsim.learning.LearningDenseEngine(rounding=)``), but neither timing passes a
+    non-stochastic one to its learning projections yet (the network IR and the Simulator do not
+    carry it; the layer-sync circuit kernel rounds stochastically)."""
     if cfg.rounding not in CIRCUIT_ROUNDINGS:
-        raise ValueError(f"rounding={cfg.rounding!r} needs the Simulator backend of on-chip learning; the "
-                         f"circuit backend (hwsim.learning.ottt) implements rounding={CIRCUIT_ROUNDINGS} only")
+        raise ValueError(f"rounding={cfg.rounding!r} is not wired into on-chip OTTT yet (timing={cfg.timing!r} "
+                         f"runs rounding={CIRCUIT_ROUNDINGS} only): the learning engine implements "
+                         f"{ROUNDINGS}, the network IR and the Simulator do not pass it on")
 
 
 def build(cfg: ChipTrainConfig, split=None):

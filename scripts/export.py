@@ -87,7 +87,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=seed_type(), default=None, metavar="S",
                    help="seed of the Bernoulli input, 0..2**32-1 (default 0)")
     p.add_argument("--variables", default=None, metavar="LIST",
-                   help="comma-separated variables compared by --verify: s (spikes), u, v (default s,u,v)")
+                   help="comma-separated variables compared by --verify: s (spikes), u, v, y (graded output of "
+                        "error / learning populations) (default s,u,v, plus y when the network has error or "
+                        "learning populations)")
     p.add_argument("--overflow", choices=("wrap", "saturate", "raise"), default=None,
                    help="hwsim overflow policy for --verify; only 'wrap' is Lava's behaviour (default wrap)")
     p.add_argument("--reader", choices=("fast", "lava"), default=None,
@@ -192,7 +194,8 @@ def _runs(args) -> bool:
 def _unused_options(args) -> str:
     """A message naming the given options that the chosen target and mode do not use ('' if none)."""
     compares = args.verify and args.to in ("lava", "netx")
-    applies = {"--inputs": _runs(args), "--steps": _runs(args), "--rate": _runs(args), "--seed": _runs(args),
+    drawn = _runs(args) and not args.inputs          # --rate / --seed shape the Bernoulli input only
+    applies = {"--inputs": _runs(args), "--steps": _runs(args), "--rate": drawn, "--seed": drawn,
                "--variables": compares, "--overflow": compares, "--reader": args.to == "lava"}
     given = {"--inputs": args.inputs, "--steps": args.steps, "--rate": args.rate, "--seed": args.seed,
              "--variables": args.variables, "--overflow": args.overflow, "--reader": args.reader}
@@ -200,8 +203,9 @@ def _unused_options(args) -> str:
     if not unused:
         return ""
     mode = f"--to {args.to}" + (" --verify" if args.verify else "")
-    return (f"{', '.join(unused)} do(es) not apply to {mode} (inputs: --to lava, and --to netx --verify; "
-            "--variables, --overflow: --verify with lava or netx; --reader: --to lava)")
+    return (f"{', '.join(unused)} do(es) not apply to {mode}{' --inputs' if args.inputs else ''} (inputs: --to "
+            "lava, and --to netx --verify; --rate, --seed: the Bernoulli input, not --inputs; --variables, "
+            "--overflow: --verify with lava or netx; --reader: --to lava)")
 
 
 def run(args) -> int:
@@ -214,13 +218,14 @@ def run(args) -> int:
     bad = _unused_options(args)
     if bad:
         return _error(bad, EXIT_BAD_FILE)
+    given_variables = args.variables
     for key, default in _DEFAULTS.items():
         if getattr(args, key) is None:
             setattr(args, key, default)
     command = _command(args)
     variables = tuple(v.strip() for v in args.variables.split(",") if v.strip())
-    if not variables or any(v not in ("s", "u", "v") for v in variables):
-        raise UsageError(f"--variables {args.variables!r}: use a comma-separated subset of s,u,v")
+    if not variables or any(v not in ("s", "u", "v", "y") for v in variables):
+        raise UsageError(f"--variables {args.variables!r}: use a comma-separated subset of s,u,v,y")
     if args.to == "hdf5" and args.verify:
         raise UsageError("--verify needs --to lava, netx or nir")
     if args.to in ("netx", "nir", "hdf5"):
@@ -233,6 +238,9 @@ def run(args) -> int:
         net = load_network(args.network, verify=not args.no_verify_hash)
     except (FormatError, FileNotFoundError, SpecError) as exc:
         return _error(str(exc), EXIT_BAD_FILE)
+    if given_variables is None and any(p.kind in ("error", "learning") for p in net.populations.values()):
+        variables, args.variables = variables + ("y",), args.variables + ",y"     # their output is y
+        command = _command(args)
 
     uses_inputs = _runs(args)
     inputs, steps, source = {}, 0, ""

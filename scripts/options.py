@@ -51,6 +51,17 @@ def int_type(name: str, lo: int, hi: int):
     return parse
 
 
+def pow2_type(name: str, lo: int, hi: int):
+    """argparse type: a power of two in ``[lo, hi]``."""
+    def parse(text):
+        val = _number(name, text, int)
+        if not lo <= val <= hi or val & (val - 1):
+            raise argparse.ArgumentTypeError(f"{name}={val} must be a power of two in the allowed range [{lo}, {hi}]")
+        return val
+    parse.__name__ = name
+    return parse
+
+
 def float_type(name: str, lo: float, hi: float, lo_open: bool = False, hi_open: bool = False):
     """argparse type: a finite float in the interval ``lo..hi`` (open at an end when asked)."""
     interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open or math.isinf(hi) else ']'}"
@@ -114,6 +125,13 @@ def check_output(path: Optional[str], option: str) -> None:
         check_writable(path, option)
     except WriteError as exc:
         raise UsageError(str(exc)) from None
+
+
+def check_data_dir(dataset: str, data_dir: Optional[str]) -> None:
+    """``--data-dir`` is for the datasets read from files (mnist); the bundled digits take none."""
+    if data_dir is not None and dataset == "digits":
+        raise UsageError(f"--data-dir {data_dir!r} applies to --dataset mnist (IDX files); the digits are bundled "
+                         "with scikit-learn and read no folder")
 
 
 def check_memory(what: str, need: int, option: str) -> None:

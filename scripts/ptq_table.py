@@ -4,7 +4,9 @@ For every rule and seed: train the float MLP (``rules.train`` defaults: digits, 
 direct input) or reuse its checkpoint in ``--dir``, quantize it (``models.quantize``: the soft reset
 mapped to the chip's reset to zero, graded input) at every ``--bits`` (the projections'
 ``num_weight_bits`` within Loihi's 8-bit weight field; 8 = Loihi's full width) with the exact scale
-policy, and at Loihi's widths with the pow2 policy, then evaluate the test set on the chip
+policy and the chip target, at Loihi's widths with the pow2 policy, and at every ``--bits`` with the
+netx target (``models.scales``: weight exponent 0, biases in multiples of 64, graded input x16,
+headroom down to the layer's worst case), then evaluate the test set on the chip
 simulator next to the float network (``rules.chiprun.evaluate``). Rows go to ``--json`` and
 ``--csv`` (pandas) as they are produced; a rerun skips the (rule, seed) pairs already there.
 
@@ -39,43 +41,54 @@ def rows_for(rule: str, seed: int, bits, folder: str, epochs=None, limit=None) -
     split = load_data(TrainConfig())
     x = np.asarray(split.x_test).reshape(len(split.x_test), -1)
     out = []
-    for policy, b in [("exact", b) for b in bits] + [("pow2", 8)]:
+    runs = [("exact", b, "chip") for b in bits] + [("pow2", 8, "chip")] + [("exact", b, "netx") for b in bits]
+    for policy, b, target in runs:
         cm = quantize(net, input_graded=cfg["encoder"] == "direct", soft_reset="hard", weight_bits=b,
-                      scale_policy=policy)
+                      scale_policy=policy, target=target)
         ev = evaluate(cm, x, split.y_test, cfg["T"], float_net=net, encoder=cfg["encoder"], seed=seed)
         s = ev.summary
         out.append({"rule": rule, "seed": seed, "epochs": c["epochs_done"], "weight_bits": b, "policy": policy,
+                    "target": target, "input_scale": int(cm.input_scale),
                     "float_accuracy": s["float_accuracy"], "chip_accuracy": s["chip_accuracy"],
                     "mirror_accuracy": s["mirror_accuracy"],
                     "gap_points": 100.0 * (s["float_accuracy"] - s["chip_accuracy"]),
                     "zeroed_share": max(r.zeroed_share for r in cm.report.layers),
                     "overflow": sum(s["overflow"].values()), "train_seconds": round(train_s, 1),
                     "checkpoint": path})
-        print(f"{rule} seed {seed} {policy} {b} bits: float {s['float_accuracy']:.4f} chip {s['chip_accuracy']:.4f}",
+        print(f"{rule} seed {seed} {target} {policy} {b} bits: float {s['float_accuracy']:.4f} chip {s['chip_accuracy']:.4f}",
               flush=True)
     return out
 
 
 def report(df) -> str:
-    """Markdown: accuracy at Loihi's widths per rule (mean over seeds, worst gap), and against bits."""
+    """Markdown: accuracy at Loihi's widths per rule (mean over seeds, worst gap; pow2; netx target),
+    and against bits (rows without a ``target`` are the chip target's)."""
+    df = df.assign(target=df["target"].fillna("chip")) if "target" in df else df.assign(target="chip")
+    nx = df[df.target == "netx"]
+    df = df[df.target == "chip"]
     order = [r for r in RULES if r in set(df.rule)]
-    lines = ["| rule | seeds | float % | chip % (8 bit, exact) | gap, mean / worst (points) | chip % (pow2) |",
-             "|---|---|---|---|---|---|"]
+    pct = lambda v: f"{100 * v.mean():.2f}" if len(v) else ""
+    lines = ["| rule | seeds | float % | chip % (8 bit, exact) | gap, mean / worst (points) | chip % (pow2) | "
+             "chip % (netx target) | netx gap, mean / worst |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in order:
         e = df[(df.rule == r) & (df.policy == "exact") & (df.weight_bits == 8)]
         q = df[(df.rule == r) & (df.policy == "pow2")]
-        lines.append(f"| {r} | {len(e)} | {100 * e.float_accuracy.mean():.2f} | {100 * e.chip_accuracy.mean():.2f} | "
-                     f"{e.gap_points.mean():+.2f} / {e.gap_points.max():+.2f} | {100 * q.chip_accuracy.mean():.2f} |")
+        n = nx[(nx.rule == r) & (nx.weight_bits == 8)]
+        ngap = f"{n.gap_points.mean():+.2f} / {n.gap_points.max():+.2f}" if len(n) else ""
+        lines.append(f"| {r} | {len(e)} | {pct(e.float_accuracy)} | {pct(e.chip_accuracy)} | "
+                     f"{e.gap_points.mean():+.2f} / {e.gap_points.max():+.2f} | {pct(q.chip_accuracy)} | "
+                     f"{pct(n.chip_accuracy)} | {ngap} |")
     bits = sorted(set(df[df.policy == "exact"].weight_bits), reverse=True)
     lines += ["", "| rule | float % | " + " | ".join(f"{b} bit" for b in bits) + " |",
               "|---|---|" + "---|" * len(bits)]
     for r in order:
-        e = df[(df.rule == r) & (df.policy == "exact")]
-        cells = []
-        for b in bits:
-            v = e[e.weight_bits == b].chip_accuracy
-            cells.append(f"{100 * v.mean():.2f}" if len(v) else "")
-        lines.append(f"| {r} (seeds {sorted(set(e.seed))}) | {100 * e.float_accuracy.mean():.2f} | " + " | ".join(cells) + " |")
+        for tgt, d in (("", df), (", netx", nx)):
+            e = d[(d.rule == r) & (d.policy == "exact")]
+            if not len(e):
+                continue
+            cells = [pct(e[e.weight_bits == b].chip_accuracy) for b in bits]
+            lines.append(f"| {r}{tgt} (seeds {sorted(set(e.seed))}) | {pct(e.float_accuracy)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -99,7 +112,9 @@ def main(argv=None) -> int:
 
     if args.report:
         rows = [r for path in args.report for r in json.load(open(path))]
-        df = pd.DataFrame(rows).drop_duplicates(["rule", "seed", "policy", "weight_bits"])
+        df = pd.DataFrame(rows)
+        df["target"] = df["target"].fillna("chip") if "target" in df else "chip"
+        df = df.drop_duplicates(["rule", "seed", "policy", "weight_bits", "target"])
         if args.csv:
             df.to_csv(args.csv, index=False)
         print(report(df))
@@ -133,7 +148,7 @@ def main(argv=None) -> int:
                 pd.DataFrame(rows).to_csv(args.csv, index=False)
     df = pd.DataFrame(rows)
     if len(df):
-        t = df[df.policy == "exact"].pivot_table(index="rule", columns="weight_bits", values="chip_accuracy",
+        t = df[(df.policy == "exact") & (df.target == "chip")].pivot_table(index="rule", columns="weight_bits", values="chip_accuracy",
                                                  aggfunc="mean")
         print((100 * t).round(2).to_string())
     return 0

@@ -19,21 +19,10 @@ layer, and the per-layer float-vs-chip spike agreement.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
-
-def _positive(flag):
-    def parse(text):
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} must be an integer, got {text!r}") from None
-        if v < 1:
-            raise argparse.ArgumentTypeError(f"{flag} must be >= 1, got {v}")
-        return v
-    return parse
+from scripts.options import UsageError, check_data_dir, int_type, seed_type, write_json
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -42,13 +31,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("network", metavar="NET.h5", help="chip network from `hwlearn quantize`")
     p.add_argument("--dataset", default="digits", choices=DATASETS, help="test set (default: digits)")
     p.add_argument("--data-dir", default=None, help="folder with the dataset files (mnist)")
-    p.add_argument("--limit", type=_positive("--limit"), default=None, help="first N test samples only")
+    p.add_argument("--limit", type=int_type("--limit", 1, 10 ** 9), default=None, help="first N test samples only")
     p.add_argument("--float", dest="float_ckpt", default=None, metavar="RUN.h5",
                    help="float checkpoint to compare with (default: the one recorded in NET.h5)")
-    p.add_argument("--batch", type=_positive("--batch"), default=128, help="samples per simulator batch (default: 128)")
+    p.add_argument("--batch", type=int_type("--batch", 1, 1 << 20), default=128, help="samples per simulator batch (default: 128)")
     p.add_argument("--overflow", default="wrap", choices=("wrap", "saturate", "raise"),
                    help="chip state overflow policy (default: wrap, Lava's)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the rate / latency encoders (default: 0)")
+    p.add_argument("--seed", type=seed_type(), default=None,
+                   help="seed of the rate / latency encoders, 0..2**32-1; refused for a direct-encoded network, "
+                        "which draws nothing (default: 0)")
     p.add_argument("--record", default=None, metavar="RUN.h5", help="write a run record (HDF5) to RUN.h5")
     p.add_argument("--plots", default=None, metavar="DIR", help="write PNG plots to DIR")
     p.add_argument("--json", default=None, metavar="PATH", help="write the summary as JSON to PATH")
@@ -183,6 +174,10 @@ def run(args) -> int:
         print(f"hwlearn run: error: {msg}", file=sys.stderr)
         return 2
 
+    try:
+        check_data_dir(args.dataset, args.data_dir)
+    except UsageError as exc:
+        return fail(exc)
     for flag, path in (("--record", args.record), ("--json", args.json), ("--save-inputs", args.save_inputs)):
         if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
             return fail(f"{flag} {path!r}: folder {os.path.dirname(os.path.abspath(path))!r} does not exist")
@@ -201,13 +196,18 @@ def run(args) -> int:
     if args.limit:
         x, y = x[:args.limit], y[:args.limit]
     T, encoder = int(meta.get("T", 8)), meta.get("encoder", "direct")
+    if args.seed is not None and encoder == "direct":
+        return fail(f"--seed {args.seed} applies to the rate / latency encoders; {args.network} takes direct "
+                    "(graded) input, which draws no random numbers")
+    if args.seed is None:
+        args.seed = 0
     try:
         ev = evaluate(cm, x, y, T, float_net=net, encoder=encoder, batch=args.batch, seed=args.seed,
                       overflow=args.overflow, progress=not args.no_progress)
     except (ValueError, OverflowError, RuntimeError) as exc:
         return fail(exc)
-    print(f"ran {args.network} ({meta.get('rule', '?')}, scale policy {meta.get('scale_policy', '?')}) on the "
-          f"chip simulator: {args.dataset} test set")
+    print(f"ran {args.network} ({meta.get('rule', '?')}, scale policy {meta.get('scale_policy', '?')}, target "
+          f"{meta.get('target', 'chip')}) on the chip simulator: {args.dataset} test set")
     print(format_summary(ev.summary, fpath, note))
     if args.record:
         rec = {"summary": ev.summary, "predictions": ev.predictions, "labels": ev.labels,
@@ -220,9 +220,7 @@ def run(args) -> int:
     if args.plots:
         for p in write_plots(ev, cm, args.plots):
             print(f"wrote {p}")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(ev.summary, fh, indent=2)
+    write_json(args.json, ev.summary)
     if args.save_inputs:
         save_inputs(args.save_inputs, cm, x[:10], T, encoder, args.seed)
         print(f"wrote {args.save_inputs}: chip inputs of {min(10, len(x))} samples "

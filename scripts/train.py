@@ -23,8 +23,8 @@ import argparse
 import math
 import sys
 
-from scripts.options import (MAX_BATCH, MAX_EPOCHS, MAX_LAYER, MAX_T, UsageError, check_memory, check_output,
-                             device_type, float_type, hidden_type, int_type, seed_type, write_json)
+from scripts.options import (MAX_BATCH, MAX_EPOCHS, MAX_LAYER, MAX_T, UsageError, check_data_dir, check_memory,
+                             check_output, device_type, float_type, hidden_type, int_type, seed_type, write_json)
 
 RULE_HELP = ("bptt: full backprop through time (STBP); ottt-a: OTTT, one update per batch; "
              "ottt-o: OTTT, one update per time step; ttl: temporally-truncated local BPTT; "
@@ -47,7 +47,7 @@ def _bits(name, lo, hi):
 # ignored. Their parser default is None; the documented defaults are filled in by _resolve().
 CHIP_ONLY = ("weight_bits", "trace_bits", "accumulator_bits", "tag_bits", "in_bits", "weight_range")
 FLOAT_ONLY = ("batch_size", "optimizer", "momentum", "weight_decay", "truncation", "block_size", "mse_weight",
-              "loss", "device")
+              "loss", "device", "schedule_epochs")
 FLOAT_DEFAULTS = dict(batch_size=32, optimizer="adam", momentum=0.9, weight_decay=0.0, block_size=1,
                       mse_weight=0.05, loss="ce", device="auto")
 RULE_ONLY = {"truncation": ("ttl",), "block_size": ("ttl",), "mse_weight": ("ottt-a", "ottt-o"),
@@ -162,11 +162,13 @@ def _resolve(args) -> None:
     Raises UsageError naming the option. Runs before any data is loaded.
     """
     chip = args.backend == "chip"
+    if not getattr(args, "resume", None):          # a resumed run's dataset is the checkpoint's (_resume)
+        check_data_dir(args.dataset, args.data_dir)
     if chip:
         given = [n for n in FLOAT_ONLY if getattr(args, n, None) is not None]
         if given:
             raise UsageError(f"{', '.join(map(_opt, given))}: float-backend option(s), not used by --backend chip "
-                             "(it trains one sample at a time with its own rate and loss)")
+                             "(it trains one sample at a time with its own rate and loss, without a schedule)")
         if args.encoder != "direct":
             raise UsageError("--backend chip takes graded (direct) input only; --encoder="
                              f"{args.encoder!r} is not supported there")
@@ -332,6 +334,7 @@ def _resume(args):
         cfg = replace(cfg, device=args.device)
     if args.data_dir:
         from dataclasses import replace
+        check_data_dir(cfg.dataset, args.data_dir)
         cfg = replace(cfg, data_dir=args.data_dir)
     return cfg, ck.resume_fn(ckpt), ckpt
 

@@ -11,17 +11,23 @@ SpikeInput (binary or graded)      ``io.source.RingBuffer`` (int32 payloads; row
 Population kind ``lif``            ``LIF`` (``PyLifModelBitAcc``)
 Population kind ``lif_reset``      ``LIFReset`` (reset_interval, reset_offset)
 Population kind ``ternary_lif``    ``TernaryLIF`` (vth_hi = vth, vth_lo)
+``readout`` + its ``error``        one ``HwReadoutError`` (hwsim/export/lava_kinds.py), named after
+                                   the readout; a readout without error: ``HwReadout``
+``lif``/``lif_reset`` + its        one ``HwLearningLIF`` named after the LIF (``reset_interval``
+``learning`` compartment           for a ``lif_reset`` partner)
 DenseProjection                    ``Dense``; ``DelayDense`` when it has delays
 DenseProjection with ``learning``  ``LearningDense`` with a ``Loihi2FLearningRule`` /
                                    ``Loihi3FLearningRule`` / ``LoihiLearningRule`` built from the
                                    rule's strings and parameters; ``bap``: dst ``s_out`` ->
-                                   ``s_in_bap``; ``third_factor``: input RingBuffer -> ``s_in_y*``
+                                   ``s_in_bap``; ``third_factor``: input RingBuffer -> ``s_in_y*``,
+                                   error / learning population: its process's ``s_out_y2``
 SparseProjection                   ``Sparse`` (scipy csr); ``DelaySparse`` when it has delays
 ConvProjection, weight_exp >= 0    ``Conv`` with effective weights ``<< weight_exp``, flipped and
                                    transposed to (C_out, KX, KY, C_in/groups)
 ConvProjection, weight_exp < 0     ``Sparse`` built from the conv (torch cross-correlation)
-spikes of every population         a recorder process (or ``io.sink.RingBuffer``, ``reader="lava"``)
-probed u / v                       a Var recorder (or ``monitor.Monitor``, ``reader="lava"``)
+spikes of every LIF-family pop.    a recorder process (or ``io.sink.RingBuffer``, ``reader="lava"``)
+probed u / v, y                    a Var recorder (or ``monitor.Monitor``, ``reader="lava"``) on ``u``,
+                                   ``v``; ``y`` of an error / learning population: ``y2`` of its process
 =================================  ===============================================================
 
 Weights. Dense and Sparse get ``weights, weight_exp, num_weight_bits, sign_mode`` exactly as the
@@ -42,6 +48,15 @@ recordings are permuted accordingly. Results are returned in the IR's C-major or
 Several projections into one population are several connections to its ``a_in``: Lava sums
 them (int32), as the chip does.
 
+Compartment kinds (docs/compartments.md). A projection into a readout or LIF part connects to the
+fused process's ``a_in``, into an error population to ``a_label``, into a learning population to
+``a_third_factor_in``. Projections out of an error population leave from ``HwReadoutError.s_out``,
+out of a learning population from ``HwLearningLIF.s_out_graded`` (graded: ``num_message_bits =
+spec.message_bits``), out of the LIF part from ``s_out`` (spikes). Parameters come from the IR:
+``du, dv, u_init, v_init`` (readout / LIF), ``tgt, es = shift, seed`` (error), ``lut, lut_shift,
+sh = shift, delay, seed`` (learning), ``y_bits = spec.trace_bits``. Their models are not found by
+Lava's model search; :meth:`LavaGraph.run` passes them with ``lava_kinds.run_cfg``.
+
 What cannot be exported (raises :class:`UnexportableError`, never a silently different graph)
 ---------------------------------------------------------------------------------------------
 * A conv whose output could differ between the chip (``wrap24(floor_shift(sum, weight_exp))``
@@ -55,6 +70,10 @@ What cannot be exported (raises :class:`UnexportableError`, never a silently dif
 * Effective weights outside Lava's 8-bit clip range (only possible with ``weight_bits > 8``).
 * Learning with a spec whose weight, trace, tag or accumulator widths are not Loihi's (Lava's
   learning engine hard-codes them).
+* Compartment kinds Lava's fused processes cannot express: a readout / error / learning population
+  that is not 1-D, a readout with two error populations or a LIF with two learning compartments,
+  a partner of another kind, a non-graded or learning projection out of an error / learning
+  population, a bap from a readout / error / learning population.
 
 Learning projections: the weights after every step are recorded (a Var recorder on
 ``LearningDense.weights``, read in post-management, i.e. after that step's learning), and the tags
@@ -80,7 +99,10 @@ from typing import Any, Optional
 import numpy as np
 
 from .._optional import require_lava
-from ..network import ConvProjection, DenseProjection, Network, Population, SparseProjection
+from ..network import (CIRCUIT_KINDS, GRADED_KINDS, NEURON_KINDS, ConvProjection, DenseProjection, Network,
+                       Population, SparseProjection)
+from .lava_kinds import lava_kinds as _kind_classes
+from .lava_kinds import run_cfg as _kinds_run_cfg
 
 __all__ = ["UnexportableError", "LavaGraph", "to_lava", "run_lava", "lava_shape", "conv_to_sparse",
            "lava_rule", "LAVA_MAX_DELAY"]
@@ -330,11 +352,19 @@ class LavaGraph:
     _exceptions: dict = field(default_factory=dict, repr=False)
     _tmpdir: Any = field(default=None, repr=False)
     _used: bool = field(default=False, repr=False)
+    _kind_processes: list = field(default_factory=list, repr=False)
+
+    def _lava_var(self, key) -> str:
+        """Name of the Lava Var recorded for ``(node, var)`` ('y' of an error / learning population:
+        ``y2`` of its fused process; anything else: the same name)."""
+        pop = self.network.populations.get(key[0])
+        return _LAVA_VAR.get((pop.kind, key[1]), key[1]) if pop is not None else key[1]
 
     @property
     def n_processes(self) -> int:
         """Number of Lava processes (sources, neurons, synapses and recorders)."""
-        return len(self.processes) + len(self._spike_readers) + len(self._var_readers)
+        unique = {id(p) for p in self.processes.values()}      # a fused process holds two populations
+        return len(unique) + len(self._spike_readers) + len(self._var_readers)
 
     def summary(self) -> str:
         """One line per exported object."""
@@ -347,16 +377,27 @@ class LavaGraph:
             else:
                 lines.append(f"  input {name!r}: feeds nothing, not exported")
         for name, pop in self.network.populations.items():
-            lines.append(f"  population {name!r} {pop.shape} -> {type(self.processes[name]).__name__}"
-                         f"{lava_shape(pop.shape)}")
+            proc = self.processes[name]
+            fused = [o for o, q in self.processes.items() if q is proc and o != name]
+            lines.append(f"  population {name!r} {pop.shape} -> {type(proc).__name__}{lava_shape(pop.shape)}"
+                         + (f" (fused with {fused[0]!r})" if fused else ""))
+        pops = self.network.populations
         for name, how in self.exported_as.items():
             p = self.network.projections[name]
-            lines.append(f"  projection {name!r} {p.src} -> {p.dst}: {how}")
+            ports = []                  # the ports of a fused process a projection uses
+            if p.src in pops and pops[p.src].kind in _OUT_PORT:
+                ports.append(f"from {type(self.processes[p.src]).__name__}.{_OUT_PORT[pops[p.src].kind]}")
+            if pops[p.dst].kind in _IN_PORT:
+                ports.append(f"into {type(self.processes[p.dst]).__name__}.{_IN_PORT[pops[p.dst].kind]}")
+            for key, y in getattr(p, "third_factor", {}).items():
+                if y in pops:
+                    ports.append(f"s_in_{key} <- {type(self.processes[y]).__name__}.s_out_y2 of {y!r}")
+            lines.append(f"  projection {name!r} {p.src} -> {p.dst}: {how}" + (f" ({'; '.join(ports)})" if ports else ""))
         return "\n".join(lines)
 
     def _run_cfg(self):
-        from lava.magma.core.run_configs import Loihi2SimCfg
-        return Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=dict(self._exceptions))
+        # the compartment-kind models are not findable by Lava's model search (lava_kinds.run_cfg)
+        return _kinds_run_cfg(self._kind_processes, extra=self._exceptions)
 
     def run(self, warmup: bool = True) -> dict:
         """Run every component for ``T`` steps and return what was recorded.
@@ -371,7 +412,7 @@ class LavaGraph:
         Returns
         -------
         dict
-            ``spikes``: {population: int8 (T, n)}; ``probes``: {(population, var): int32 (T, n)},
+            ``spikes``: {LIF-family population: int8 (T, n)}; ``probes``: {(population, var): int32 (T, n)},
             rows in time-step order (row i = step i + 1), columns in IR C-major order;
             for networks with learning projections, ``weights``: {projection: int32 (T, n_dst,
             n_src)}, after each step's learning, and ``tags``: {projection: {"tag_1"|"tag_2": int32
@@ -408,7 +449,7 @@ class LavaGraph:
                     else:
                         run_s += t2 - t0
                     for pop in comp:
-                        if pop in self.network.populations:
+                        if pop in self._spike_readers:
                             spikes[pop] = self._read_spikes(pop)
                     for key in self.probes:
                         if key[0] in comp:
@@ -453,7 +494,7 @@ class LavaGraph:
         if kind == "fast":
             data = np.array(np.memmap(obj, dtype=np.int32, mode="r", shape=(self.T,) + lshape))
         else:
-            data = obj.get_data()[self.processes[name].name][var]
+            data = obj.get_data()[self.processes[name].name][self._lava_var(key)]
         if shape is None:
             return np.ascontiguousarray(data).astype(np.int32)
         return np.ascontiguousarray(_rows_from_lava(data, shape)).astype(np.int32)
@@ -520,6 +561,7 @@ def _components(net: Network) -> list[list[str]]:
         for y in p.third_factor.values():
             parent.setdefault(y, y)
             links.append((y, p.dst))
+    links += [(p.partner, p.name) for p in net.populations.values() if p.partner]   # one fused process
     for src, dst in links:
         a, b = find(src), find(dst)
         if a != b:
@@ -587,11 +629,132 @@ def lava_rule(rule):
     return getattr(lr, _LAVA_RULE_CLASS[rule.kind])(**rule.lava_kwargs())
 
 
-def _learning_dense(proj: DenseProjection, spec, processes: dict, flat_out):
+# ---------------------------------------------------------------------------------------------
+# compartment kinds (docs/compartments.md): fused processes of hwsim/export/lava_kinds.py
+# ---------------------------------------------------------------------------------------------
+_LEARNING_PARTNERS = ("lif", "lif_reset")      # HwLearningLIF: Lava's LIF, or LIFReset's reset
+
+
+@dataclass(frozen=True)
+class _KindPlan:
+    """Which populations share a fused Lava process.
+
+    ``host[name]``: for a readout / error / learning population and for the LIF partner of a learning
+    compartment, the population whose process holds it (the readout, or the LIF); ``error_of[readout]``
+    and ``learning_of[lif]`` the fused partner.
+    """
+
+    host: dict
+    error_of: dict
+    learning_of: dict
+
+
+def _kind_plan(net: Network) -> _KindPlan:
+    """Check what the fused processes can express and say who is fused with whom.
+
+    Raises :class:`UnexportableError` for a multi-dimensional kind population (the processes are 1-D),
+    a readout with more than one error population or a LIF with more than one learning compartment
+    (one fused process each), a partner of the wrong kind, a non-graded projection out of an error or
+    learning population, a learning projection reading one as its pre spikes, and a bap from a
+    readout / error / learning population.
+    """
+    pops = net.populations
+    error_of: dict = {}
+    learning_of: dict = {}
+    for name, p in pops.items():
+        if p.kind not in CIRCUIT_KINDS:
+            continue
+        if len(p.shape) != 1:
+            raise UnexportableError(
+                f"population {name!r}: kind {p.kind!r} with shape {p.shape}: the Lava processes of the "
+                "compartment kinds (hwsim/export/lava_kinds.py) are 1-D only; use a shape (n,)")
+        if p.kind == "readout":
+            continue
+        partner = pops.get(p.partner)
+        allowed = ("readout",) if p.kind == "error" else _LEARNING_PARTNERS
+        what = "HwReadoutError fuses an error population with a readout" if p.kind == "error" else \
+            "HwLearningLIF fuses a learning compartment with a Lava LIF or LIFReset"
+        if partner is None or partner.kind not in allowed:
+            found = "no population" if partner is None else f"a {partner.kind!r} population"
+            raise UnexportableError(f"population {name!r} ({p.kind}): partner={p.partner!r} is {found}; "
+                                    f"{what} (partner kind one of {allowed})")
+        table = error_of if p.kind == "error" else learning_of
+        if p.partner in table:
+            raise UnexportableError(
+                f"population {p.partner!r} has two {p.kind} populations, {table[p.partner]!r} and {name!r}: "
+                f"{what}, one {p.kind} population per partner")
+        table[p.partner] = name
+    host = {}
+    for partner, name in list(error_of.items()) + list(learning_of.items()):
+        host[partner] = host[name] = partner
+    for name, p in pops.items():
+        if p.kind == "readout":
+            host[name] = name
+    for proj in net.projections.values():
+        src = pops.get(proj.src)
+        if src is not None and src.kind in CIRCUIT_KINDS:
+            if not proj.graded:
+                raise UnexportableError(
+                    f"projection {proj.name!r}: src={proj.src!r} is an {src.kind} population, whose outputs are "
+                    "graded values y; a non-graded projection (graded=False) would send them as binary spikes")
+            if getattr(proj, "learning", None) is not None:
+                raise UnexportableError(
+                    f"projection {proj.name!r}: learning with src={proj.src!r} ({src.kind}): Lava's LearningDense "
+                    "takes binary pre spikes or graded_spike_cfg='overwrite' from a graded input only")
+        dst = pops[proj.dst]
+        if getattr(proj, "bap", False) and dst.kind in CIRCUIT_KINDS:
+            raise UnexportableError(
+                f"projection {proj.name!r}: bap=True from dst={proj.dst!r}, a {dst.kind} population, which sends "
+                "no spikes (the bap needs a spiking LIF destination)")
+    return _KindPlan(host=host, error_of=error_of, learning_of=learning_of)
+
+
+def _kind_processes(net: Network, plan: _KindPlan) -> dict:
+    """The fused Lava processes, one per host population (readout or LIF partner), named after it."""
+    K = _kind_classes()
+    y_bits = net.spec.trace_bits
+    out = {}
+    for host in dict.fromkeys(plan.host.values()):
+        p = net.populations[host]
+        shape = lava_shape(p.shape)
+        if p.kind == "readout":
+            common = dict(shape=shape, du=p.du, dv=p.dv, u=_to_lava(p.u_init, p.shape),
+                          v=_to_lava(p.v_init, p.shape), name=host)
+            e = plan.error_of.get(host)
+            if e is None:
+                out[host] = K.HwReadout(**common)
+            else:
+                ep = net.populations[e]
+                out[host] = K.HwReadoutError(tgt=ep.tgt, es=ep.shift, seed=ep.seed, y_bits=y_bits, **common)
+        else:
+            lp = net.populations[plan.learning_of[host]]
+            reset = dict(reset_interval=p.reset_interval, reset_offset=p.reset_offset) if p.kind == "lif_reset" else {}
+            out[host] = K.HwLearningLIF(
+                shape=shape, du=p.du, dv=p.dv, vth=p.vth, u=_to_lava(p.u_init, p.shape),
+                v=_to_lava(p.v_init, p.shape), bias_mant=_to_lava(p.bias_mant, p.shape),
+                bias_exp=_to_lava(p.bias_exp, p.shape), lut=lp.lut, lut_shift=lp.lut_shift, sh=lp.shift,
+                delay=lp.delay, seed=lp.seed, y_bits=y_bits, name=host, **reset)
+    return out
+
+
+# Lava port of a population: what it sends to a projection, what a projection into it feeds
+_OUT_PORT = {"error": "s_out", "learning": "s_out_graded"}          # graded y; LIF family: s_out
+_IN_PORT = {"error": "a_label", "learning": "a_third_factor_in"}    # readout, LIF family: a_in
+#: (population kind, probe var) -> the Lava Var recorded
+_LAVA_VAR = {(kind, "y"): "y2" for kind in GRADED_KINDS}
+
+
+def _probe_vars(kind: str) -> tuple:
+    """The probe vars a population of ``kind`` has in Lava."""
+    return ("y",) if kind in GRADED_KINDS else ("u", "v")
+
+
+def _learning_dense(proj: DenseProjection, spec, processes: dict, flat_out, net: Network):
     """A LearningDense for ``proj``: pre spikes from ``src``, bap from the dst's ``s_out``, y ports
-    from the third-factor inputs' RingBuffers (binary pre spikes: ``num_message_bits=0``; graded
-    ones with ``graded_spike_cfg='overwrite'``: ``num_message_bits=spec.message_bits`` and
-    ``GradedSpikeCfg.OVERWRITE``)."""
+    from the third-factor inputs' RingBuffers or, for an error / learning population, from its fused
+    process's ``s_out_y2`` (sent and received in the same step) (binary pre spikes:
+    ``num_message_bits=0``; graded ones with ``graded_spike_cfg='overwrite'``:
+    ``num_message_bits=spec.message_bits`` and ``GradedSpikeCfg.OVERWRITE``)."""
     from lava.magma.core.learning.constants import GradedSpikeCfg
     from lava.proc.dense.process import LearningDense
     w, kw = _proj_weights(proj, spec)
@@ -604,7 +767,8 @@ def _learning_dense(proj: DenseProjection, spec, processes: dict, flat_out):
     if proj.bap:
         flat_out(proj.dst).connect(c.s_in_bap)
     for key, inp in proj.third_factor.items():
-        flat_out(inp).connect(getattr(c, f"s_in_{key}"))
+        port = processes[inp].s_out_y2 if inp in net.populations else flat_out(inp)
+        port.connect(getattr(c, f"s_in_{key}"))
     return c
 
 
@@ -632,8 +796,10 @@ def to_lava(net: Network, inputs: Optional[dict] = None, probes=None, *, T: Opti
         Per input name, an integer array (T, *shape): binary inputs 0/1, graded inputs within
         ``spec.message_range``. Inputs not given are silent. Row k is sent at Lava step k + 1.
     probes : list of (population, var), optional
-        Variables 'u' / 'v' to record every step ('s' is always recorded, for every population).
-        Default: the u/v probes of ``net.probes``.
+        Variables to record every step: 'u' / 'v' of LIF-family and readout populations, 'y' of error
+        and learning populations (Var ``y2`` of their fused process); 's' is always recorded, for
+        every spiking (LIF-family) population. Default: those of ``net.probes`` that Lava has
+        (``net.probes`` may hold v of an error population, which is 0 in hwsim and absent in Lava).
     T : int, optional
         Steps; default the length of the input arrays (longer arrays are cut to T).
     reader : {"fast", "lava"}
@@ -664,21 +830,27 @@ def to_lava(net: Network, inputs: Optional[dict] = None, probes=None, *, T: Opti
         raise ValueError(f"reader={reader!r} is not one of {READERS}")
     arrays, T = _check_inputs(net, inputs, T)
     if probes is None:
-        probes = [(p.target, p.var) for p in net.probes if p.var in ("u", "v")]
+        probes = [(p.target, p.var) for p in net.probes
+                  if p.target in net.populations and p.var in _probe_vars(net.populations[p.target].kind)]
     probe_list = []
     for pr in probes:
         target, var = (pr.target, pr.var) if hasattr(pr, "target") else tuple(pr)
         if target not in net.populations:
             raise ValueError(f"probe target={target!r} is not a population; have {sorted(net.populations)}")
-        if var == "s":
+        kind = net.populations[target].kind
+        if var == "s" and kind in NEURON_KINDS:
             continue                       # spikes are always recorded
-        if var not in ("u", "v"):
-            raise ValueError(f"probe var={var!r} is not one of ('u', 'v', 's')")
+        if var not in _probe_vars(kind):
+            raise ValueError(f"probe ({target!r}, {var!r}): a {kind!r} population records "
+                             f"{_probe_vars(kind) + (('s',) if kind in NEURON_KINDS else ())} in Lava")
         if (target, var) not in probe_list:
             probe_list.append((target, var))
     spec = net.spec
 
     # ---- checks that need no Lava objects -------------------------------------------------
+    if getattr(net, "mirrors", None):
+        raise UnexportableError(f"mirror(s) {list(net.mirrors)}: a learning projection read transposed has no "
+                                "Lava process in this export yet (hwsim/export/lava_mirror.py, in progress)")
     # Lava's fixed-point models hard-code Loihi's state, decay and message widths; only the weight
     # width is handled by re-encoding the weights. Any other width change would export a silently
     # different network.
@@ -698,10 +870,7 @@ def to_lava(net: Network, inputs: Optional[dict] = None, probes=None, *, T: Opti
             raise UnexportableError(f"projection {proj.name!r}: delay {int(d.max())} exceeds Lava's "
                                     f"DelayDense/DelaySparse limit {LAVA_MAX_DELAY}")
     _check_learning_spec(net)
-    for pop in net.populations.values():
-        if pop.kind in ("readout", "error", "learning"):
-            raise UnexportableError(f"population {pop.name!r}: kind {pop.kind!r} (docs/compartments.md) has no "
-                                    "Lava process in this version of the exporter yet")
+    plan = _kind_plan(net)
 
     processes: dict[str, Any] = {}
     exported_as: dict[str, str] = {}
@@ -714,7 +883,11 @@ def to_lava(net: Network, inputs: Optional[dict] = None, probes=None, *, T: Opti
         if x is None:
             x = np.zeros((T,) + node.shape, np.int64)
         processes[name] = RingBuffer(data=_inputs_to_lava(x, node.shape))
+    kind_procs = _kind_processes(net, plan)
     for name, p in net.populations.items():
+        if name in plan.host:                      # fused: the process of its host population
+            processes[name] = kind_procs[plan.host[name]]
+            continue
         common = dict(shape=lava_shape(p.shape), du=p.du, dv=p.dv, u=_to_lava(p.u_init, p.shape),
                       v=_to_lava(p.v_init, p.shape), bias_mant=_to_lava(p.bias_mant, p.shape),
                       bias_exp=_to_lava(p.bias_exp, p.shape), name=name)
@@ -729,21 +902,22 @@ def to_lava(net: Network, inputs: Optional[dict] = None, probes=None, *, T: Opti
             raise UnexportableError(f"population {name!r}: kind {p.kind!r} has no Lava process")
 
     def flat_out(node_name):
-        shape = net.node(node_name).shape
-        port = processes[node_name].s_out
-        return port.transpose([2, 1, 0]).flatten() if len(shape) == 3 else port
+        node = net.node(node_name)
+        kind = getattr(node, "kind", None)
+        port = getattr(processes[node_name], _OUT_PORT.get(kind, "s_out"))
+        return port.transpose([2, 1, 0]).flatten() if len(node.shape) == 3 else port
 
     def connect_in(a_out, dst_name):
-        shape = net.node(dst_name).shape
-        port = a_out.reshape(shape).transpose([2, 1, 0]) if len(shape) == 3 else a_out
-        port.connect(processes[dst_name].a_in)
+        node = net.populations[dst_name]
+        port = a_out.reshape(node.shape).transpose([2, 1, 0]) if len(node.shape) == 3 else a_out
+        port.connect(getattr(processes[dst_name], _IN_PORT.get(node.kind, "a_in")))
 
     for proj in net.projections.values():
         msg_bits = spec.message_bits if proj.graded else 0
         src_shape = net.node(proj.src).shape
         dst_shape = net.node(proj.dst).shape
         if isinstance(proj, DenseProjection) and proj.learning is not None:
-            c = _learning_dense(proj, spec, processes, flat_out)
+            c = _learning_dense(proj, spec, processes, flat_out, net)
             exported_as[proj.name] = f"LearningDense ({_LAVA_RULE_CLASS[proj.learning.kind]})"
             connect_in(c.a_out, proj.dst)
         elif isinstance(proj, DenseProjection):
@@ -815,10 +989,13 @@ def to_lava(net: Network, inputs: Optional[dict] = None, probes=None, *, T: Opti
 
     graph = LavaGraph(network=net, T=T, processes=processes, exported_as=exported_as, probes=probe_list,
                       components=_components(net), reader=reader, learning_vars=_learning_vars(net))
+    graph._kind_processes = list(kind_procs.values())
+    spiking = [name for name, p in net.populations.items() if p.kind in NEURON_KINDS]
     if reader == "fast":
         SpikeRecorder, SpikeModel, VarRecorder, VarModel = _recorder_classes()
         graph._tmpdir = tempfile.TemporaryDirectory(prefix="hwlearn-lava-")
-        for name, p in net.populations.items():
+        for name in spiking:
+            p = net.populations[name]
             path = os.path.join(graph._tmpdir.name, f"s{len(graph._spike_readers)}.i8")
             np.memmap(path, dtype=np.int8, mode="w+", shape=(T,) + lava_shape(p.shape)).flush()
             rec = SpikeRecorder(shape=lava_shape(p.shape), buffer=T, path=path, name=f"{name}.spikes")
@@ -827,7 +1004,7 @@ def to_lava(net: Network, inputs: Optional[dict] = None, probes=None, *, T: Opti
             graph._exceptions[rec] = SpikeModel     # Lava's compiler looks up the instance...
             graph._exceptions[SpikeRecorder] = SpikeModel   # ...its run config the class
         for key in probe_list + graph.learning_vars:
-            var = getattr(processes[key[0]], key[1])
+            var = getattr(processes[key[0]], graph._lava_var(key))
             path = os.path.join(graph._tmpdir.name, f"v{len(graph._var_readers)}.i32")
             np.memmap(path, dtype=np.int32, mode="w+", shape=(T,) + tuple(var.shape)).flush()
             rec = VarRecorder(var=var, buffer=T, path=path, name=f"{key[0]}.{key[1]}")
@@ -835,13 +1012,13 @@ def to_lava(net: Network, inputs: Optional[dict] = None, probes=None, *, T: Opti
             graph._exceptions[rec] = VarModel
             graph._exceptions[VarRecorder] = VarModel
     else:
-        for name, p in net.populations.items():
-            sink = Sink(shape=lava_shape(p.shape), buffer=T)
+        for name in spiking:
+            sink = Sink(shape=lava_shape(net.populations[name].shape), buffer=T)
             processes[name].s_out.connect(sink.a_in)
             graph._spike_readers[name] = ("lava", sink)
         for key in probe_list + graph.learning_vars:
             m = Monitor()
-            m.probe(getattr(processes[key[0]], key[1]), T)
+            m.probe(getattr(processes[key[0]], graph._lava_var(key)), T)
             graph._var_readers[key] = ("lava", m)
     return graph
 
@@ -862,7 +1039,7 @@ def run_lava(net: Network, inputs: Optional[dict], T: Optional[int] = None, prob
     Returns
     -------
     dict
-        ``spikes`` {population: int8 (T, n)}, ``probes`` {(population, var): int32 (T, n)}, row i =
+        ``spikes`` {LIF-family population: int8 (T, n)}, ``probes`` {(population, var): int32 (T, n)}, row i =
         Lava time step i + 1, columns in the IR's C-major order; ``timing`` (see
         :meth:`LavaGraph.run`); ``exported_as`` {projection: Lava process}.
     """

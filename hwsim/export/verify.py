@@ -4,11 +4,13 @@
 >>> report.identical, report.first_mismatch
 >>> print(report.summary())
 
-Compared per population: spikes ``s`` (int8, -1/0/+1), current ``u`` and voltage ``v`` (int32),
-for every step (row ``i`` = Lava time step ``i + 1``) and compartment (IR C-major index). The
-first mismatch is the earliest step; within a step, populations in network order and, inside a
-population, ``u`` before ``v`` before ``s`` (the order the compartment computes them, so the
-reported one is closest to the cause).
+Compared per population, for every step (row ``i`` = Lava time step ``i + 1``) and compartment
+(IR C-major index): for LIF-family populations spikes ``s`` (int8, -1/0/+1), current ``u`` and
+voltage ``v`` (int32); for readouts ``u`` and ``v`` (they send nothing); for error and learning
+populations (docs/compartments.md) their graded output ``y`` (hwsim's probe "y", Lava's Var ``y2``
+of the fused process). The first mismatch is the earliest step; within a step, populations in
+network order and, inside a population, ``u`` before ``v`` before ``s`` (the order the compartment
+computes them, so the reported one is closest to the cause).
 
 Learning projections: their weights after every step (after that step's learning) are compared
 too, and the tags a rule's ``dt`` / ``dd`` change; a weight mismatch names the projection in
@@ -24,13 +26,19 @@ from typing import Optional
 
 import numpy as np
 
-from ..network import Network
+from ..network import GRADED_KINDS, NEURON_KINDS, Network
 from .lava import run_lava
 
 __all__ = ["Mismatch", "VerifyReport", "verify_against_lava"]
 
-VARIABLES = ("s", "u", "v")
-_CAUSAL_ORDER = {"u": 0, "v": 1, "s": 2}
+VARIABLES = ("s", "u", "v", "y")
+_CAUSAL_ORDER = {"u": 0, "v": 1, "s": 2, "y": 3}
+
+
+def _compared_vars(kind: str, variables) -> list:
+    """The variables compared for a population of ``kind`` (in causal order)."""
+    have = ("y",) if kind in GRADED_KINDS else (("u", "v", "s") if kind in NEURON_KINDS else ("u", "v"))
+    return sorted((v for v in variables if v in have), key=_CAUSAL_ORDER.get)
 
 
 @dataclass(frozen=True)
@@ -42,7 +50,7 @@ class Mismatch:
     step : int
         Lava time step (1-based; row ``step - 1`` of the recorded arrays).
     population, variable : str
-        Where (variable 's', 'u' or 'v'; for a learning projection, its name and 'weights',
+        Where (variable 's', 'u', 'v' or 'y'; for a learning projection, its name and 'weights',
         'tag_1' or 'tag_2').
     index : int
         Compartment, flat IR (C-major) index (synapse: flat index into (n_dst, n_src)).
@@ -78,7 +86,10 @@ class VerifyReport:
     compared : dict[str, int]
         Per ``"population.var"``, the number of values compared.
     spikes : dict[str, tuple[int, int]]
-        Per population, total nonzero spikes in (hwsim, Lava).
+        Per spiking (LIF-family) population, total nonzero spikes in (hwsim, Lava).
+    messages : dict[str, tuple[int, int]]
+        Per error / learning population whose ``y`` is compared, total nonzero ``y`` (the graded
+        messages it sends) in (hwsim, Lava).
     exported_as : dict[str, str]
         Per projection, the Lava process it became.
     timing : dict[str, float]
@@ -99,6 +110,7 @@ class VerifyReport:
     exported_as: dict = field(default_factory=dict)
     timing: dict = field(default_factory=dict)
     target: str = "Lava fixed_pt"
+    messages: dict = field(default_factory=dict)
 
     def summary(self) -> str:
         """Human-readable result, one line per compared population/variable."""
@@ -117,6 +129,8 @@ class VerifyReport:
             lines.append(f"  {key:<24} {'ok' if bad == 0 else f'{bad} differ':>12}  of {n}")
         for pop, (a, b) in self.spikes.items():
             lines.append(f"  spikes {pop!r}: hwsim {a}, lava {b}")
+        for pop, (a, b) in self.messages.items():
+            lines.append(f"  y messages {pop!r}: hwsim {a}, lava {b}")
         if self.timing:
             lines.append("  time: " + ", ".join(f"{k}={v:.3f}s" for k, v in self.timing.items()))
         return "\n".join(lines)
@@ -126,6 +140,7 @@ class VerifyReport:
         d = asdict(self)
         d["variables"] = list(self.variables)
         d["spikes"] = {k: list(v) for k, v in self.spikes.items()}
+        d["messages"] = {k: list(v) for k, v in self.messages.items()}
         if self.first_mismatch is not None:
             d["first_mismatch"]["position"] = list(self.first_mismatch.position)
         return d
@@ -164,8 +179,9 @@ def verify_against_lava(net: Network, inputs: Optional[dict], T: Optional[int] =
         Per input name, (T, *shape) integers (binary 0/1, or graded payloads); one instance.
     T : int, optional
         Steps; default the input length.
-    variables : iterable of {'s', 'u', 'v'}
-        What to compare for every population.
+    variables : iterable of {'s', 'u', 'v', 'y'}
+        What to compare: per population, those of them it has (LIF family: s, u, v; readout: u,
+        v; error, learning: y).
     overflow : str
         hwsim overflow policy; only "wrap" is Lava's behaviour.
     reader : {"fast", "lava"}
@@ -193,7 +209,8 @@ def verify_against_lava(net: Network, inputs: Optional[dict], T: Optional[int] =
             raise ValueError("T is needed when no input array is given")
         T = int(np.asarray(next(iter(inputs.values()))).shape[0])
     inputs = {k: np.asarray(v)[:T] for k, v in inputs.items()}
-    probes = [(pop, v) for pop in net.populations for v in ("u", "v") if v in variables]
+    probes = [(name, v) for name, pop in net.populations.items() for v in _compared_vars(pop.kind, variables)
+              if v != "s"]
 
     t0 = time.perf_counter()
     ours = _run_hwsim(net, inputs, T, probes, overflow)
@@ -202,12 +219,16 @@ def verify_against_lava(net: Network, inputs: Optional[dict], T: Optional[int] =
     t2 = time.perf_counter()
 
     candidates = []
-    mismatches, compared, spikes = {}, {}, {}
+    mismatches, compared, spikes, messages = {}, {}, {}, {}
     for pop_name, pop in net.populations.items():
-        a_s = np.asarray(ours["spikes"][pop_name])
-        b_s = np.asarray(theirs["spikes"][pop_name])
-        spikes[pop_name] = (int(np.count_nonzero(a_s)), int(np.count_nonzero(b_s)))
-        for var in sorted(variables, key=_CAUSAL_ORDER.get):
+        if pop.kind in NEURON_KINDS:
+            a_s = np.asarray(ours["spikes"][pop_name])
+            b_s = np.asarray(theirs["spikes"][pop_name])
+            spikes[pop_name] = (int(np.count_nonzero(a_s)), int(np.count_nonzero(b_s)))
+        elif pop.kind in GRADED_KINDS and "y" in variables:
+            messages[pop_name] = tuple(int(np.count_nonzero(r[(pop_name, "y")])) for r in (ours["probes"],
+                                                                                            theirs["probes"]))
+        for var in _compared_vars(pop.kind, variables):
             if var == "s":
                 a, b = a_s, b_s
             else:
@@ -242,5 +263,5 @@ def verify_against_lava(net: Network, inputs: Optional[dict], T: Optional[int] =
     first = min(candidates, key=lambda c: (c[0], c[1]))[2] if candidates else None
     timing = {"hwsim_s": t1 - t0, "lava_run_s": float(theirs["timing"]["run_s"]), "lava_total_s": t2 - t1}
     return VerifyReport(identical=first is None, network=net.name, T=T, variables=variables,
-                        first_mismatch=first, mismatches=mismatches, compared=compared, spikes=spikes,
+                        first_mismatch=first, mismatches=mismatches, compared=compared, spikes=spikes, messages=messages,
                         exported_as=dict(theirs.get("exported_as", {})), timing=timing, target=target)

@@ -32,7 +32,7 @@ import numpy as np
 from numba import njit, prange, uint64
 
 from ..learning.kernels import (CNT_SYN_D, CNT_SYN_T, CNT_SYN_W, CNT_TRACE_UPDATES, PAR_WEIGHT_EXP,
-                                dense_forward, dense_forward_graded, learn_step)
+                                dense_backward_graded, dense_forward, dense_forward_graded, learn_step)
 from ..overflow import RAISE
 from .compartments import error_block, learning_block
 from .neuron import ERROR, LEARNING, LIF_RESET, lif_block
@@ -51,7 +51,8 @@ N_COUNTERS = 6
 L_TRACE = 0          # trace values decayed
 L_SYN_UPDATES = 1    # synapses evaluated (w, tag_2 and tag_1 targets)
 L_WRITES = 2         # weight write-backs (the w target)
-N_LEARN_COUNTERS = 3
+L_MIRROR_OPS = 3     # synaptic operations of the projection's mirror (graded messages x n_pre)
+N_LEARN_COUNTERS = 4
 
 # columns of the learning links' int64 metadata ``meta`` (one row per learning projection)
 M_SRC_INPUT = 0      # 1: the pre spikes come from an input (index into the step's input values)
@@ -65,7 +66,11 @@ M_YPOP1 = 9          # M_YPOP1 + k: 1 when y_{k+1} is read from a graded populat
 M_GRADED = 12        # 1: graded pre spikes from an input (GradedSpikeCfg.OVERWRITE; payloads in [0, 255])
 M_PRJ = 13           # the projection's index in the network (for SynapseOverflowError)
 M_DSTPOP = 14        # the destination population's index (its overflow count)
-N_META = 15
+M_MIR_SRC = 15       # mirror (network.Mirror): first compartment of its graded source, or -1 (no mirror)
+M_MIR_DST = 16       # first compartment of the mirror's destination
+M_MIR_EXP = 17       # the mirror's weight_exp
+M_MIR_DSTPOP = 18    # the mirror destination population's index
+N_META = 19
 
 
 @njit(cache=True, inline="always")
@@ -88,19 +93,24 @@ def learn_phase(ti, t, b, s_row, inp, y, ring, lrn, lctr, ovf, policy):
     ``lrn = (meta, links, hist, every, batch)``: ``meta`` int64 (n_links, N_META);
     ``links[k * batch + b]`` = ``(scratch, args)`` of link k, instance b, with ``scratch =
     (a_buff int32 (n_post), s_in bool (n_pre), bap bool (n_post), Y int64 (3, n_post), use_y bool (3),
-    P int64 (n_pre): graded payloads)``
+    P int64 (n_pre): graded payloads, MY int64 (n_post), MA int64 (n_pre), MB int32 (n_pre): the
+    mirror's input, sums and output)``
     and ``args`` :meth:`hwsim.learning.LearningDenseEngine.kernel_args`. ``lctr`` int64
     (T, n_links, N_LEARN_COUNTERS) receives this step's learning counters; with ``every > 0``,
     ``hist[k][(ti + 1) // every - 1, b]`` receives the (n_pre, n_post) weights after the step.
     An int32 wrap of the input slot is counted in the destination's ``ovf``; with the RAISE policy
     the index of the first link that wrapped is returned (else -1).
+
+    A link with a mirror (``meta[k, M_MIR_SRC] >= 0``) also sends the step's graded outputs ``y`` of
+    the mirror's source back through the transpose of the same weights the forward sum used (before
+    this step's learning) into ``ring[(t + 1) % R]`` of the mirror's destination.
     """
     meta, links, hist, every, batch = lrn
     r = ring.shape[0]
     slot = ring[(t + 1) % r]
     for k in range(meta.shape[0]):
         scratch, args = links[k * batch + b]
-        a_buff, s_in, bap, Y, use_y, P = scratch
+        a_buff, s_in, bap, Y, use_y, P, MY, MA, MB = scratch
         (par, prod, fac, fac_c, tgt, imp_int, imp_frac, decay, tau_nz, xtr, ytr, tx, ty, SV, r_xd, r_xi,
          r_yd, r_yi, r_off, r_conn, c_off, Hx, Hy, A, B, G, TA, TB, acc, gb, R, dvec, y0m, y0b, Dx,
          raw_pre, raw_post, cnt) = args
@@ -135,6 +145,22 @@ def learn_phase(ti, t, b, s_row, inp, y, ring, lrn, lctr, ovf, policy):
         tr0 = cnt[CNT_TRACE_UPDATES]
         syn0 = cnt[CNT_SYN_W] + cnt[CNT_SYN_D] + cnt[CNT_SYN_T]
         w0 = cnt[CNT_SYN_W]
+        m0 = meta[k, M_MIR_SRC]
+        if m0 >= 0:
+            for j in range(n_post):
+                MY[j] = y[m0 + j]
+            ops, m_wrap = dense_backward_graded(SV[0], MY, meta[k, M_MIR_EXP], MA, MB)
+            md = meta[k, M_MIR_DST]
+            for i in range(n_pre):
+                x = np.int64(slot[md + i]) + np.int64(MB[i])
+                w = wrap32(x)
+                m_wrap += w != x
+                slot[md + i] = w
+            lctr[ti, k, L_MIRROR_OPS] += ops
+            if m_wrap != 0:
+                ovf[meta[k, M_MIR_DSTPOP]] += m_wrap
+                if policy == RAISE:
+                    return k
         if graded:
             _, n_wrap = dense_forward_graded(SV[0], P, par[PAR_WEIGHT_EXP], acc[0], a_buff)
             learn_step(t, s_in, bap, use_bap, Y[0], Y[1], Y[2], use_y, par, prod, fac, fac_c, tgt, imp_int,
@@ -227,6 +253,12 @@ def run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, u, v, ring, acc32,
                 ctr[ti, core, C_ACTIVE] += n_act
                 continue
             reset_now = kind == LIF_RESET and t % pop_rint[p] == pop_roff[p]
+            if reset_now and H > 1:
+                # the reset also forgets the vpre history: a learning compartment reading vpre(t - d)
+                # from before the reset reads 0 (docs/compartments.md)
+                for hrow in range(H):
+                    for c in range(c0, c1):
+                        vh[hrow, c] = 0
             n_ovf, n_act, n_spk = lif_block(slot, u, v, comp_bias, c0, c1, kind, pop_fu[p], pop_fv[p], pop_vhi[p],
                                             pop_vlo[p], policy, reset_now, s_row, ovf_flag, pop_uvh[p], pop_dsh[p],
                                             vh[t % H])

@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+import json
+
 import numpy as np
 
 from ..spec import LOIHI, ChipSpec, SpecError, check_array_range, check_range
@@ -97,6 +99,22 @@ class RandomStreams:
         if k in (0, 2):
             return g.random(n)
         return g.integers(0, self._imp_hi, size=n, dtype=np.int64)
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue the streams exactly: generator states (JSON text, their
+        integers exceed int64) and the windows of draws held."""
+        return {"gens": [json.dumps(g.bit_generator.state) for g in self._gens],
+                "conn_gen": json.dumps(self._conn_gen.bit_generator.state),
+                "trace": [a.copy() for a in self.trace], "conn": self.conn.copy(),
+                "r_off": int(self.r_off), "c_off": int(self.c_off)}
+
+    def load_state_dict(self, d: dict) -> None:
+        for g, st in zip(self._gens, d["gens"]):
+            g.bit_generator.state = json.loads(st)
+        self._conn_gen.bit_generator.state = json.loads(d["conn_gen"])
+        self.trace = [np.array(a) for a in d["trace"]]
+        self.conn = np.array(d["conn"])
+        self.r_off, self.c_off = int(d["r_off"]), int(d["c_off"])
 
     def ensure(self, trace_first: int, trace_last: int, conn_first: int, conn_last: int) -> None:
         """Make trace draws [trace_first, trace_last] and connection draws [conn_first, conn_last]
@@ -383,6 +401,44 @@ class LearningDenseEngine:
                              if self.program.tgt[g, 0]},
             syn_ops=int(c[K.CNT_SYN_OPS]), per_epoch=per_epoch)
 
+    def state_dict(self) -> dict:
+        """The engine's complete state (weights, tags, traces, spike times, counters, epoch scratch,
+        random streams, time step) as plain arrays and numbers, for a checkpoint."""
+        arrays = {k: v.copy() for k, v in vars(self).items() if isinstance(v, np.ndarray)}
+        return {"t": int(self.t), "arrays": arrays, "rng": self.rng.state_dict()}
+
+    def load_state_dict(self, d: dict) -> None:
+        """Restore :meth:`state_dict` of an engine built with the same weights' shape and rule."""
+        mine = {k: v for k, v in vars(self).items() if isinstance(v, np.ndarray)}
+        if set(d["arrays"]) != set(mine):
+            raise ValueError(f"engine state holds {sorted(d['arrays'])}, this engine {sorted(mine)}")
+        for k, a in d["arrays"].items():
+            a = np.asarray(a)
+            if a.shape != mine[k].shape or a.dtype != mine[k].dtype:
+                raise ValueError(f"engine state {k}: {a.dtype}{a.shape}, this engine {mine[k].dtype}{mine[k].shape}")
+            mine[k][...] = a
+        self.t = int(d["t"])
+        self.rng.load_state_dict(d["rng"])
+
+    def reset_traces(self) -> None:
+        """Zero the pre and post traces, the spike times within the epoch and the pending activation
+        (Lava: ``x0, tx, x1, x2, y0, ty, y1..y3`` and ``a_buff`` set to 0 between runs); weights, tags,
+        the time step and the random streams are kept. A host resets a learning network's dynamics
+        between samples this way."""
+        for a in (self._xtr, self._ytr, self._tx, self._ty, self._a_buff, self._Hx, self._Hy):
+            a[...] = 0
+
+    def add_tag_to_weights(self) -> int:
+        """Host operation: ``w = clip(w + tag_1)`` to the sign mode's range, then ``tag_1 = 0`` (e.g. at
+        a sample's end, OTTT_A's accumulated update); returns the number of weights that changed."""
+        lo, hi = self.spec.weight_range(self.sign_mode)
+        w = self._SV[0].astype(np.int64)
+        new = np.clip(w + self._SV[2], lo, hi)
+        n = int(np.count_nonzero(new != w))
+        self._SV[0] = new
+        self._SV[2] = 0
+        return n
+
     # ---- inputs ------------------------------------------------------------------------
     def _check_bap(self, bap, shape, name="bap"):
         if bap is None:
@@ -451,7 +507,8 @@ class LearningDenseEngine:
             raise ValueError(f"s_in has shape {s.shape}, expected ({self.n_pre},)")
         payload = None
         if self.graded_spike_cfg == "overwrite":
-            payload = np.ascontiguousarray(check_array_range("s_in", s, 0, 255, where="LearningDenseEngine "
+            payload = np.ascontiguousarray(check_array_range("s_in", s, 0, (1 << (self.spec.trace_bits + 1)) - 1,
+                                                             where="LearningDenseEngine "
                                                              "(graded_spike_cfg='overwrite')").astype(np.int64))
         s = np.ascontiguousarray(s.astype(np.bool_))
         b = self._check_bap(bap, (self.n_post,))

@@ -225,6 +225,25 @@ def dense_forward_graded(W, payload, weight_exp, acc, a_buff):
     return n * n_post, _send(acc, n_post, weight_exp, a_buff)
 
 
+@njit(cache=True)
+def dense_backward_graded(W, y, weight_exp, acc, out):
+    """The transpose of a dense accumulation, for graded values ``y`` (n_post) of the post side:
+    ``out = wrap32(shift(sum_j W[:, j] y_j, weight_exp))`` (n_pre), in int64 before the shift, as
+    :func:`dense_forward_graded` sums. W is fan-out major (n_pre, n_post). Returns ``(synaptic
+    operations, int32 wraps)``: non-zero y x n_pre, and the entries the int32 wrap changed."""
+    n_pre, n_post = W.shape
+    n = 0
+    for j in range(n_post):
+        if y[j] != 0:
+            n += 1
+    for i in range(n_pre):
+        a = np.int64(0)
+        for j in range(n_post):
+            a += np.int64(W[i, j]) * y[j]
+        acc[i] = a
+    return n * n_pre, _send(acc, n_pre, weight_exp, out)
+
+
 @njit(cache=True, inline="always")
 def overwrite_value(p):
     """Lava's ``GradedSpikeCfg.OVERWRITE`` trace value of a payload ``p`` in [0, 255]:

@@ -50,8 +50,8 @@ def test_toml_file_and_presets(tmp_path):
     assert {p["trace_bits"] for p in lp.points} == {4, 5, 7, 9, 12}
     ptq = parse_study(preset("ptq"))
     assert len(ptq.points) == 6 * 7
-    # rounding: every point is valid but nearest / floor wait for the Simulator backend (refused up front)
-    with pytest.raises(StudyError, match="rounding='nearest' needs the Simulator backend"):
+    # rounding: every point is valid but on-chip OTTT does not pass nearest / floor on yet (refused up front)
+    with pytest.raises(StudyError, match="rounding='nearest' is not wired into on-chip OTTT yet"):
         parse_study(preset("rounding"))
     stoch = preset("rounding")
     stoch["points"] = [p for p in stoch["points"] if p["rounding"] == "stochastic"]
@@ -131,7 +131,7 @@ def test_cli_refuses_before_running_anything(tmp_path, capsys):
     rc = main(["sweep", "--base", "onchip", "--axis", "nobits=4", "--out", str(out)])
     assert rc == 2 and "unknown axis 'nobits'; known axes" in capsys.readouterr().err
     rc = main(["sweep", "--preset", "rounding", "--out", str(out)])
-    assert rc == 2 and not out.exists() and "needs the Simulator backend" in capsys.readouterr().err
+    assert rc == 2 and not out.exists() and "is not wired into on-chip OTTT yet" in capsys.readouterr().err
     rc = main(["sweep", "report", str(tmp_path / "nothing")])
     assert rc == 2 and "does not exist" in capsys.readouterr().err
     rc = main(["sweep", "report", str(tmp_path), "--epochs", "3"])

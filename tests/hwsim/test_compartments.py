@@ -71,23 +71,37 @@ def truncate(w, nwb=8, sign_mode="mixed"):
     return (np.asarray(w, np.int64) >> ntb) << ntb
 
 
-def reference(net: Network, inputs: dict, T: int):
+def reference(net: Network, inputs: dict, T: int, resets=()):
     """Step the circuit: per step every projection delivers what it accumulated at t-1, then the
     populations update in order (partners first), then every projection accumulates the step's
-    outputs (spikes, or graded y) and learning projections learn (with y of this step)."""
+    outputs (spikes, or graded y) and learning projections learn (with y of this step); a mirror
+    sends its source's y of the step back through its projection's weights before that step's
+    learning. Before each step in ``resets`` the dynamic state is zeroed (a host's reset between
+    samples: u, v, pending inputs, vpre history, learning traces; weights and tags stay)."""
     pops = net.populations
     st_u = {k: np.zeros(p.size, np.int64) for k in pops for p in [pops[k]]}
     st_v = {k: np.zeros(p.size, np.int64) for k, p in pops.items()}
     hist = {k: {} for k in pops}                      # vpre per step, per LIF population
     out = {k: np.zeros(p.size, np.int64) for k, p in pops.items()}   # spikes or y of the step
     buf = {q: np.zeros(net.node(p.dst).size, np.int64) for q, p in net.projections.items()}
+    buf.update({q: np.zeros(net.node(m.dst).size, np.int64) for q, m in net.mirrors.items()})
     eng = {q: LearningDenseEngine(p.weights, p.learning, weight_exp=p.weight_exp, num_weight_bits=p.num_weight_bits,
                                   sign_mode=p.sign_mode) for q, p in net.projections.items() if p.learning is not None}
     rec = {k: {"s": [], "v": [], "y": []} for k in pops}
     for t in range(1, T + 1):
+        if t in resets:
+            for d in (st_u, st_v, out, buf):        # new arrays: the records hold the old ones
+                for key in d:
+                    d[key] = np.zeros_like(d[key])
+            for k in hist:
+                hist[k].clear()
+            for e in eng.values():
+                e.reset_traces()
         a_in = {k: np.zeros(p.size, np.int64) for k, p in pops.items()}
         for q, p in net.projections.items():
             a_in[p.dst] = wrap32(a_in[p.dst] + buf[q])
+        for q, m in net.mirrors.items():
+            a_in[m.dst] = wrap32(a_in[m.dst] + buf[q])
         for k, p in pops.items():
             a = a_in[k]
             y = np.zeros(p.size, np.int64)
@@ -112,6 +126,10 @@ def reference(net: Network, inputs: dict, T: int):
             rec[k]["s"].append(out[k] if p.kind == "lif" else np.zeros(p.size, np.int64))
             rec[k]["v"].append(st_v[k].copy())
             rec[k]["y"].append(y)
+        for q, m in net.mirrors.items():      # the weights before this step's learning, transposed
+            acc = eng[m.of].weights.astype(np.int64).T @ out[m.src]
+            e = m.weight_exp
+            buf[q] = wrap32(acc << e if e >= 0 else acc >> -e)
         for q, p in net.projections.items():
             if p.src in net.inputs:
                 x = np.asarray(inputs.get(p.src, np.zeros((T, net.node(p.src).size))), np.int64)[t - 1]
@@ -153,6 +171,8 @@ def circuit(seed, n_in=7, n_h=6, C=3, es=3, sh=4, delay=0, lut_shift=6, learn=Fa
     net.connect_dense("lab", "label", "e", np.eye(C, dtype=np.int64))
     if feedback_from == "error":
         net.connect_dense("fb", "e", "hl", rng.integers(-60, 60, (n_h, C)), sign_mode="mixed")
+    elif feedback_from == "mirror":
+        net.add_mirror("fb", "head", "e", "hl", weight_exp=int(rng.integers(-3, 2)))
     T = 40
     x = (rng.random((T, n_in)) < 0.4).astype(np.int8)
     labels = np.zeros((T, C), np.int8)
@@ -201,6 +221,77 @@ def test_third_factors_from_error_and_learning_populations(seed):
     assert np.any(ref["hl"]["y"] != 0) and np.any(ref["e"]["y"] < 0) and np.any(ref["e"]["y"] > 0)
     w0 = truncate(net.projections["head"].weights)
     assert np.any(rec.weights["head"] != w0) and np.any(rec.weights["w"] != truncate(net.projections["w"].weights))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_mirror_sends_back_through_the_learning_weights(seed):
+    """A mirror (OTTT's mirrored feedback) reads its projection's weights of the step, transposed."""
+    net, x, T = circuit(seed, learn=True, feedback_from="mirror", delay=seed % 3, lut_shift=11, sh=2)
+    rec, ref = check(net, x, T)
+    assert np.any(ref["hl"]["y"] != 0)
+    w0 = truncate(net.projections["head"].weights)
+    assert np.any(rec.weights["head"] != w0)
+    per = rec.counters.per_population()
+    n_y = int((ref["e"]["y"] != 0).sum())
+    assert per["hl"]["synaptic_ops"] == n_y * net.populations["hl"].size    # mirror ops on the dst's cores
+
+
+def test_mirror_hdf5_round_trip_and_validation(tmp_path):
+    from hwsim.io import diff_networks, load_network, save_network
+    net, x, T = circuit(0, learn=True, feedback_from="mirror")
+    path = save_network(net, tmp_path / "m.h5")
+    back = load_network(path)
+    assert diff_networks(net, back) == [] and list(back.mirrors) == ["fb"]
+    with pytest.raises(SpecError, match="not a learning projection"):
+        net.add_mirror("m2", "lab", "e", "hl")
+    with pytest.raises(SpecError, match="already has a mirror"):
+        net.add_mirror("m2", "head", "e", "hl")
+    with pytest.raises(SpecError, match="must be an error / learning population"):
+        net.add_mirror("m2", "w", "h", "hl")
+    with pytest.raises(SpecError, match="compartments, projection 'w' has 6 destinations"):
+        net.add_mirror("m2", "w", "e", "hl")
+
+
+def test_reset_dynamics_between_samples_keeps_what_was_learned():
+    net, x, T = circuit(5, learn=True, feedback_from="mirror", delay=2, lut_shift=11, sh=2)
+    sim = Simulator(net)
+    probes = [(k, var) for k in net.populations for var in ("v", "y")]
+    a = sim.run(20, inputs={k: v[:20] for k, v in x.items()}, probes=probes)
+    sim.reset_dynamics()
+    b = sim.run(T - 20, inputs={k: v[20:] for k, v in x.items()}, probes=probes)
+    ref, eng = reference(net, x, T, resets={21})
+    for k, p in net.populations.items():
+        for var in ("v", "y"):
+            got = np.concatenate([a.probes[(k, var)], b.probes[(k, var)]])
+            want = ref[k][var] if var == "y" or p.kind in ("lif", "readout") else np.zeros_like(ref[k][var])
+            np.testing.assert_array_equal(got, want, err_msg=f"{k}.{var}")
+    for q, e in eng.items():
+        np.testing.assert_array_equal(b.weights[q], e.weights, err_msg=q)
+    ref_no, _ = reference(net, x, T)
+    assert not np.array_equal(ref_no["h"]["v"], ref["h"]["v"])      # the reset changed the run
+
+
+def test_add_tags_to_weights():
+    net = Network(name="tags")
+    net.add_input("x", 3)
+    net.add_input("g", 2, graded=True)
+    net.add_population("h", 2, du=4095, dv=4096, vth=1000)
+    rule = LearningRule(dt="2^3*u0*x1*y2", x1_impulse=60, x1_tau=0, rng_seed=1, kind="3F")
+    net.connect_dense("w", "x", "h", np.array([[250, 0, -250], [2, 4, 6]]), learning=rule, third_factor={"y2": "g"})
+    sim = Simulator(net)
+    T = 6
+    r = sim.run(T, inputs={"x": np.ones((T, 3)), "g": np.tile([[40, -40]], (T, 1))})
+    tag = r.tags["w"]["tag_1"].astype(np.int64)
+    w = r.weights["w"].astype(np.int64)
+    assert np.any(tag != 0)
+    n = sim.add_tags_to_weights()
+    after = sim.learned_weights()["w"][0].astype(np.int64)
+    np.testing.assert_array_equal(after, np.clip(w + tag, -256, 255))
+    assert n == {"w": int(np.count_nonzero(after != w))}
+    r2 = sim.run(1, inputs={"x": np.zeros((1, 3))})
+    np.testing.assert_array_equal(r2.tags["w"]["tag_1"], 0)
+    with pytest.raises(ValueError, match="not learning projections"):
+        sim.add_tags_to_weights(["nope"])
 
 
 def test_outputs_are_exercised():

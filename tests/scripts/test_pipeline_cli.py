@@ -100,7 +100,10 @@ def test_quantize_run_and_info(trained, tmp_path, capsys):
     x = np.asarray(split.x_test)[:40].reshape(40, -1)
     y = np.asarray(split.y_test)[:40]
     c = ck.load(m)
-    pay = np.round(x * 256).astype(np.int32)
+    from models.quantize_io import load_chip_model
+    q = load_chip_model(n)[0].input_scale                              # 16: the default (netx) target's
+    assert q == 16
+    pay = np.round(x * q).astype(np.int32)
     inp = np.concatenate([np.repeat(pay[None], 4, 0), np.zeros((2, 40, 64), np.int32)])
     r = Simulator(net).run(6, inputs={"in": inp})
     last = r.spikes["layer1"][2:6].astype(np.float64)                # layer 1 aligned: rows 2..5
