@@ -44,7 +44,7 @@ SPEC_WIDTHS = tuple(f.name for f in dataclasses.fields(ChipSpec)
 ONCHIP_WIDTHS = ("weight_bits", "trace_bits", "accumulator_bits", "tag_bits")
 PTQ_WIDTHS = ("weight_bits", "uv_bits", "decay_bits", "vth_mant_bits", "bias_mant_bits", "message_bits",
               "weight_exp_min", "weight_exp_max")
-ONCHIP_KNOBS = ("rule", "blocks", "feedback", "in_bits", "rounding", "T", "lr", "leak", "alpha",
+ONCHIP_KNOBS = ("rule", "blocks", "feedback", "in_bits", "rounding", "timing", "T", "lr", "leak", "alpha",
                 "weight_range", "init", "hidden")
 PTQ_KNOBS = ("rule", "scale_policy", "T", "lr", "leak", "alpha", "hidden")
 TOP_KEYS = ("name", "base", "dataset", "data_dir", "epochs", "seeds", "limit", "float", "reference",
@@ -101,6 +101,9 @@ def _check_value(base: str, axis: str, v, where: str):
     if axis == "rounding":
         from hwsim.learning import ROUNDINGS
         choices["rounding"] = ROUNDINGS
+    if axis == "timing":
+        from .onchip import TIMINGS
+        choices["timing"] = TIMINGS
     if axis in choices:
         if v not in choices[axis]:
             raise bad(f"one of {choices[axis]}")
@@ -206,7 +209,7 @@ def onchip_config(study: Study, s: dict, seed: int) -> dict:
     from .onchip import ChipTrainConfig, check_backend
 
     chip = {k: s[k] for k in ONCHIP_WIDTHS if k in s}
-    for k in ("rule", "feedback", "rounding", "T", "lr", "leak", "alpha", "weight_range", "init", "hidden"):
+    for k in ("rule", "feedback", "rounding", "timing", "T", "lr", "leak", "alpha", "weight_range", "init", "hidden"):
         if k in s:
             chip[k] = s[k]
     if "blocks" in s:
@@ -412,10 +415,11 @@ def preset(name: str) -> dict:
     """The study table of a preset (``PRESETS``); docs/studies.md explains each choice."""
     if name == "learning-precision":
         # in_bits follows the trace width (payloads are written into the traces): min(7, trace_bits);
-        # float: one float-twin run per seed at the widest point (12 / 12 bits)
+        # float: one float-twin run per seed at the widest point (12 / 12 bits); timing layer-sync:
+        # the chip-timing network is ~15x slower per epoch (docs/studies.md), over the 60-minute budget
         return {"name": "learning-precision", "base": "onchip", "dataset": "digits", "epochs": 10,
                 "seeds": [0, 1, 2], "float": "reference", "crosscheck_samples": 64,
-                "fixed": {"rule": "ottt-a", "blocks": "local", "in_bits": "auto"},
+                "fixed": {"rule": "ottt-a", "blocks": "local", "in_bits": "auto", "timing": "layer-sync"},
                 "axes": {"weight_bits": [4, 6, 8, 10, 12], "trace_bits": [4, 5, 7, 9, 12]}}
     if name == "ptq":
         from .train import RULES
@@ -425,7 +429,8 @@ def preset(name: str) -> dict:
         pts = [{**w, "rounding": r} for w in ROUNDING_WIDTHS for r in ("stochastic", "nearest", "floor")]
         return {"name": "rounding", "base": "onchip", "dataset": "digits", "epochs": 10, "seeds": [0, 1, 2],
                 "float": "reference", "reference": {"rounding": "stochastic"}, "crosscheck_samples": 64,
-                "fixed": {"rule": "ottt-a", "blocks": "local", "in_bits": "auto"}, "points": pts}
+                "fixed": {"rule": "ottt-a", "blocks": "local", "in_bits": "auto", "timing": "layer-sync"},
+                "points": pts}
     raise StudyError(f"preset={name!r} is not one of {PRESETS}")
 
 

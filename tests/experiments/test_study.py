@@ -7,7 +7,7 @@ from rules.study import PRESETS, StudyError, load_study_file, parse_study, prese
 from scripts.cli import main
 
 TINY = {"base": "onchip", "epochs": 1, "limit": 48, "seeds": [0, 1],
-        "fixed": {"hidden": [16], "T": 4, "in_bits": "auto"},
+        "fixed": {"hidden": [16], "T": 4, "in_bits": "auto", "timing": "layer-sync"},
         "axes": {"weight_bits": [6, 8], "trace_bits": [5, 7]}}
 
 
@@ -40,7 +40,7 @@ def test_reference_mode_shares_one_float_twin_per_seed():
 
 def test_toml_file_and_presets(tmp_path):
     f = tmp_path / "s.toml"
-    f.write_text('base = "onchip"\nepochs = 1\nseeds = [3]\n[fixed]\nhidden = [8]\nin_bits = "auto"\n'
+    f.write_text('base = "onchip"\nepochs = 1\nseeds = [3]\n[fixed]\nhidden = [8]\nin_bits = "auto"\ntiming = "layer-sync"\n'
                  '[axes]\ntrace_bits = [4, 7]\nrounding = ["stochastic"]\n')
     s = parse_study(load_study_file(f))
     assert s.seeds == (3,) and [p["trace_bits"] for p in s.points] == [4, 7]
@@ -140,6 +140,7 @@ def test_cli_refuses_before_running_anything(tmp_path, capsys):
 
 def test_cli_check_lists_cells_and_builds_networks(capsys):
     rc = main(["sweep", "--base", "onchip", "--axis", "weight_bits=6,8", "--set", "hidden=[16]", "--set", "T=4",
+               "--set", "timing=layer-sync",
                "--seeds", "0", "1", "--epochs", "1", "--limit", "48", "--check"])
     cap = capsys.readouterr()
     assert rc == 0 and len(cap.out.strip().splitlines()) == 4

@@ -18,7 +18,7 @@ from rules.sweep_report import format_summary, pareto_front, plots, summarize, w
 ROOT = Path(__file__).resolve().parents[2]
 # 4 points x 2 seeds of a tiny on-chip network (seconds per cell)
 TINY = {"name": "tiny", "base": "onchip", "epochs": 2, "limit": 64, "seeds": [0, 1], "crosscheck_samples": 8,
-        "fixed": {"hidden": [16], "T": 4, "in_bits": "auto"},
+        "fixed": {"hidden": [16], "T": 4, "in_bits": "auto", "timing": "layer-sync"},
         "axes": {"weight_bits": [6, 8], "trace_bits": [5, 7]}}
 TOML = """name = "tiny"
 base = "onchip"
@@ -30,6 +30,7 @@ crosscheck_samples = 8
 hidden = [16]
 T = 4
 in_bits = "auto"
+timing = "layer-sync"
 [axes]
 weight_bits = [6, 8]
 trace_bits = [5, 7]
@@ -194,3 +195,14 @@ def test_report_writes_the_plots(tmp_path, capsys):
     assert "smallest widths" in printed and printed.count("wrote ") == 5
     df, meta = load_table(out)
     assert len(plots(df, meta, tmp_path / "again")) == 5
+
+
+def test_a_chip_timing_cell_runs(tmp_path):
+    """The default on-chip backend (timing='chip', the OTTT network on the Simulator) through a sweep."""
+    study = parse_study({"base": "onchip", "epochs": 1, "limit": 64, "seeds": [0], "crosscheck_samples": 8,
+                         "fixed": {"hidden": [32]}, "axes": {"weight_bits": [8]}})
+    assert study.cells()[0][2].config["chip"]["timing"] == "chip"
+    df = run_study(study, tmp_path / "r", workers=1)
+    r = df.iloc[0]
+    assert r.status == "ok" and 0 <= r.chip_accuracy <= 1 and 0 <= r.float_accuracy <= 1
+    assert r.synaptic_ops > 0 and r.learning_updates > 0 and -1 <= r.update_cosine_min <= 1
