@@ -416,7 +416,11 @@ class LearningDenseEngine:
             a = np.asarray(a)
             if a.shape != mine[k].shape or a.dtype != mine[k].dtype:
                 raise ValueError(f"engine state {k}: {a.dtype}{a.shape}, this engine {mine[k].dtype}{mine[k].shape}")
-            mine[k][...] = a
+        held = ROUNDINGS[int(np.asarray(d["arrays"]["_par"])[K.PAR_ROUNDING])]
+        if held != self.rounding:
+            raise ValueError(f"engine state has rounding={held!r}, this engine rounding={self.rounding!r}")
+        for k, a in d["arrays"].items():
+            mine[k][...] = np.asarray(a)
         self.t = int(d["t"])
         self.rng.load_state_dict(d["rng"])
 

@@ -144,3 +144,17 @@ def test_wide_spec_nearest_matches_reference():
     np.testing.assert_array_equal(eng.weights, ref.weights)
     np.testing.assert_array_equal(eng.tag_1, ref.tag_1)
     np.testing.assert_array_equal(eng.tag_2, ref.tag_2)
+
+
+def test_engine_state_keeps_its_rounding():
+    """A checkpointed engine state restores only into an engine with the same rounding."""
+    rule = RULES["reads_tags"]
+    W = np.random.default_rng(1).integers(-50, 50, (6, 5))
+    a = LearningDenseEngine(W, rule, rounding="floor")
+    rng = np.random.default_rng(2)
+    a.run(6, rng.random((6, 5)) < 0.4, bap=rng.random((6, 6)) < 0.4)
+    b = LearningDenseEngine(W, rule, rounding="floor")
+    b.load_state_dict(a.state_dict())
+    np.testing.assert_array_equal(b.weights, a.weights)
+    with pytest.raises(ValueError, match="engine state has rounding='floor', this engine rounding='nearest'"):
+        LearningDenseEngine(W, rule, rounding="nearest").load_state_dict(a.state_dict())
