@@ -16,8 +16,18 @@ The record holds ``{"key", "fn", "config", "result", "seconds"}``; ``seconds`` i
 time. The cell function must be importable by name (``"package.module:function"``) so that pool
 workers can find it.
 
-This is the engine ``hwlearn reproduce`` uses; a sweep engine (Ray, study files) can build on the
-same ``Cell`` / ``run_cells`` API.
+Options used by ``hwlearn sweep`` (``rules.sweep``), all off by default:
+
+* ``catch_errors=True``: a cell that raises is recorded as finished with the result
+  ``{"error": "Type: message", "traceback": ...}`` (see :func:`failed`) and the other cells go on;
+  a rerun does not run it again (``retry_failed=True`` does).
+* ``engine="ray"``: the same cells run as Ray tasks (``ray.init(address=ray_address)``, a local Ray
+  when None); the calling process writes every record, so the store is the same as the local
+  engine's. Workers must see the store's filesystem and import this package.
+* ``Cell.context``: values passed to the cell function with its config but not part of its key
+  (e.g. a folder of shared artefacts).
+
+This is the engine ``hwlearn reproduce`` and ``hwlearn sweep`` use.
 """
 from __future__ import annotations
 
@@ -47,6 +57,7 @@ class Cell:
 
     fn: str
     config: dict = field(default_factory=dict)
+    context: dict = field(default_factory=dict, compare=False)   # passed to fn, not hashed
 
     def __post_init__(self):
         if ":" not in self.fn:
@@ -83,11 +94,26 @@ def resolve(fn: str) -> Callable[[dict], dict]:
         raise ValueError(f"cell function {fn!r} cannot be imported: {exc}") from None
 
 
-def _execute(fn: str, config: dict) -> tuple[dict, float]:
+ENGINES = ("local", "ray")
+
+
+def failed(result: dict) -> bool:
+    """Whether a cell's result is a recorded error (``catch_errors``)."""
+    return isinstance(result, dict) and "error" in result and "traceback" in result
+
+
+def _execute(fn: str, config: dict, context: dict | None = None, catch: bool = False) -> tuple[dict, float]:
     t0 = time.perf_counter()
-    result = resolve(fn)(dict(config))
-    if not isinstance(result, dict):
-        raise TypeError(f"cell function {fn} returned {type(result).__name__}, expected a dict")
+    try:
+        result = resolve(fn)({**config, **(context or {})})
+        if not isinstance(result, dict):
+            raise TypeError(f"cell function {fn} returned {type(result).__name__}, expected a dict")
+    except Exception as exc:
+        if not catch:
+            raise
+        import traceback
+
+        result = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
     return result, time.perf_counter() - t0
 
 
@@ -121,14 +147,18 @@ def save_record(store, cell: Cell, result: dict, seconds: float) -> Path:
 
 
 def run_cells(cells: Sequence[Cell], store, workers: int = 1,
-              on_done: Callable[[CellResult], None] | None = None) -> list[CellResult]:
+              on_done: Callable[[CellResult], None] | None = None, *, catch_errors: bool = False,
+              retry_failed: bool = False, engine: str = "local", ray_address: str | None = None) -> list[CellResult]:
     """Run the unfinished ``cells`` (``workers`` processes), store each, return all in input order.
 
     Duplicate cells (same key) run once. ``on_done`` is called in the calling process for every
-    cell, cached or new, as it becomes available.
+    cell, cached or new, as it becomes available. ``catch_errors``, ``retry_failed``, ``engine``
+    and ``ray_address``: see the module docstring (with Ray, ``workers`` caps the tasks in flight).
     """
     if int(workers) != workers or workers < 1:
         raise ValueError(f"workers={workers!r} must be an integer >= 1")
+    if engine not in ENGINES:
+        raise ValueError(f"engine={engine!r} is not one of {ENGINES}")
     cells = list(cells)
     done: dict[str, CellResult] = {}
     todo: dict[str, Cell] = {}
@@ -136,6 +166,8 @@ def run_cells(cells: Sequence[Cell], store, workers: int = 1,
         if c.key in done or c.key in todo:
             continue
         rec = load_record(store, c)
+        if rec is not None and retry_failed and failed(rec.result):
+            rec = None
         if rec is not None:
             done[c.key] = rec
             if on_done:
@@ -150,15 +182,50 @@ def run_cells(cells: Sequence[Cell], store, workers: int = 1,
         if on_done:
             on_done(res)
 
-    if workers == 1 or len(todo) <= 1:
+    if engine == "ray":
+        _run_ray(list(todo.values()), workers, ray_address, catch_errors, finish)
+    elif workers == 1 or len(todo) <= 1:
         for c in todo.values():
-            finish(c, *_execute(c.fn, c.config))
+            finish(c, *_execute(c.fn, c.config, c.context, catch_errors))
     else:
         with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=get_context("spawn")) as ex:
-            futs = {ex.submit(_execute, c.fn, c.config): c for c in todo.values()}
+            futs = {ex.submit(_execute, c.fn, c.config, c.context, catch_errors): c for c in todo.values()}
             for fut in as_completed(futs):
                 finish(futs[fut], *fut.result())
     return [done[c.key] for c in cells]
+
+
+def _run_ray(todo: list, workers: int, address: str | None, catch: bool, finish) -> None:
+    """Run cells as Ray tasks, at most ``workers`` in flight, finishing each in this process."""
+    if not todo:
+        return
+    try:
+        import ray
+    except ImportError as exc:
+        raise ValueError(f"engine='ray' needs the ray package (pip install 'hwlearn[ray]'): {exc}") from None
+    started = False
+    if not ray.is_initialized():
+        # workers import this package: give them this process's import path
+        path = os.pathsep.join(p for p in [os.getcwd(), os.environ.get("PYTHONPATH", "")] if p)
+        kw = dict(address=address, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
+        if address is None:
+            kw.update(num_cpus=workers, include_dashboard=False)
+        ray.init(**kw)
+        started = True
+    try:
+        task = ray.remote(num_cpus=1, max_retries=0)(_execute)
+        pending, queue = {}, list(todo)
+        while queue or pending:
+            while queue and len(pending) < workers:
+                c = queue.pop(0)
+                pending[task.remote(c.fn, c.config, c.context, catch)] = c
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                c = pending.pop(ref)
+                finish(c, *ray.get(ref))
+    finally:
+        if started:
+            ray.shutdown()
 
 
 @contextmanager

@@ -37,6 +37,7 @@ from torch import nn
 
 from hwsim.counters import estimate
 from hwsim.circuits.ottt import OTTTNetwork
+from hwsim.learning import ROUNDINGS
 from hwsim.learning.ottt import OTTTChip, OTTTCircuit
 from hwsim.program import chip_weights
 from hwsim.spec import LOIHI, ChipSpec, SpecError
@@ -72,6 +73,8 @@ class ChipTrainConfig:
     timing : 'chip' (the OTTT network on the Simulator, Lava's one step per projection, float twin
     :class:`rules.onchip_twin.PipelinedTwin`) | 'layer-sync' (the idealized layer-synchronous circuit
     kernel and the autograd twin ``rules.ottt``: the reference for what the chip's timing costs).
+    rounding : rounding of the learning updates, 'stochastic' (Lava's) | 'nearest' | 'floor'
+    (``hwsim.learning.ROUNDINGS``; both timings run 'stochastic' only so far, see ``check_backend``).
     """
 
     rule: str = "ottt-a"
@@ -95,6 +98,7 @@ class ChipTrainConfig:
     seed: int = 0
     limit: Optional[int] = None
     timing: str = "chip"
+    rounding: str = "stochastic"
 
     def __post_init__(self):
         if self.rule not in CHIP_RULES:
@@ -124,6 +128,8 @@ class ChipTrainConfig:
             raise ValueError(f"timing={self.timing!r} is not one of {TIMINGS}")
         if self.init not in ("default", "chen-li"):
             raise ValueError(f"init={self.init!r} is not one of ('default', 'chen-li')")
+        if self.rounding not in ROUNDINGS:
+            raise ValueError(f"rounding={self.rounding!r} is not one of {ROUNDINGS}")
         # width combinations the circuit cannot realise, named here rather than blamed on the rate later
         sp = self.spec()
         if sp.accumulator_bits < sp.weight_bits:
@@ -473,9 +479,24 @@ def epoch_orders(n: int, epochs: int, seed: int) -> list:
     return [rng.permutation(n) for _ in range(epochs)]
 
 
+CIRCUIT_ROUNDINGS = ("stochastic",)   # what on-chip OTTT passes to its learning projections so far
+
+
+def check_backend(cfg: ChipTrainConfig) -> None:
+    """Refuse what the backend cannot run (before any work): the learning engine implements every
+    rounding (``hwsim.learning.LearningDenseEngine(rounding=)``), but neither timing passes a
+    non-stochastic one to its learning projections yet (the network IR and the Simulator do not
+    carry it; the layer-sync circuit kernel rounds stochastically)."""
+    if cfg.rounding not in CIRCUIT_ROUNDINGS:
+        raise ValueError(f"rounding={cfg.rounding!r} is not wired into on-chip OTTT yet (timing={cfg.timing!r} "
+                         f"runs rounding={CIRCUIT_ROUNDINGS} only): the learning engine implements "
+                         f"{ROUNDINGS}, the network IR and the Simulator do not pass it on")
+
+
 def build(cfg: ChipTrainConfig, split=None):
     """``(OnChipOTTT, split, train payloads, test payloads)`` for a config (calibrated on the first
     64 training samples)."""
+    check_backend(cfg)
     split = split if split is not None else load_split(cfg)
     xtr = np.asarray(split.x_train).reshape(len(split.x_train), -1)
     ytr = np.asarray(split.y_train)

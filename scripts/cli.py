@@ -33,6 +33,7 @@ SUBCOMMANDS = {
     "run": "scripts.run",
     "info": "scripts.info",
     "reproduce": "scripts.reproduce",
+    "sweep": "scripts.sweep",
 }
 
 

@@ -1,7 +1,9 @@
 """Shared test configuration.
 
 Tests that need Lava use the ``lava`` fixture. Without Lava they FAIL (CI requires them); a user
-without Lava may opt out with HWLEARN_SKIP_LAVA=1, which turns them into skips.
+without Lava may opt out with HWLEARN_SKIP_LAVA=1, which turns them into skips. The same holds for
+the other packages CI requires (lava-dl's netx, nir, snntorch, ray: the fixtures below); with
+HWLEARN_REQUIRE_LAVA=1 (CI) they fail even when HWLEARN_SKIP_LAVA=1 is set.
 """
 import os
 
@@ -55,3 +57,9 @@ def snntorch(nir_pkg):
     """snnTorch with its NIR export (hwlearn[peers]; required in CI): a real peer library writing NIR."""
     _optional("snntorch.export_nir", "snntorch 1.0.0 with nirtorch")
     return _optional("snntorch", "snntorch 1.0.0")
+
+
+@pytest.fixture(scope="session")
+def ray_pkg():
+    """Ray (hwlearn[ray]; required in CI: without it this fails, a skip only with HWLEARN_SKIP_LAVA=1)."""
+    return _optional("ray", "ray 2.40.0")

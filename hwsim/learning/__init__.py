@@ -10,7 +10,8 @@
   when Lava is absent.
 * :mod:`~hwsim.learning.bench`: ``python -m hwsim.learning.bench``, microseconds per step.
 """
-from .engine import LearningCounters, LearningDenseEngine, truncate_weights
+from .engine import (ROUNDINGS, LearningCounters, LearningDenseEngine, check_rounding, lava_rounding_problem,
+                     truncate_weights)
 from .program import LearningProgram, compile_program
 from .rule import (Factor, LearningRule, Product, RuleError, RuleWarning, float_to_literal,
                    parse_rule, reward_modulated_stdp, stdp_loihi)
@@ -18,5 +19,6 @@ from .rule import (Factor, LearningRule, Product, RuleError, RuleWarning, float_
 __all__ = [
     "LearningRule", "Product", "Factor", "RuleError", "RuleWarning", "parse_rule", "float_to_literal",
     "stdp_loihi", "reward_modulated_stdp", "LearningProgram", "compile_program",
-    "LearningDenseEngine", "LearningCounters", "truncate_weights",
+    "LearningDenseEngine", "LearningCounters", "truncate_weights", "ROUNDINGS", "check_rounding",
+    "lava_rounding_problem",
 ]

@@ -28,11 +28,32 @@ from . import kernels as K
 from .program import SIGN_MODES, LearningProgram, compile_program
 from .rule import LearningRule, RuleError
 
-__all__ = ["LearningDenseEngine", "LearningCounters", "RandomStreams", "truncate_weights"]
+__all__ = ["LearningDenseEngine", "LearningCounters", "RandomStreams", "truncate_weights", "ROUNDINGS",
+           "check_rounding", "lava_rounding_problem"]
 
 CONN_SEED = 2          # ConnVarRandom() default seed, fixed in Lava
 GRADED_SPIKE_CFGS = ("regular", "overwrite")   # Lava GradedSpikeCfg.USE_REGULAR_IMPULSE / OVERWRITE
 _INT32 = (-(1 << 31), (1 << 31) - 1)
+ROUNDINGS = K.ROUNDINGS    # rounding of learning updates: 'stochastic' (Lava's), 'nearest', 'floor'
+
+
+def check_rounding(rounding, where: str = "") -> int:
+    """The kernel code of a rounding name (``ROUNDINGS``), or SpecError naming the value."""
+    if rounding not in ROUNDINGS:
+        prefix = f"{where}: " if where else ""
+        raise SpecError(f"{prefix}rounding={rounding!r} is not one of {ROUNDINGS}")
+    return ROUNDINGS.index(rounding)
+
+
+def lava_rounding_problem(projection: str, rounding) -> Optional[str]:
+    """Why a learning projection with this rounding cannot be exported to Lava (None if it can):
+    Lava's ``LearningDense`` rounds its learning updates stochastically only. For the Lava exporter
+    (``raise UnexportableError(msg)`` when a message comes back)."""
+    check_rounding(rounding, f"projection {projection!r}")
+    if rounding == "stochastic":
+        return None
+    return (f"projection {projection!r}: rounding={rounding!r} of learning updates has no Lava form "
+            f"(Lava's LearningDense rounds stochastically only); use rounding='stochastic' to export")
 
 
 def truncate_weights(weights: np.ndarray, sign_mode: str, num_weight_bits: int,
@@ -188,6 +209,11 @@ class LearningDenseEngine:
         with ``round(payload / 2)`` (half to even), as Lava's ``GradedSpikeCfg.OVERWRITE`` with
         ``num_message_bits > 0``; Lava then forces the rule's ``x1_impulse`` to 0, here a rule with
         another x1 impulse is refused.
+    rounding : {'stochastic', 'nearest', 'floor'}
+        How the learning accumulator (``accumulator_bits``) is rounded to the weight / tag at the end
+        of an epoch: 'stochastic' is Lava's (up with probability = the dropped fraction, one random
+        number per epoch); 'nearest' rounds half up (``floor(x + 1/2)``, ties toward +inf); 'floor'
+        is the arithmetic shift (toward -inf). Only 'stochastic' can be exported to Lava.
 
     Notes
     -----
@@ -205,8 +231,10 @@ class LearningDenseEngine:
 
     def __init__(self, weights, rule: LearningRule, *, weight_exp: int = 0, num_weight_bits: int = 8,
                  sign_mode: str = "mixed", spec: ChipSpec = LOIHI, tag_1=None, tag_2=None,
-                 record_epochs: bool = False, graded_spike_cfg: str = "regular"):
+                 record_epochs: bool = False, graded_spike_cfg: str = "regular", rounding: str = "stochastic"):
         where = "LearningDenseEngine"
+        rounding_code = check_rounding(rounding, where)
+        self.rounding = rounding
         if graded_spike_cfg not in GRADED_SPIKE_CFGS:
             raise SpecError(f"{where}: graded_spike_cfg={graded_spike_cfg!r} is not one of {GRADED_SPIKE_CFGS}")
         if graded_spike_cfg == "overwrite" and rule.x1_impulse != 0:
@@ -258,6 +286,7 @@ class LearningDenseEngine:
         self._par[[K.PAR_T_EPOCH, K.PAR_KIND, K.PAR_DECIM, K.PAR_TRACE_MAX, K.PAR_ACC_LO,
                    K.PAR_ACC_HI, K.PAR_WEIGHT_EXP]] = (p.t_epoch, p.kind, p.decimate, p.trace_max,
                                                       p.acc_lo, p.acc_hi, self.weight_exp)
+        self._par[K.PAR_ROUNDING] = rounding_code
         T1 = p.t_epoch + 1
         P = max(p.n_products, 1)
         self._Hx = np.zeros((T1, 2, self.n_pre), np.int64)
@@ -387,7 +416,11 @@ class LearningDenseEngine:
             a = np.asarray(a)
             if a.shape != mine[k].shape or a.dtype != mine[k].dtype:
                 raise ValueError(f"engine state {k}: {a.dtype}{a.shape}, this engine {mine[k].dtype}{mine[k].shape}")
-            mine[k][...] = a
+        held = ROUNDINGS[int(np.asarray(d["arrays"]["_par"])[K.PAR_ROUNDING])]
+        if held != self.rounding:
+            raise ValueError(f"engine state has rounding={held!r}, this engine rounding={self.rounding!r}")
+        for k, a in d["arrays"].items():
+            mine[k][...] = np.asarray(a)
         self.t = int(d["t"])
         self.rng.load_state_dict(d["rng"])
 

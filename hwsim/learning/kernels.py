@@ -26,7 +26,9 @@ Learning at the end of an epoch (random numbers: trace draw 2t, connection draw 
         for each product: term = clip(wrap32(m * dep * prod(clip(factor + c))) >> rshift << (e + 7))
                           acc = clip(acc + term)        # to [-2**15 - 1, 2**15 - 1]
         acc = max(0, acc) for excitatory w and tag_2;  min(0, acc) for inhibitory w
-        v = clip(floor(acc / 2**sh) + (r_conn < frac(acc / 2**sh)), lo, hi)
+        v = clip(floor(acc / 2**sh) + (r_conn < frac(acc / 2**sh)), lo, hi)   # rounding 'stochastic'
+        (rounding 'nearest': v = clip(floor(acc / 2**sh + 1/2)), half up, i.e. ties toward +inf;
+         rounding 'floor': v = clip(acc >> sh), the arithmetic shift; see ``round_threshold``)
     x = H_x[t_epoch];  (2F) y = H_y[t_epoch];  tx = ty = 0
 
 Evaluation is event-driven and exact. A product that depends on x0 touches only the rows of pre
@@ -59,8 +61,12 @@ from .program import (C_COL, C_CROSSX, C_CROSSY, C_ROW, C_SYN, D_U, D_X0, D_Y0, 
                       T_T, V_C, V_D, V_W, V_X0, V_Y0)
 
 # indices of the int64 parameter vector ``par``
-PAR_T_EPOCH, PAR_KIND, PAR_DECIM, PAR_TRACE_MAX, PAR_ACC_LO, PAR_ACC_HI, PAR_WEIGHT_EXP = range(7)
-N_PAR = 7
+(PAR_T_EPOCH, PAR_KIND, PAR_DECIM, PAR_TRACE_MAX, PAR_ACC_LO, PAR_ACC_HI, PAR_WEIGHT_EXP,
+ PAR_ROUNDING) = range(8)
+N_PAR = 8
+# rounding of the accumulator to the weight / tag (``par[PAR_ROUNDING]``); stochastic is Lava's
+ROUNDINGS = ("stochastic", "nearest", "floor")
+ROUND_STOCHASTIC, ROUND_NEAREST, ROUND_FLOOR = range(3)
 KIND_2F, KIND_3F, KIND_PLAIN = 0, 1, 2
 # indices of the int64 counter vector ``cnt``
 (CNT_STEPS, CNT_EPOCHS, CNT_TRACE_UPDATES, CNT_SYN_W, CNT_SYN_D, CNT_SYN_T,
@@ -141,6 +147,22 @@ def mul_factor(dst, raw, n, f, fac, fac_c):
 def finish_term(x, rshift, lshift, acc_lo, acc_hi):
     """int32 product -> accumulator term: ``clip(wrap32((x >> rshift) << lshift))``."""
     return clip(wrap32((x >> rshift) << lshift), acc_lo, acc_hi)
+
+
+@njit(cache=True)
+def round_threshold(r_conn, sh, rounding):
+    """The remainder threshold ``thr`` of one epoch: ``acc >> sh`` is rounded up iff its remainder
+    ``acc - ((acc >> sh) << sh)`` (in [0, 2**sh)) is ``> thr``.
+
+    ROUND_STOCHASTIC (Lava): ``floor(r_conn * 2**sh)``, i.e. up iff ``r_conn < remainder / 2**sh``;
+    ROUND_NEAREST: ``2**(sh-1) - 1``, i.e. up iff ``remainder >= 2**(sh-1)``: ``floor(acc / 2**sh + 1/2)``,
+    round half up (ties toward +inf: 2.5 -> 3, -2.5 -> -2); ROUND_FLOOR: ``2**sh``, never up: ``acc >> sh``.
+    """
+    if rounding == ROUND_NEAREST:
+        return np.int64((1 << sh) >> 1) - 1 if sh > 0 else np.int64(0)
+    if rounding == ROUND_FLOOR:
+        return np.int64(1 << sh)
+    return np.int64(np.floor(r_conn * (1 << sh)))
 
 
 @njit(cache=True)
@@ -987,12 +1009,13 @@ def _delta_sweep(g, masked, skip_x0, narrow, T, R, nR, tx, ty, y0m, y0b, dvec, l
 
 @njit(cache=True)
 def learn_rows(prod, fac, fac_c, tgt, u, r_conn, tx, ty, R, nR, A, B, G, TA, TB, SV, acc, gb, dvec,
-               y0m, y0b, Dx, acc_lo, acc_hi, cnt):
+               y0m, y0b, Dx, acc_lo, acc_hi, cnt, rounding=ROUND_STOCHASTIC):
     """Apply dw, dd, dt to the synapses their products touch (see the module docstring).
 
     SV (3, n_pre, n_post) is updated in place. R (uint32) lists the nR post neurons that spiked.
     Scratch: acc int64 (3, n_post), gb int64 (5, n_post), dvec int64 (3, n_pre, t_epoch + 1),
-    y0m int64 (n_post,), y0b bool (n_post,), Dx int16 (3, t_epoch + 1, n_post).
+    y0m int64 (n_post,), y0b bool (n_post,), Dx int16 (3, t_epoch + 1, n_post). ``rounding``: one
+    of ROUND_STOCHASTIC (Lava's, with ``r_conn``), ROUND_NEAREST, ROUND_FLOOR (:func:`round_threshold`).
     """
     n_pre = tx.shape[0]
     n_post = ty.shape[0]
@@ -1018,7 +1041,8 @@ def learn_rows(prod, fac, fac_c, tgt, u, r_conn, tx, ty, R, nR, A, B, G, TA, TB,
         n_xa += tx[i] > 0
     for g in range(3):
         # one random number per epoch for all synapses; round up iff remainder > floor(r * 2**sh)
-        thr[g] = np.int64(np.floor(r_conn * (1 << tgt[g, G_SHIFT])))
+        # (or the fixed threshold of nearest / floor rounding)
+        thr[g] = round_threshold(r_conn, tgt[g, G_SHIFT], rounding)
         if not tgt[g, G_ACTIVE]:
             continue
         n_full = n_pre if (u != 0 and tgt[g, G_HAS_U]) else (n_xa if tgt[g, G_HAS_X0] else 0)
@@ -1208,7 +1232,7 @@ def learn_epoch(t, par, prod, fac, fac_c, tgt, imp_int, imp_frac, decay, tau_nz,
         build_tables(prod, fac, fac_c, u, tx, ty, Hx, Hy, A, B, G, TA, TB, raw_pre, raw_post,
                      par[PAR_ACC_LO], par[PAR_ACC_HI])
         learn_rows(prod, fac, fac_c, tgt, u, r_conn, tx, ty, R, nR, A, B, G, TA, TB, SV, acc, gb,
-                   dvec, y0m, y0b, Dx, par[PAR_ACC_LO], par[PAR_ACC_HI], cnt)
+                   dvec, y0m, y0b, Dx, par[PAR_ACC_LO], par[PAR_ACC_HI], cnt, par[PAR_ROUNDING])
     for k in range(2):
         for i in range(xtr.shape[1]):
             xtr[k, i] = Hx[T, k, i]

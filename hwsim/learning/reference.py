@@ -40,7 +40,11 @@ class ReferenceLearningDense:
     way Lava computes it (full matrices every epoch)."""
 
     def __init__(self, weights, rule: LearningRule, *, weight_exp: int = 0, num_weight_bits: int = 8,
-                 sign_mode: str = "mixed", spec: ChipSpec = LOIHI, tag_1=None, tag_2=None):
+                 sign_mode: str = "mixed", spec: ChipSpec = LOIHI, tag_1=None, tag_2=None,
+                 rounding: str = "stochastic"):
+        if rounding not in ("stochastic", "nearest", "floor"):
+            raise ValueError(f"rounding={rounding!r} is not one of ('stochastic', 'nearest', 'floor')")
+        self.rounding = rounding
         self.rule = rule
         self.spec = spec
         self.sign_mode = sign_mode
@@ -206,7 +210,12 @@ class ReferenceLearningDense:
             exp_mant = 2 ** (acc_u - var_u)
             ip = result / exp_mant
             frac = ip % 1
-            ip = (np.floor(ip) + (self.conn_r < frac).astype(int)).astype(int)
+            if self.rounding == "stochastic":      # Lava's
+                ip = (np.floor(ip) + (self.conn_r < frac).astype(int)).astype(int)
+            elif self.rounding == "nearest":       # round half up: floor(x + 1/2), ties toward +inf
+                ip = np.floor(ip + 0.5).astype(int)
+            else:                                  # floor: toward -inf
+                ip = np.floor(ip).astype(int)
             result = (ip * exp_mant).astype(result.dtype) >> shift
             if name == "weights":
                 lo, hi = spec.weight_range(self.sign_mode)
