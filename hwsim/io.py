@@ -51,7 +51,8 @@ tgt, shift, lut_shift, delay, seed and the array lut on their population groups)
 minor 4 the optional group ``/protocol`` of a network file: the per-sample host protocol of on-chip
 training (attrs sample_steps, input_steps, payload_shift, payload_bits (int), host_ops,
 payload_input, label_input (str); ``save_network(..., protocol=OTTTNetwork.protocol())``, read by
-:func:`load_protocol`; ``hwsim.export.lava_protocol.SampleProtocol`` checks the values).
+:func:`load_protocol`; ``hwsim.export.lava_protocol.SampleProtocol`` checks the values); minor 5 the
+attr ``rounding`` of a learning group (absent: 'stochastic').
 
 Every problem with a file (not HDF5, truncated, corrupt, foreign such as a lava-dl netx file,
 written by a newer version, missing pieces) raises :class:`FormatError`, which names the file
@@ -86,8 +87,8 @@ __all__ = [
 NETWORK_FORMAT = "hwlearn-network"
 RUN_FORMAT = "hwlearn-run"
 FORMAT_VERSION = 1          # bump on any incompatible layout change; readers refuse newer files
-FORMAT_MINOR = 4            # bump on additions (1: learning projections, 2: readout / error / learning kinds, 3: mirrors,
-                            # 4: the /protocol group)
+FORMAT_MINOR = 5            # bump on additions (1: learning projections, 2: readout / error / learning kinds, 3: mirrors,
+                            # 4: the /protocol group, 5: the learning attr rounding)
 HWLEARN_VERSION = "0.1.0"
 USERBLOCK_SIZE = 512       # bytes before the HDF5 data holding the hwlearn header (HDF5 ignores them)
 _HEADER_MAGIC = b"HWLEARN-HDF5 "
@@ -106,7 +107,7 @@ _POP_CIRCUIT_ATTRS = ("partner", "tgt", "shift", "lut_shift", "delay", "seed")
 _PROJ_COMMON = ("name", "src", "dst", "weight_exp", "num_weight_bits", "sign_mode", "graded")
 _PROJ_KINDS = {DenseProjection: "dense", SparseProjection: "sparse", ConvProjection: "conv"}
 _PROJ_EXTRA = {
-    "dense": {"weights", "delays", "learning", "bap", "third_factor", "graded_spike_cfg"},
+    "dense": {"weights", "delays", "learning", "bap", "third_factor", "graded_spike_cfg", "rounding"},
     "sparse": {"weights", "delays", "dst_index", "src_index", "n_dst", "n_src"},
     "conv": {"weights", "stride", "padding", "dilation", "groups"},
 }
@@ -122,7 +123,7 @@ _RULE_NUMBERS = ("x1_impulse", "x1_tau", "x2_impulse", "x2_tau", "y1_impulse", "
 _RULE_INTS = ("t_epoch", "rng_seed")
 _RULE_FIELDS = {"kind", *_RULE_STRINGS, *_RULE_NUMBERS, *_RULE_INTS}
 _Y_KEYS = ("y1", "y2", "y3")
-_LEARNING_ATTRS = _RULE_FIELDS | {"bap", "graded_spike_cfg"} | {f"{k}_input" for k in _Y_KEYS}
+_LEARNING_ATTRS = _RULE_FIELDS | {"bap", "graded_spike_cfg", "rounding"} | {f"{k}_input" for k in _Y_KEYS}
 # what a reader of this version knows in each group of a network (anything else is refused)
 _KNOWN = {
     "input": (set(_INPUT_FIELDS), set()),
@@ -679,6 +680,8 @@ def _write_learning(e: h5py.Group, p: DenseProjection) -> None:
     e.attrs["bap"] = int(p.bap)
     if p.graded_spike_cfg != "regular":                       # format_minor >= 2
         e.attrs["graded_spike_cfg"] = p.graded_spike_cfg
+    if p.rounding != "stochastic":                            # format_minor >= 5
+        e.attrs["rounding"] = p.rounding
     for k, inp in p.third_factor.items():
         e.attrs[f"{k}_input"] = inp
 
@@ -703,7 +706,9 @@ def _read_learning(e: h5py.Group, where: str, minor: int) -> dict:
     rule = LearningRule(kind=_str_attr(e, "kind", where), **kw)
     tf = {k: _str_attr(e, f"{k}_input", where) for k in _Y_KEYS if f"{k}_input" in e.attrs}
     cfg = _str_attr(e, "graded_spike_cfg", where) if "graded_spike_cfg" in e.attrs else "regular"
-    return dict(learning=rule, bap=_bool_attr(e, "bap", where), third_factor=tf or None, graded_spike_cfg=cfg)
+    rounding = _str_attr(e, "rounding", where) if "rounding" in e.attrs else "stochastic"
+    return dict(learning=rule, bap=_bool_attr(e, "bap", where), third_factor=tf or None, graded_spike_cfg=cfg,
+                rounding=rounding)
 
 
 def _check_unknown(e: h5py.Group, what: str, where: str, minor: int) -> None:

@@ -196,6 +196,9 @@ class DenseProjection(_Projection):
     third_factor : dict
         Learning with a 3F rule only: ``{"y1"|"y2"|"y3": graded input or error / learning population}``
         (of the destination's shape); its value of step t overwrites that post trace at step t.
+    rounding : {'stochastic', 'nearest', 'floor'}
+        Learning only: rounding of the learning updates to the weight / tag (Lava: 'stochastic';
+        the others are study options that Lava cannot run, ``hwsim.learning.lava_rounding_problem``).
     graded_spike_cfg : {'regular', 'overwrite'}
         Learning only: 'overwrite' takes graded pre spikes from a graded input (payloads 0..255,
         accumulated as payload x weight; a spike sets x1 = round(payload / 2)), Lava's
@@ -208,6 +211,7 @@ class DenseProjection(_Projection):
     bap: bool = False
     third_factor: dict = field(default_factory=dict)
     graded_spike_cfg: str = "regular"
+    rounding: str = "stochastic"
 
 
 @dataclass(frozen=True, eq=False)
@@ -286,6 +290,12 @@ def _no_learning(where: str, kind: str, learning) -> None:
     if learning is not None:
         raise SpecError(f"{where}: learning is supported on dense projections only (Lava's LearningDense), "
                         f"not on {kind} projections; use connect_dense")
+
+
+def _rounding(where: str, rounding) -> str:
+    from .learning.engine import check_rounding
+    check_rounding(rounding, where)
+    return rounding
 
 
 def _check_name(name) -> None:
@@ -453,7 +463,8 @@ class Network:
     def connect_dense(self, name: str, src: str, dst: str, weights, *, weight_exp: int = 0,
                       num_weight_bits: int = 8, sign_mode: Optional[str] = None, graded: bool = False,
                       delays=None, learning: Optional[LearningRule] = None, bap: Optional[bool] = None,
-                      third_factor: Optional[dict] = None, graded_spike_cfg: str = "regular") -> DenseProjection:
+                      third_factor: Optional[dict] = None, graded_spike_cfg: str = "regular",
+                      rounding: str = "stochastic") -> DenseProjection:
         """Dense projection ``src -> dst``, weights (n_dst, n_src); optionally learning.
 
         With ``learning`` (a :class:`hwsim.learning.LearningRule` with an ``rng_seed``) the
@@ -473,16 +484,17 @@ class Network:
             raise SpecError(f"{where}: weights has shape {w.shape}, expected (n_dst, n_src) = {(d.size, s.size)}")
         dl = self._delays(where, delays, w.shape)
         if learning is None:
-            if bap is not None or third_factor is not None or graded_spike_cfg != "regular":
-                raise SpecError(f"{where}: bap={bap!r}, third_factor={third_factor!r} and graded_spike_cfg="
-                                f"{graded_spike_cfg!r} need learning=; they configure a learning rule's traces")
+            if bap is not None or third_factor is not None or graded_spike_cfg != "regular" or rounding != "stochastic":
+                raise SpecError(f"{where}: bap={bap!r}, third_factor={third_factor!r}, graded_spike_cfg="
+                                f"{graded_spike_cfg!r} and rounding={rounding!r} need learning=; they configure a "
+                                "learning rule")
             p = DenseProjection(name, src, dst, we, nwb, sm, gr, weights=w, delays=dl)
         else:
             self._check_learning(where, learning, s, d, gr, dl, graded_spike_cfg)
             p = DenseProjection(name, src, dst, we, nwb, sm, gr, weights=w, delays=None, learning=learning,
                                 bap=self._bap(where, learning, bap, d),
                                 third_factor=self._third_factor(where, learning, third_factor, d),
-                                graded_spike_cfg=graded_spike_cfg)
+                                graded_spike_cfg=graded_spike_cfg, rounding=_rounding(where, rounding))
         self.projections[name] = p
         return p
 

@@ -270,7 +270,8 @@ class Simulator:
     def _new_engine(self, proj) -> LearningDenseEngine:
         return LearningDenseEngine(proj.weights, proj.learning, weight_exp=proj.weight_exp,
                                    num_weight_bits=proj.num_weight_bits, sign_mode=proj.sign_mode,
-                                   spec=self.net.spec, graded_spike_cfg=proj.graded_spike_cfg)
+                                   spec=self.net.spec, graded_spike_cfg=proj.graded_spike_cfg,
+                                   rounding=proj.rounding)
 
     # ---- run --------------------------------------------------------------------------------
     def run(self, T: int, inputs: dict | None = None, probes=None, batch: int | None = None,

@@ -74,7 +74,7 @@ class ChipTrainConfig:
     :class:`rules.onchip_twin.PipelinedTwin`) | 'layer-sync' (the idealized layer-synchronous circuit
     kernel and the autograd twin ``rules.ottt``: the reference for what the chip's timing costs).
     rounding : rounding of the learning updates, 'stochastic' (Lava's) | 'nearest' | 'floor'
-    (``hwsim.learning.ROUNDINGS``; both timings run 'stochastic' only so far, see ``check_backend``).
+    (``hwsim.learning.ROUNDINGS``; 'nearest' and 'floor' need timing='chip', see ``check_backend``).
     """
 
     rule: str = "ottt-a"
@@ -348,7 +348,7 @@ class OnChipOTTT:
             local=cfg.local_blocks, feedback=cfg.feedback, wexp=tuple(wexp), vth=(vth,) * L, dv=(dv,) * L,
             du=(4095,) * L, head_wexp=(0,) * H, tgt=tuple(tgt), es=tuple(es), sh=tuple(sh), lut=tuple(lut),
             lut_shift=_log2_int(lut_bin, "lut bin"), m=tuple(m), e=tuple(e), x_dec=round(cfg.leak * 4096),
-            x_imp=int(X), in_bits=cfg.in_bits, lut_bits=lut_bits, seed=cfg.seed, spec=sp)
+            x_imp=int(X), in_bits=cfg.in_bits, lut_bits=lut_bits, seed=cfg.seed, spec=sp, rounding=cfg.rounding)
         self.scales = ChipScales(S=S, X=X, q=q, U=U, lr_eff=lr_eff, lr_halvings=halvings, lut_frac=lut_frac,
                                  lut_bin=lut_bin)
         self.twin = net
@@ -479,18 +479,13 @@ def epoch_orders(n: int, epochs: int, seed: int) -> list:
     return [rng.permutation(n) for _ in range(epochs)]
 
 
-CIRCUIT_ROUNDINGS = ("stochastic",)   # what on-chip OTTT passes to its learning projections so far
-
-
 def check_backend(cfg: ChipTrainConfig) -> None:
-    """Refuse what the backend cannot run (before any work): the learning engine implements every
-    rounding (``hwsim.learning.LearningDenseEngine(rounding=)``), but neither timing passes a
-    non-stochastic one to its learning projections yet (the network IR and the Simulator do not
-    carry it; the layer-sync circuit kernel rounds stochastically)."""
-    if cfg.rounding not in CIRCUIT_ROUNDINGS:
-        raise ValueError(f"rounding={cfg.rounding!r} is not wired into on-chip OTTT yet (timing={cfg.timing!r} "
-                         f"runs rounding={CIRCUIT_ROUNDINGS} only): the learning engine implements "
-                         f"{ROUNDINGS}, the network IR and the Simulator do not pass it on")
+    """Refuse what the backend cannot run (before any work): the layer-synchronous reference kernel
+    rounds its learning updates stochastically only; chip timing runs every rounding of the learning
+    engine (``hwsim.learning.LearningDenseEngine(rounding=)``, set on each learning projection)."""
+    if cfg.rounding != "stochastic" and cfg.timing != "chip":
+        raise ValueError(f"rounding={cfg.rounding!r} needs timing='chip' (the layer-synchronous reference kernel "
+                         "rounds stochastically only)")
 
 
 def build(cfg: ChipTrainConfig, split=None):

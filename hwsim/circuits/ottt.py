@@ -124,7 +124,7 @@ def ottt_network(c: OTTTCircuit, weights: Sequence, heads: Sequence, feedback: O
     for l in range(L):
         src = "input" if l == 0 else f"hidden{l}"
         net.connect_dense(f"w{l + 1}", src, f"hidden{l + 1}", np.asarray(weights[l]),
-                          weight_exp=w0 if l == 0 else c.wexp[l], sign_mode="mixed", num_weight_bits=nb, learning=_rule(c, l, l == 0),
+                          weight_exp=w0 if l == 0 else c.wexp[l], sign_mode="mixed", num_weight_bits=nb, learning=_rule(c, l, l == 0), rounding=c.rounding,
                           third_factor={"y2": f"learning{l + 1}"},
                           graded_spike_cfg="overwrite" if l == 0 else "regular")
     eye = np.eye(C, dtype=np.int64)
@@ -134,7 +134,7 @@ def ottt_network(c: OTTTCircuit, weights: Sequence, heads: Sequence, feedback: O
         # the readout's v is its input << 6 (VTH_SHIFT): the circuit's target and shift are in input units
         net.add_error(er, ro, tgt=c.tgt[h] << VTH_SHIFT, es=c.es[h] + VTH_SHIFT, seed=c.seed * 7919 + 1000 + h)
         net.connect_dense(f"head{h + 1}", f"hidden{lh + 1}", ro, np.asarray(heads[h]), weight_exp=c.head_wexp[h],
-                          sign_mode="mixed", num_weight_bits=nb, learning=_rule(c, L + h, False), third_factor={"y2": er})
+                          sign_mode="mixed", num_weight_bits=nb, learning=_rule(c, L + h, False), rounding=c.rounding, third_factor={"y2": er})
         net.connect_dense(f"label{h + 1}", "label", er, eye, sign_mode="excitatory", num_weight_bits=nb,
                           delays=np.full((C, C), lh + 1, np.int64))
         if c.feedback == "mirror":

@@ -685,6 +685,11 @@ def _check_learning_spec(net: Network) -> None:
             raise UnexportableError(f"spec.{f}={getattr(net.spec, f)}: Lava's LearningDense uses {f}="
                                     f"{getattr(LOIHI, f)} only; learning projections "
                                     f"{[p.name for p in net.learning_projections()]} need the Loihi value")
+    from ..learning.engine import lava_rounding_problem
+    for p in net.learning_projections():
+        problem = lava_rounding_problem(p.name, p.rounding)
+        if problem:
+            raise UnexportableError(problem)
 
 
 def lava_rule(rule):

@@ -59,6 +59,8 @@ class OTTTCircuit:
     m, e : rule mantissa/exponent per learning projection (hidden layers, then heads)
     x_dec (leak * 4096), x_imp : presynaptic trace;  in_bits : input payload bits (<= trace_bits)
     lut_bits : width of the LUT entries;  overflow : 'wrap' (Lava) | 'saturate' for u, v
+    rounding : on chip timing, the rounding of every learning projection's updates ('stochastic',
+        Lava's; 'nearest', 'floor': study options); the layer-synchronous kernel is always stochastic
     input_trace : on chip timing (:mod:`hwsim.circuits.ottt`), the first layer's pre trace: 'hold' (the
         last non-zero input value, rule ``u0*x1*y2``: a static frame through the pipeline's drain) or
         'step' (the step's input only, rule ``x0*x1*y2``: event streams). The layer-synchronous kernel
@@ -90,6 +92,7 @@ class OTTTCircuit:
     overflow: str = "wrap"
     seed: int = 0
     input_trace: str = "hold"
+    rounding: str = "stochastic"
     spec: ChipSpec = field(default=LOIHI)
 
     def __post_init__(self):
@@ -136,6 +139,8 @@ class OTTTCircuit:
             raise SpecError("lut must have at least one entry")
         check_array_range("lut", np.asarray(lut), 0, (1 << self.lut_bits) - 1, where)
         object.__setattr__(self, "lut", lut)
+        if self.rounding not in ("stochastic", "nearest", "floor"):
+            raise SpecError(f"rounding={self.rounding!r} is not one of ('stochastic', 'nearest', 'floor')")
         if self.input_trace not in INPUT_TRACES:
             raise SpecError(f"input_trace={self.input_trace!r} is not one of {INPUT_TRACES}")
         if self.overflow not in ("wrap", "saturate"):

@@ -50,12 +50,12 @@ def test_toml_file_and_presets(tmp_path):
     assert {p["trace_bits"] for p in lp.points} == {4, 5, 7, 9, 12}
     ptq = parse_study(preset("ptq"))
     assert len(ptq.points) == 6 * 7
-    # rounding: every point is valid but on-chip OTTT does not pass nearest / floor on yet (refused up front)
-    with pytest.raises(StudyError, match="rounding='nearest' is not wired into on-chip OTTT yet"):
-        parse_study(preset("rounding"))
-    stoch = preset("rounding")
-    stoch["points"] = [p for p in stoch["points"] if p["rounding"] == "stochastic"]
-    assert len(parse_study(stoch).points) == 3
+    # rounding: on chip timing (the Simulator's learning engine); the layer-sync kernel refuses it up front
+    assert len(parse_study(preset("rounding")).points) == 9
+    sync = preset("rounding")
+    sync["fixed"]["timing"] = "layer-sync"
+    with pytest.raises(StudyError, match="rounding='nearest' needs timing='chip'"):
+        parse_study(sync)
     assert set(PRESETS) == {"learning-precision", "ptq", "rounding"}
 
 
@@ -130,8 +130,9 @@ def test_cli_refuses_before_running_anything(tmp_path, capsys):
     assert rc == 2 and not out.exists() and "empty grid" in capsys.readouterr().err
     rc = main(["sweep", "--base", "onchip", "--axis", "nobits=4", "--out", str(out)])
     assert rc == 2 and "unknown axis 'nobits'; known axes" in capsys.readouterr().err
-    rc = main(["sweep", "--preset", "rounding", "--out", str(out)])
-    assert rc == 2 and not out.exists() and "is not wired into on-chip OTTT yet" in capsys.readouterr().err
+    rc = main(["sweep", "--base", "onchip", "--axis", "rounding=stochastic,floor", "--set", "timing=layer-sync",
+               "--out", str(out)])
+    assert rc == 2 and not out.exists() and "needs timing='chip'" in capsys.readouterr().err
     rc = main(["sweep", "report", str(tmp_path / "nothing")])
     assert rc == 2 and "does not exist" in capsys.readouterr().err
     rc = main(["sweep", "report", str(tmp_path), "--epochs", "3"])

@@ -66,7 +66,7 @@ def test_learning_round_trip(tmp_path):
         np.testing.assert_array_equal(a.weights[name], b.weights[name])
     np.testing.assert_array_equal(a.spikes["q"], b.spikes["q"])
     with h5py.File(tmp_path / "l.h5", "r") as f:
-        assert int(f.attrs["format_minor"]) == FORMAT_MINOR == 4
+        assert int(f.attrs["format_minor"]) == FORMAT_MINOR == 5
         g = f["projections/000001/learning"]
         assert g.attrs["dw"] == "-2^-3*u0*x1*y2" and g.attrs["y2_input"] == "err" and int(g.attrs["bap"]) == 1
         assert "learning" not in f["projections/000004"]
@@ -178,4 +178,4 @@ def test_learning_on_a_sparse_projection_in_a_file_is_refused(tmp_path):
 
 
 def test_format_version_constants():
-    assert FORMAT_VERSION == 1 and FORMAT_MINOR == 4
+    assert FORMAT_VERSION == 1 and FORMAT_MINOR == 5
