@@ -134,6 +134,7 @@ class Simulator:
         self.program: Program = compile_network(net, self.mapping)
         self._links = learning_links(net, self.program, self.mapping)
         self._meta = _link_meta(self._links, self.program, net)
+        self._uv0 = np.ascontiguousarray(np.stack([self.program.u_init, self.program.v_init]).astype(np.int32))
         self._overwrite_inputs = {lk.src_input for lk in self._links if lk.proj.graded_spike_cfg == "overwrite"}
         self._core_population = tuple(b[1] for b in sorted(self.mapping.blocks))
         self.reset()
@@ -479,7 +480,8 @@ class Simulator:
             for k, lk in enumerate(self._links):
                 hl.append(hist[lk.name][c0 // every:c1 // every] if every else self._no_hist)
             K, tags, reset = self._host
-            lrn = (self._meta, links, hl, every, B, (K, tags, reset, p.u_init, p.v_init, c0))
+            host = np.array([K, int(tags), int(reset), c0], np.int64)
+            lrn = (self._meta, links, hl, every, B, host, self._uv0)
             ctr_c = ctr if n == T else np.zeros((n_chunks, n, n_cores, engine.N_COUNTERS), np.int64)
             lctr_c = np.zeros((n_chunks, n, n_links, engine.N_LEARN_COUNTERS), np.int64)
             runner(n, self._t + c0, int(self.policy), p.n_in_src, p.neu, p.syn, p.prj, p.cnt, state.u, state.v,

@@ -21,7 +21,7 @@ Arguments are grouped into tuples of flat arrays (built by :mod:`hwsim.program`)
     prj = (prj_acc, prj_wide, prj_ndst, prj_nslot, prj_dst0, prj_exp, prj_wrap24)
     cnt = (sc_ptr, sc_core, sc_nsyn, sc_bytes)
     lrn = None for a network without learning projections (the branch is compiled away), else
-          (meta, links, hist, every, batch, host): see :func:`learn_phase` and :func:`host_ops`
+          (meta, links, hist, every, batch, host, uv0): see :func:`learn_phase` and :func:`host_ops`
 
 Learning projections (Lava ``LearningDense``) run as phase 6 of the same step, after the static
 hand-off: each accumulates the step's pre spikes with its current weights into the input of
@@ -107,7 +107,7 @@ def learn_phase(ti, t, b, s_row, inp, y, ring, lrn, lctr, ovf, policy):
     the mirror's source back through the transpose of the same weights the forward sum used (before
     this step's learning) into ``ring[(t + 1) % R]`` of the mirror's destination.
     """
-    meta, links, hist, every, batch, host = lrn
+    meta, links, hist, every, batch, host, uv0 = lrn
     r = ring.shape[0]
     slot = ring[(t + 1) % r]
     for k in range(meta.shape[0]):
@@ -192,14 +192,14 @@ def learn_phase(ti, t, b, s_row, inp, y, ring, lrn, lctr, ovf, policy):
 
 @njit(cache=True)
 def host_ops(ti, b, lrn, u, v, ring, acc32, acc64, y, vh, lctr):
-    """The host's operations at the end of a sample (``lrn[5] = (sample_steps, add_tags, reset,
-    u_init, v_init, row0)``), as :meth:`hwsim.simulator.Simulator.add_tags_to_weights` and
+    """The host's operations at the end of a sample (``lrn[5]`` int64 ``[sample_steps, add_tags, reset,
+    row0]``, ``lrn[6]`` int32 (2, N) the initial u and v), as :meth:`hwsim.simulator.Simulator.add_tags_to_weights` and
     :meth:`~hwsim.simulator.Simulator.reset_dynamics` do between two runs: add_tags sets every learning
     projection's ``w = clip(w + tag_1)``, ``tag_1 = 0`` (changed weights counted as write-backs of
     step ``ti``); reset zeroes u, v (to their initial values), the synaptic buffers, y, the vpre
     history and every learning projection's traces."""
-    meta, links, hist, every, batch, host = lrn
-    if host[1]:
+    meta, links, hist, every, batch, host, uv0 = lrn
+    if host[1] != 0:
         for k in range(meta.shape[0]):
             SV = links[k * batch + b][1][13]
             lo = meta[k, M_WLO]
@@ -216,9 +216,9 @@ def host_ops(ti, b, lrn, u, v, ring, acc32, acc64, y, vh, lctr):
                             SV[0, i, j] = w
                         SV[2, i, j] = 0
             lctr[ti, k, L_WRITES] += n
-    if host[2]:
-        u[:] = host[3]
-        v[:] = host[4]
+    if host[2] != 0:
+        u[:] = uv0[0]
+        v[:] = uv0[1]
         ring[:] = 0
         acc32[:] = 0
         acc64[:] = 0
@@ -366,7 +366,7 @@ def run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, u, v, ring, acc32,
             for e in range(ev_ptr[ti], ev_ptr[ti + 1]):
                 inp[ev_src[e]] = 0
             K = lrn[5][0]
-            if K > 0 and (lrn[5][5] + ti + 1) % K == 0:
+            if K > 0 and (lrn[5][3] + ti + 1) % K == 0:
                 host_ops(ti, b, lrn, u, v, ring, acc32, acc64, y, vh, lctr)
     return 0, 0, 0, 0
 

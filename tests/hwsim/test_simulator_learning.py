@@ -350,7 +350,7 @@ def test_learning_defaults(base):
     (lambda n: n.connect_dense("x", "in", "p", W, learning="dw=x0"),
      r"learning=str must be a hwsim.learning.LearningRule"),
     (lambda n: n.connect_dense("x", "in", "p", W, bap=True),
-     r"bap=True, third_factor=None and graded_spike_cfg='regular' need learning="),
+     r"bap=True, third_factor=None, graded_spike_cfg='regular' and rounding='stochastic' need learning="),
     (lambda n: n.connect_dense("x", "in", "p", W, learning=RULE_PLAIN, bap=True),
      r"bap=True but learning.kind='plain'"),
     (lambda n: n.connect_dense("x", "in", "p", W, learning=RULE_2F, bap=1),
