@@ -291,7 +291,10 @@ class OnChipOTTT:
         # the update (16-bit cross-check: 31 of 474 learning outputs of layer 1 clipped after 600 samples
         # without headroom, update cosine 0.59)
         hr = 2.0 ** max(1, (tb - LOIHI.trace_bits) // 2) if cfg.timing == "chip" else 1.0
-        U = [_pow2_floor(ymax / (hr * max(d, 1e-6))) for d in dmax] + [_pow2_floor(ymax / 2.0)] * H
+        # heads: |o - onehot| <= 2 at the start; wider traces keep the same extra headroom for it (a readout
+        # of many learned inputs leaves [-2, 2]: 16-bit cross-check of 256-256, head1 cosine 0.60 without it)
+        hr_head = 2.0 ** max(0, (tb - LOIHI.trace_bits) // 2) if cfg.timing == "chip" else 1.0
+        U = [_pow2_floor(ymax / (hr * max(d, 1e-6))) for d in dmax] + [_pow2_floor(ymax / (2.0 * hr_head))] * H
         # the learning rate per projection
         frac = sp.accumulator_bits - wb
         ps = max(0, 2 * tb + 4 - sp.accumulator_bits)
