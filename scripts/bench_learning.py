@@ -64,20 +64,26 @@ def _with_hidden_rate(chip, X, target: float):
     return best[1]
 
 
-def hwsim_ottt_steps_per_s(n_in=784, n_hidden=512, n_out=10, T=8, samples=200, input_rate=0.1, seed=0,
-                           repeats=3, hidden_rate=0.14) -> dict:
-    """Steps/s of on-chip OTTT_O training (see the module docstring)."""
+def _bench_circuit(n_in, n_hidden, n_out, T, samples, input_rate, seed, hidden_rate):
+    """The benchmark's OTTT_O circuit (global, 784 -> 512 -> 10 by default) mapped on the layer-synchronous
+    timing, its Bernoulli inputs and labels, and the layer-synchronous chip with the first layer scaled to
+    ``hidden_rate``: ``(model, tuned chip, X, y)``. Both sides of the comparison start from these."""
     from rules.onchip import ChipTrainConfig, OnChipOTTT
 
     rng = np.random.default_rng(seed)
-    cfg = ChipTrainConfig(rule="ottt-o", local_blocks=False, hidden=(n_hidden,), T=T, seed=seed)
+    cfg = ChipTrainConfig(rule="ottt-o", local_blocks=False, hidden=(n_hidden,), T=T, seed=seed, timing="layer-sync")
     x_cal = (rng.random((64, n_in)) < input_rate).astype(np.float64)
     y_cal = rng.integers(0, n_out, 64)
     model = OnChipOTTT(cfg, n_in, n_out, x_cal, y_cal)
-    unit = model.in_unit
-    X = (rng.random((samples, T, n_in)) < input_rate).astype(np.int64) * unit
+    X = (rng.random((samples, T, n_in)) < input_rate).astype(np.int64) * model.in_unit
     y = rng.integers(0, n_out, samples)
-    model.chip = _with_hidden_rate(model.chip, X[:50], hidden_rate)
+    return model, _with_hidden_rate(model.chip, X[:50], hidden_rate), X, y
+
+
+def hwsim_ottt_steps_per_s(n_in=784, n_hidden=512, n_out=10, T=8, samples=200, input_rate=0.1, seed=0,
+                           repeats=3, hidden_rate=0.14) -> dict:
+    """Steps/s of on-chip OTTT_O training (see the module docstring)."""
+    model, model.chip, X, y = _bench_circuit(n_in, n_hidden, n_out, T, samples, input_rate, seed, hidden_rate)
     model.chip.train(X[:2], y[:2])                       # compile (numba cache) outside the timing
     times, counts = [], None
     for _ in range(repeats):
@@ -106,17 +112,8 @@ def simulator_ottt_steps_per_s(n_in=784, n_hidden=512, n_out=10, T=8, samples=20
     kernel's measurement. ``us_per_step`` divides by the Simulator's steps; ``us_per_sample`` compares
     the two forms on equal work."""
     from hwsim.circuits.ottt import OTTTNetwork
-    from rules.onchip import ChipTrainConfig, OnChipOTTT
 
-    rng = np.random.default_rng(seed)
-    cfg = ChipTrainConfig(rule="ottt-o", local_blocks=False, hidden=(n_hidden,), T=T, seed=seed, timing="layer-sync")
-    x_cal = (rng.random((64, n_in)) < input_rate).astype(np.float64)
-    y_cal = rng.integers(0, n_out, 64)
-    model = OnChipOTTT(cfg, n_in, n_out, x_cal, y_cal)
-    unit = model.in_unit
-    X = (rng.random((samples, T, n_in)) < input_rate).astype(np.int64) * unit
-    y = rng.integers(0, n_out, samples)
-    tuned = _with_hidden_rate(model.chip, X[:50], hidden_rate)
+    model, tuned, X, y = _bench_circuit(n_in, n_hidden, n_out, T, samples, input_rate, seed, hidden_rate)
     # per-step Bernoulli inputs: the first layer's trace is the step's input, as in the circuit kernel
     circuit = dataclasses.replace(model.circuit, input_trace="step")
     chip = OTTTNetwork(circuit, tuned.weights, tuned.heads, None)

@@ -41,12 +41,12 @@ import numpy as np
 
 from ..constants import VTH_SHIFT
 from ..counters import FIELDS, Counters
-from ..learning.ottt import OTTTCircuit
+from ..learning.ottt import OTTTCircuit, check_labels, check_order, check_payload
 from ..learning.rule import LearningRule
 from ..mapper import Mapping, map_network
 from ..network import Network
 from ..simulator import Simulator
-from ..spec import SpecError, check_array_range
+from ..spec import SpecError
 
 __all__ = ["ottt_network", "inference_network", "sample_steps", "OTTTNetwork"]
 
@@ -209,9 +209,6 @@ class OTTTNetwork:
         for lk in self.sim._links:
             self._cores[lk.name], self._share[lk.name] = lk.cores, lk.core_share
         self._fb = None if feedback is None else [np.asarray(f).copy() for f in feedback]
-        # the weights as the learning engines hold them (Lava truncates mixed initial weights to even)
-        self.sim.run(1, batch=None)
-        self.sim.reset()
 
     # ---- weights in IR layout (n_post, n_pre) ------------------------------------------------
     def _learned(self) -> dict:
@@ -272,17 +269,7 @@ class OTTTNetwork:
 
     # ---- inputs -------------------------------------------------------------------------------
     def _payload(self, X) -> np.ndarray:
-        c = self.circuit
-        X = np.asarray(X)
-        if X.ndim == 2:
-            X = X[:, None, :]
-        if X.ndim != 3 or X.shape[2] != c.layer_sizes[0]:
-            raise SpecError(f"input payload has shape {X.shape}, expected (N, {c.layer_sizes[0]}) or "
-                            f"(N, T, {c.layer_sizes[0]})")
-        if X.dtype.kind == "f" and (not np.all(np.isfinite(X)) or np.any(X != np.round(X))):
-            raise SpecError("input payload must be integers (no NaN)")
-        check_array_range("input payload", X, 0, (1 << c.in_bits) - 1, "OTTTNetwork")
-        return X.astype(np.int64)
+        return check_payload(X, self.circuit, "OTTTNetwork")
 
     def _frames(self, x: np.ndarray) -> np.ndarray:
         """(T_s, n0) graded messages of one sample: step t < T carries frame ``t % Tx``."""
@@ -328,13 +315,8 @@ class OTTTNetwork:
         the form Lava's export runs."""
         c = self.circuit
         X = self._payload(X)
-        y = np.asarray(y, np.int64).reshape(-1)
-        if y.shape[0] != X.shape[0]:
-            raise SpecError(f"labels has {y.shape[0]} entries for {X.shape[0]} samples")
-        check_array_range("labels", y, 0, c.n_classes - 1, "OTTTNetwork")
-        order = np.arange(X.shape[0]) if order is None else np.asarray(order, np.int64)
-        if order.size and (order.min() < 0 or order.max() >= X.shape[0]):
-            raise SpecError(f"order holds sample indices outside [0, {X.shape[0] - 1}]")
+        y = check_labels(y, X.shape[0], c, "OTTTNetwork")
+        order = check_order(order, X.shape[0])
         ops = ("reset",) if c.online else ("add_tags", "reset")
         K = self.steps
         total = None                       # per step of the sample, summed over the samples

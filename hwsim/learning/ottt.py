@@ -194,6 +194,37 @@ class OTTTCircuit:
         return tuple(f"{m}*2^{e}*u0*x1*y2" for m, e in zip(self.m, self.e))
 
 
+def check_payload(X, c: OTTTCircuit, where: str) -> np.ndarray:
+    """Input payloads (N, n0) or (N, Tx, n0), integers in [0, 2**in_bits - 1], as int64 (N, Tx, n0)."""
+    X = np.asarray(X)
+    if X.ndim == 2:
+        X = X[:, None, :]
+    if X.ndim != 3 or X.shape[2] != c.layer_sizes[0]:
+        raise SpecError(f"input payload has shape {X.shape}, expected (N, {c.layer_sizes[0]}) or "
+                        f"(N, T, {c.layer_sizes[0]})")
+    if X.dtype.kind == "f" and (not np.all(np.isfinite(X)) or np.any(X != np.round(X))):
+        raise SpecError("input payload must be integers (no NaN)")
+    check_array_range("input payload", X, 0, (1 << c.in_bits) - 1, where)
+    return X.astype(np.int64)
+
+
+def check_labels(y, n: int, c: OTTTCircuit, where: str) -> np.ndarray:
+    """``n`` labels in [0, n_classes - 1] as int64 (n,)."""
+    y = np.asarray(y, np.int64).reshape(-1)
+    if y.shape[0] != n:
+        raise SpecError(f"labels has {y.shape[0]} entries for {n} samples")
+    check_array_range("labels", y, 0, c.n_classes - 1, where)
+    return y
+
+
+def check_order(order, n: int) -> np.ndarray:
+    """A sample order (indices into ``n`` samples; None: 0 .. n-1) as int64."""
+    order = np.arange(n, dtype=np.int64) if order is None else np.asarray(order, np.int64)
+    if order.size and (order.min() < 0 or order.max() >= n):
+        raise SpecError(f"order holds sample indices outside [0, {n - 1}]")
+    return order
+
+
 @dataclass
 class OTTTRecord:
     """What :meth:`OTTTChip.record` saw, per sample-in-order and step: ``spikes[l]``, ``vpre[l]``
@@ -282,33 +313,17 @@ class OTTTChip:
 
     # ---- running -------------------------------------------------------------------------------
     def _payload(self, X) -> np.ndarray:
-        X = np.asarray(X)
-        c = self.circuit
-        if X.ndim == 2:
-            X = X[:, None, :]
-        if X.ndim != 3 or X.shape[2] != c.layer_sizes[0]:
-            raise SpecError(f"input payload has shape {X.shape}, expected (N, {c.layer_sizes[0]}) or "
-                            f"(N, T, {c.layer_sizes[0]})")
-        if X.dtype.kind == "f" and (not np.all(np.isfinite(X)) or np.any(X != np.round(X))):
-            raise SpecError("input payload must be integers (no NaN)")
-        check_array_range("input payload", X, 0, (1 << c.in_bits) - 1, "OTTTChip")
-        return X.astype(np.int64)
+        return check_payload(X, self.circuit, "OTTTChip")
 
     def _labels(self, y, n) -> np.ndarray:
-        y = np.asarray(y, np.int64).reshape(-1)
-        if y.shape[0] != n:
-            raise SpecError(f"labels has {y.shape[0]} entries for {n} samples")
-        check_array_range("labels", y, 0, self.circuit.n_classes - 1, "OTTTChip")
-        return y
+        return check_labels(y, n, self.circuit, "OTTTChip")
 
     def _run(self, X, y, order, learn, record, seed, base, counters):
         c = self.circuit
         sp = c.spec
         X = self._payload(X)
         y = self._labels(y, X.shape[0]) if y is not None else np.zeros(X.shape[0], np.int64)
-        order = np.arange(X.shape[0], dtype=np.int64) if order is None else np.asarray(order, np.int64)
-        if order.size and (order.min() < 0 or order.max() >= X.shape[0]):
-            raise SpecError(f"order holds sample indices outside [0, {X.shape[0] - 1}]")
+        order = check_order(order, X.shape[0])
         S, T, L, H, C = order.shape[0], c.T, c.n_layers, c.n_heads, c.n_classes
         out_sum = np.zeros((S, C), np.int64)
         rec = [NumbaList() for _ in range(4)]
