@@ -44,24 +44,16 @@ from .kernels.conv import conv_synapses
 from .kernels.neuron import KIND_CODES, LIF_RESET, READOUT, TERNARY
 from .network import ConvProjection, DenseProjection, Network, SparseProjection, SpikeInput
 from .spec import ChipSpec
+from .weights import chip_weights as _chip_weights
+from .weights import truncated_bits
 
 
 def chip_weights(w: np.ndarray, sign_mode: str, num_weight_bits: int, spec: ChipSpec) -> np.ndarray:
-    """Weight mantissas as the chip uses them: clip to the sign mode's range, truncate low bits.
-
-    Lava ``clip_weights(W, sign_mode, num_bits=8)`` then ``truncate_weights(W, sign_mode,
-    num_weight_bits)``: ``8 - num_weight_bits + (sign_mode == mixed)`` low bits are dropped
-    (MIXED with the default 8 bits therefore drops the LSB: 3 -> 2, -3 -> -4).
-    """
-    w = np.asarray(w, dtype=np.int64)
-    lo, hi = spec.weight_range(sign_mode)
-    w = np.clip(w, lo, hi)
-    ntb = spec.weight_bits - int(num_weight_bits) + (1 if sign_mode == "mixed" else 0)
-    if ntb <= 0:
-        return w
-    if sign_mode == "inhibitory":
-        return -(((-w) >> ntb) << ntb)
-    return (w >> ntb) << ntb
+    """Weight mantissas as the chip uses them: clip to the sign mode's range, truncate low bits
+    (:func:`hwsim.weights.chip_weights` at ``spec.weight_bits``; Lava ``clip_weights(W, sign_mode,
+    num_bits=8)`` then ``truncate_weights(W, sign_mode, num_weight_bits)``: MIXED with the default 8 bits
+    drops the LSB, 3 -> 2, -3 -> -4)."""
+    return _chip_weights(w, sign_mode, num_weight_bits, spec.weight_bits)
 
 
 def effective_bias(bias_mant: np.ndarray, bias_exp: np.ndarray) -> np.ndarray:
@@ -152,7 +144,7 @@ def _synapse_kind(net: Network, proj, s: Synapses):
         if s.n_src * (1 << (spec.weight_bits + 1)) >= 2 ** 31:
             raise ValueError(f"projection {proj.name!r}: {s.n_src} sources can overflow the int32 accumulator; "
                              "split the projection")
-        ntb = max(0, spec.weight_bits - int(proj.num_weight_bits) + (proj.sign_mode == "mixed"))
+        ntb = truncated_bits(proj.sign_mode, proj.num_weight_bits, spec.weight_bits)
         w8 = s.w >> ntb
         if np.array_equal(w8 << ntb, s.w) and (w8.size == 0 or (w8.min() >= -128 and w8.max() <= 127)):
             return (K.K_CONTIG_BIN8 if contiguous else K.K_INDEX_BIN8), w8, proj.weight_exp + ntb

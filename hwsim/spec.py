@@ -183,14 +183,8 @@ class ChipSpec:
 
     def weight_range(self, sign_mode: str) -> tuple[int, int]:
         """Representable weight mantissas for a sign mode ('mixed', 'excitatory', 'inhibitory')."""
-        m = 1 << self.weight_bits
-        if sign_mode == "mixed":
-            return -m, m - 1
-        if sign_mode == "excitatory":
-            return 0, m - 1
-        if sign_mode == "inhibitory":
-            return -(m - 1), 0
-        raise SpecError(f"sign_mode={sign_mode!r} is not one of 'mixed', 'excitatory', 'inhibitory'")
+        from .weights import weight_range
+        return weight_range(sign_mode, self.weight_bits)
 
     @property
     def message_range(self) -> tuple[int, int]:

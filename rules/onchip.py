@@ -38,6 +38,7 @@ from torch import nn
 from hwsim.counters import estimate
 from hwsim.circuits.ottt import OTTTNetwork
 from hwsim.learning import ROUNDINGS
+from hwsim.learning.rule import S_EXP_RANGE
 from hwsim.learning.ottt import OTTTChip, OTTTCircuit
 from hwsim.program import chip_weights
 from hwsim.spec import LOIHI, ChipSpec, SpecError
@@ -172,7 +173,7 @@ def float_rule(cfg: ChipTrainConfig) -> OTTT:
 
 
 def _rate(eta: float, frac: int) -> tuple[int, int]:
-    """Nearest ``mm * 2**ee`` (mm in 1..8, ee in [-frac, 8]) to ``eta``."""
+    """Nearest ``mm * 2**ee`` (mm in 1..8, ee in [-frac, 8]) to ``eta``; ``frac``: minus the smallest exponent."""
     best = None
     for ee in range(-frac, 9):
         mm = min(8, max(1, round(eta / 2.0 ** ee)))
@@ -298,13 +299,17 @@ class OnChipOTTT:
         # the learning rate per projection
         frac = sp.accumulator_bits - wb
         ps = max(0, 2 * tb + 4 - sp.accumulator_bits)
+        # the smallest rule exponent: one accumulator fraction bit (2**-frac weight LSBs per unit product);
+        # on chip timing the rule is a Lava rule string, whose exponent is at least -7 (S_EXP_RANGE), which
+        # binds when accumulator_bits > weight_bits + 7 (then the post factors are halved instead)
+        e_min = -frac if cfg.timing != "chip" else max(-frac, S_EXP_RANGE[0])
         m, e, lr_eff, halvings = [], [], [], []
         # pre-trace unit per projection: on chip timing the first layer's trace holds the input value
         # itself (Lava's OVERWRITE: x1 = the message / 2), in input units; elsewhere trace units X
         Xp = [self.in_unit if (p == 0 and cfg.timing == "chip") else X for p in range(L + H)]
         for p in range(L + H):
             n_half = 0
-            while cfg.lr * 2.0 ** ps / (Xp[p] * U[p] * q[p]) < 2.0 ** -frac * 0.75:
+            while cfg.lr * 2.0 ** ps / (Xp[p] * U[p] * q[p]) < 2.0 ** e_min * 0.75:
                 U[p] /= 2.0
                 n_half += 1
                 if n_half > 40:
@@ -314,7 +319,7 @@ class OnChipOTTT:
                 raise SpecError(f"lr={cfg.lr!r} is too large for the chip's rule scale at weight_bits={wb}, "
                                 f"trace_bits={tb}, accumulator_bits={sp.accumulator_bits} (projection {p}: "
                                 f"{eta:.3g} > 2048 weight LSBs per trace product): lower lr or change the widths")
-            mm, ee = _rate(eta, frac)
+            mm, ee = _rate(eta, -e_min)
             m.append(-mm)
             e.append(ee)
             lr_eff.append(mm * 2.0 ** (ee - ps) * Xp[p] * U[p] * q[p])

@@ -415,11 +415,11 @@ def preset(name: str) -> dict:
     """The study table of a preset (``PRESETS``); docs/studies.md explains each choice."""
     if name == "learning-precision":
         # in_bits follows the trace width (payloads are written into the traces): min(7, trace_bits);
-        # float: one float-twin run per seed at the widest point (12 / 12 bits); timing layer-sync:
-        # the chip-timing network is ~15x slower per epoch (docs/studies.md), over the 60-minute budget
+        # float: one float-twin run per seed at the widest point (12 / 12 bits); chip timing (the
+        # Simulator, the default), since the learning engine's fast path (hwsim.learning.outer)
         return {"name": "learning-precision", "base": "onchip", "dataset": "digits", "epochs": 10,
                 "seeds": [0, 1, 2], "float": "reference", "crosscheck_samples": 64,
-                "fixed": {"rule": "ottt-a", "blocks": "local", "in_bits": "auto", "timing": "layer-sync"},
+                "fixed": {"rule": "ottt-a", "blocks": "local", "in_bits": "auto", "timing": "chip"},
                 "axes": {"weight_bits": [4, 6, 8, 10, 12], "trace_bits": [4, 5, 7, 9, 12]}}
     if name == "ptq":
         from .train import RULES

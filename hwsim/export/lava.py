@@ -99,6 +99,8 @@ from typing import Any, Optional
 import numpy as np
 
 from .._optional import require_lava
+from ..kernels.arith import floor_shift
+from ..weights import chip_weights
 from ..network import (CIRCUIT_KINDS, GRADED_KINDS, NEURON_KINDS, ConvProjection, DenseProjection, Network,
                        Population, SparseProjection)
 from .lava_kinds import lava_kinds as _kind_classes
@@ -289,9 +291,8 @@ def effective_weights(weights, sign_mode: str, num_weight_bits: int, weight_bits
     """Weight mantissas as the chip uses them (int64): clipped, then low bits truncated.
 
     With ``weight_bits == 8`` this calls Lava's own ``clip_weights(num_bits=8)`` and
-    ``truncate_weights`` (the oracle's arithmetic); otherwise it applies the IR's rule for
-    other widths: clip to the sign mode's range, drop ``weight_bits - num_weight_bits (+1 if
-    mixed)`` low bits (inhibitory weights truncate their magnitude).
+    ``truncate_weights`` (the oracle's arithmetic); otherwise the IR's rule for other widths,
+    :func:`hwsim.weights.chip_weights`.
     """
     w = np.asarray(weights, dtype=np.int64)
     if weight_bits == LAVA_WEIGHT_CLIP_BITS:
@@ -299,19 +300,7 @@ def effective_weights(weights, sign_mode: str, num_weight_bits: int, weight_bits
         sm = _sign_mode(sign_mode)
         w = clip_weights(w.copy(), sm, num_bits=LAVA_WEIGHT_CLIP_BITS)
         return np.asarray(truncate_weights(w, sm, int(num_weight_bits)), dtype=np.int64)
-    m = 1 << weight_bits
-    lo, hi = {"mixed": (-m, m - 1), "excitatory": (0, m - 1), "inhibitory": (-(m - 1), 0)}[sign_mode]
-    w = np.clip(w, lo, hi)
-    ntb = weight_bits - int(num_weight_bits) + (sign_mode == "mixed")
-    if ntb <= 0:
-        return w
-    if sign_mode == "inhibitory":
-        return -(((-w) >> ntb) << ntb)
-    return (w >> ntb) << ntb
-
-
-def _floor_shift(x: int, e: int) -> int:
-    return x << e if e >= 0 else x >> -e
+    return chip_weights(w, sign_mode, num_weight_bits, weight_bits)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1061,8 +1050,8 @@ def to_lava(net: Network, inputs: Optional[dict] = None, probes=None, *, T: Opti
                 c.a_out.connect(processes[proj.dst].a_in)
             else:
                 limit = 1 << (LAVA_CONV_WRAP_BITS - 1)
-                if bound >= _INT32_LIMIT or _floor_shift(bound, e) > limit - 1 or \
-                        _floor_shift(-bound, e) < -limit:
+                if bound >= _INT32_LIMIT or floor_shift(bound, e) > limit - 1 or \
+                        floor_shift(-bound, e) < -limit:
                     raise UnexportableError(
                         f"projection {proj.name!r}: conv with weight_exp={e} is exported as a Lava Sparse, "
                         f"which does not wrap its output to 24 bits, and its sums can reach {bound} (largest "

@@ -31,7 +31,8 @@ hand-off: each accumulates the step's pre spikes with its current weights into t
 import numpy as np
 from numba import njit, prange, uint64
 
-from ..learning.kernels import (CNT_SYN_D, CNT_SYN_T, CNT_SYN_W, CNT_TRACE_UPDATES, PAR_WEIGHT_EXP,
+from ..learning.kernels import (CNT_SYN_D, CNT_SYN_T, CNT_SYN_W, CNT_TRACE_UPDATES, F_TMIN, PAR_WEIGHT_EXP, S_CNT,
+                                S_FAST, S_SV, S_TX, S_TY, S_XTR, S_YTR, X_ACC, X_HX, X_HY,
                                 dense_backward_graded, dense_forward, dense_forward_graded, learn_step)
 from ..overflow import RAISE
 from .compartments import error_block, learning_block
@@ -113,9 +114,10 @@ def learn_phase(ti, t, b, s_row, inp, y, ring, lrn, lctr, ovf, policy):
     for k in range(meta.shape[0]):
         scratch, args = links[k * batch + b]
         a_buff, s_in, bap, Y, use_y, P, MY, MA, MB = scratch
-        (par, prod, fac, fac_c, tgt, imp_int, imp_frac, decay, tau_nz, xtr, ytr, tx, ty, SV, r_xd, r_xi,
-         r_yd, r_yi, r_off, r_conn, c_off, Hx, Hy, A, B, G, TA, TB, acc, gb, R, dvec, y0m, y0b, Dx,
-         raw_pre, raw_post, cnt) = args
+        par = args[0][0]
+        SV = args[1][S_SV]
+        cnt = args[1][S_CNT]
+        acc = args[3][X_ACC]
         src0 = meta[k, M_SRC0]
         n_pre = meta[k, M_NPRE]
         dst0 = meta[k, M_DST0]
@@ -165,14 +167,10 @@ def learn_phase(ti, t, b, s_row, inp, y, ring, lrn, lctr, ovf, policy):
                     return k
         if graded:
             _, n_wrap = dense_forward_graded(SV[0], P, par[PAR_WEIGHT_EXP], acc[0], a_buff)
-            learn_step(t, s_in, bap, use_bap, Y[0], Y[1], Y[2], use_y, par, prod, fac, fac_c, tgt, imp_int,
-                       imp_frac, decay, tau_nz, xtr, ytr, tx, ty, SV, r_xd, r_xi, r_yd, r_yi, r_off, r_conn,
-                       c_off, Hx, Hy, A, B, G, TA, TB, acc, gb, R, dvec, y0m, y0b, Dx, raw_pre, raw_post, cnt, P)
+            learn_step(t, s_in, bap, use_bap, Y[0], Y[1], Y[2], use_y, args, P)
         else:
             _, n_wrap = dense_forward(SV[0], s_in, par[PAR_WEIGHT_EXP], acc[0], a_buff)
-            learn_step(t, s_in, bap, use_bap, Y[0], Y[1], Y[2], use_y, par, prod, fac, fac_c, tgt, imp_int,
-                       imp_frac, decay, tau_nz, xtr, ytr, tx, ty, SV, r_xd, r_xi, r_yd, r_yi, r_off, r_conn,
-                       c_off, Hx, Hy, A, B, G, TA, TB, acc, gb, R, dvec, y0m, y0b, Dx, raw_pre, raw_post, cnt)
+            learn_step(t, s_in, bap, use_bap, Y[0], Y[1], Y[2], use_y, args)
         for j in range(n_post):
             x = np.int64(slot[dst0 + j]) + np.int64(a_buff[j])
             w = wrap32(x)
@@ -201,7 +199,7 @@ def host_ops(ti, b, lrn, u, v, ring, acc32, acc64, y, vh, lctr):
     meta, links, hist, every, batch, host, uv0 = lrn
     if host[1] != 0:
         for k in range(meta.shape[0]):
-            SV = links[k * batch + b][1][13]
+            SV = links[k * batch + b][1][1][S_SV]
             lo = meta[k, M_WLO]
             hi = meta[k, M_WHI]
             n = 0
@@ -216,6 +214,7 @@ def host_ops(ti, b, lrn, u, v, ring, acc32, acc64, y, vh, lctr):
                             SV[0, i, j] = w
                         SV[2, i, j] = 0
             lctr[ti, k, L_WRITES] += n
+            links[k * batch + b][1][1][S_FAST][F_TMIN] = 0      # every tag_1 is 0 now
     if host[2] != 0:
         u[:] = uv0[0]
         v[:] = uv0[1]
@@ -225,13 +224,13 @@ def host_ops(ti, b, lrn, u, v, ring, acc32, acc64, y, vh, lctr):
         y[:] = 0
         vh[:] = 0
         for k in range(meta.shape[0]):
-            args = links[k * batch + b][1]
-            args[9][:] = 0
-            args[10][:] = 0
-            args[11][:] = 0
-            args[12][:] = 0
-            args[21][:] = 0
-            args[22][:] = 0
+            _, state, _, scr = links[k * batch + b][1]
+            state[S_XTR][:] = 0
+            state[S_YTR][:] = 0
+            state[S_TX][:] = 0
+            state[S_TY][:] = 0
+            scr[X_HX][:] = 0
+            scr[X_HY][:] = 0
 
 
 @njit(cache=True)

@@ -40,7 +40,7 @@ import numpy as np
 from numba import njit, uint64
 
 from ..constants import CONV_ACC_BITS
-from .arith import wrap32
+from .arith import floor_shift, wrap32
 
 K_CONTIG_BIN = 0
 K_INDEX_BIN = 1
@@ -156,7 +156,7 @@ def handoff(q, t, prj_acc, prj_wide, prj_ndst, prj_nslot, prj_dst0, prj_exp, prj
                 else:
                     x = np.int64(acc32[b + j])
                     acc32[b + j] = 0
-                y = x << e if e >= 0 else x >> (-e)
+                y = floor_shift(x, e)
                 if conv:
                     yc = ((y + half) & mask) - half
                     n_wrap += yc != y

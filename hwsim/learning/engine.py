@@ -25,6 +25,8 @@ import numpy as np
 
 from ..spec import LOIHI, ChipSpec, SpecError, check_array_range, check_range
 from . import kernels as K
+from ..weights import truncate_weights  # noqa: F401  (Lava's truncate_weights; re-exported)
+from .outer import F_OUTER, F_TMIN, N_FAST, outer_program
 from .program import SIGN_MODES, LearningProgram, compile_program
 from .rule import LearningRule, RuleError
 
@@ -34,6 +36,7 @@ __all__ = ["LearningDenseEngine", "LearningCounters", "RandomStreams", "truncate
 CONN_SEED = 2          # ConnVarRandom() default seed, fixed in Lava
 GRADED_SPIKE_CFGS = ("regular", "overwrite")   # Lava GradedSpikeCfg.USE_REGULAR_IMPULSE / OVERWRITE
 _INT32 = (-(1 << 31), (1 << 31) - 1)
+_DERIVED = ("_fast",)  # arrays rebuilt from the state, not saved in state_dict
 ROUNDINGS = K.ROUNDINGS    # rounding of learning updates: 'stochastic' (Lava's), 'nearest', 'floor'
 
 
@@ -54,20 +57,6 @@ def lava_rounding_problem(projection: str, rounding) -> Optional[str]:
         return None
     return (f"projection {projection!r}: rounding={rounding!r} of learning updates has no Lava form "
             f"(Lava's LearningDense rounds stochastically only); use rounding='stochastic' to export")
-
-
-def truncate_weights(weights: np.ndarray, sign_mode: str, num_weight_bits: int,
-                     max_bits: int = 8) -> np.ndarray:
-    """Lava's ``truncate_weights``: drop ``max_bits - num_weight_bits (+1 if mixed)`` low bits
-    (arithmetic shift, so negative weights round toward -inf; inhibitory weights are negated first)."""
-    w = np.asarray(weights).astype(np.int64)
-    if sign_mode == "inhibitory":
-        w = -w
-    ntb = max_bits - num_weight_bits + (1 if sign_mode == "mixed" else 0)
-    w = (w >> ntb) << ntb
-    if sign_mode == "inhibitory":
-        w = -w
-    return w
 
 
 class RandomStreams:
@@ -307,6 +296,9 @@ class LearningDenseEngine:
         self._raw_post = np.zeros(self.n_post, np.int64)
         self._zeros_post = np.zeros((1, self.n_post), np.int64)
         self._nobap = np.zeros((1, self.n_post), np.bool_)
+        # fast path of outer-product rules (hwsim.learning.outer); derived, not part of the state
+        self._fast = np.zeros(N_FAST, np.int64)
+        self._fast[F_OUTER] = int(outer_program(p))
         self.rng = RandomStreams(rule.rng_seed, p.imp_rand_hi)
         self.rng.ensure(0, 0, 0, 0)   # draw 0 is taken at construction, as Lava's __init__ does
 
@@ -404,12 +396,12 @@ class LearningDenseEngine:
     def state_dict(self) -> dict:
         """The engine's complete state (weights, tags, traces, spike times, counters, epoch scratch,
         random streams, time step) as plain arrays and numbers, for a checkpoint."""
-        arrays = {k: v.copy() for k, v in vars(self).items() if isinstance(v, np.ndarray)}
+        arrays = {k: v.copy() for k, v in vars(self).items() if isinstance(v, np.ndarray) and k not in _DERIVED}
         return {"t": int(self.t), "arrays": arrays, "rng": self.rng.state_dict()}
 
     def load_state_dict(self, d: dict) -> None:
         """Restore :meth:`state_dict` of an engine built with the same weights' shape and rule."""
-        mine = {k: v for k, v in vars(self).items() if isinstance(v, np.ndarray)}
+        mine = {k: v for k, v in vars(self).items() if isinstance(v, np.ndarray) and k not in _DERIVED}
         if set(d["arrays"]) != set(mine):
             raise ValueError(f"engine state holds {sorted(d['arrays'])}, this engine {sorted(mine)}")
         for k, a in d["arrays"].items():
@@ -466,23 +458,28 @@ class LearningDenseEngine:
         return np.ascontiguousarray(a.astype(np.int64))
 
     def kernel_args(self, t_first: int, t_last: int) -> tuple:
-        """Arguments of :func:`hwsim.learning.kernels.learn_step` after ``use_y``, for steps
-        ``t_first .. t_last`` (1-based).
+        """Arguments ``args`` of :func:`hwsim.learning.kernels.learn_step` for steps ``t_first ..
+        t_last`` (1-based): ``(prog, state, rng, scratch)`` as laid out in :mod:`hwsim.learning.kernels`.
 
         For a simulator that accumulates the dense spikes itself and calls ``learn_step`` from its
         own compiled loop: the random draws of these steps are made available first (the arrays
         may be reallocated, so call this again for a later range), and the synaptic state is
         ``SV`` (index 0 weights, 1 tag_2, 2 tag_1; each (n_pre, n_post), fan-out major). The
-        caller sets ``engine.t = t_last`` after running the steps.
+        caller sets ``engine.t = t_last`` after running the steps. The fast path's flag "some
+        tag_1 may be at its lowest value" (:mod:`hwsim.learning.outer`) is set here from the state,
+        which may have been written through the views.
         """
         T = self.program.t_epoch
         self.rng.ensure(2 * t_first - 1, 2 * t_last, t_first // T, max(t_last // T, t_first // T))
         p, r = self.program, self.rng
-        return (self._par, p.prod, p.fac, p.fac_c, p.tgt, p.imp_int, p.imp_frac, p.decay, p.tau_nz,
-                self._xtr, self._ytr, self._tx, self._ty, self._SV, r.trace[0], r.trace[1],
-                r.trace[2], r.trace[3], r.r_off, r.conn, r.c_off, self._Hx, self._Hy, self._A,
-                self._B, self._G, self._TA, self._TB, self._acc, self._gb, self._R, self._dvec,
-                self._y0m, self._y0b, self._Dx, self._raw_pre, self._raw_post, self._cnt)
+        if self._fast[F_OUTER]:
+            self._fast[F_TMIN] = int(K.tmin_present(self._SV, p.tgt))
+        prog = (self._par, p.prod, p.fac, p.fac_c, p.tgt, p.imp_int, p.imp_frac, p.decay, p.tau_nz)
+        state = (self._xtr, self._ytr, self._tx, self._ty, self._SV, self._cnt, self._fast)
+        rng = (r.trace[0], r.trace[1], r.trace[2], r.trace[3], r.r_off, r.conn, r.c_off)
+        scratch = (self._Hx, self._Hy, self._A, self._B, self._G, self._TA, self._TB, self._acc, self._gb,
+                   self._R, self._dvec, self._y0m, self._y0b, self._Dx, self._raw_pre, self._raw_post)
+        return prog, state, rng, scratch
 
     # ---- running -----------------------------------------------------------------------
     def step(self, t: int, s_in, bap=None, y1=None, y2=None, y3=None) -> np.ndarray:
@@ -524,12 +521,12 @@ class LearningDenseEngine:
         before = self._cnt.copy() if self._epoch_log is not None else None
         bap_arr = self._nobap[0] if b is None else b
         if payload is None:
-            K.engine_step(t, s, bap_arr, b is not None, ys[0], ys[1], ys[2], use_y, self._a_buff, a_out, *args)
+            K.engine_step(t, s, bap_arr, b is not None, ys[0], ys[1], ys[2], use_y, self._a_buff, a_out, args)
         else:
             a_out[:] = self._a_buff
             ops, _ = K.dense_forward_graded(self._SV[0], payload, self.weight_exp, self._acc[0], self._a_buff)
             self._cnt[K.CNT_SYN_OPS] += ops
-            K.learn_step(t, s, bap_arr, b is not None, ys[0], ys[1], ys[2], use_y, *args, payload)
+            K.learn_step(t, s, bap_arr, b is not None, ys[0], ys[1], ys[2], use_y, args, payload)
         self.t = t
         if before is not None and self._cnt[K.CNT_EPOCHS] != before[K.CNT_EPOCHS]:
             d = self._cnt - before
@@ -584,7 +581,7 @@ class LearningDenseEngine:
             return A_OUT, (W_REC.transpose(0, 2, 1) if rec > 0 else None)
         args = self.kernel_args(self.t + 1, self.t + n)
         K.engine_run(self.t, n, S, self._nobap if B is None else B, B is not None, ys[0], ys[1], ys[2],
-                     use_y, self._a_buff, A_OUT, *args, rec, W_REC, log)
+                     use_y, self._a_buff, A_OUT, args, rec, W_REC, log)
         self.t += n
         if self._epoch_log is not None and n_ep:
             self._epoch_log.append(log)

@@ -64,6 +64,15 @@ N_FCOLS = 8
 G_ACTIVE, G_SHIFT, G_LO, G_HI, G_SAT, G_HAS_X0, G_HAS_Y0, G_HAS_U = range(8)
 N_GCOLS = 8
 SAT_NONE, SAT_MAX0, SAT_MIN0 = 0, 1, 2
+# indices of an engine's int64 parameter vector ``par``
+(PAR_T_EPOCH, PAR_KIND, PAR_DECIM, PAR_TRACE_MAX, PAR_ACC_LO, PAR_ACC_HI, PAR_WEIGHT_EXP,
+ PAR_ROUNDING) = range(8)
+N_PAR = 8
+KIND_2F, KIND_3F, KIND_PLAIN = 0, 1, 2      # par[PAR_KIND] (the order of rule.RULE_KINDS)
+# indices of an engine's int64 counter vector ``cnt``
+(CNT_STEPS, CNT_EPOCHS, CNT_TRACE_UPDATES, CNT_SYN_W, CNT_SYN_D, CNT_SYN_T,
+ CNT_SYN_OPS) = range(7)
+N_CNT = 7
 KIND_CODE = {k: i for i, k in enumerate(RULE_KINDS)}   # 2F=0, 3F=1, plain=2
 
 

@@ -269,7 +269,7 @@ def test_learn_step_for_an_external_accumulation_loop():
             np.testing.assert_array_equal(a, sums[-1])
         sums.append(ext.weights[:, S[t - 1]].sum(axis=1))      # accumulate before learning
         K.learn_step(t, S[t - 1], kw["bap"][t - 1], True, zeros, zeros, zeros, no_y,
-                     *ext.kernel_args(t, t))
+                     ext.kernel_args(t, t))
         ext.t = t
     for name in ("weights", "tag_1", "tag_2", "x1", "x2", "y1", "y2", "y3"):
         np.testing.assert_array_equal(getattr(ref, name), getattr(ext, name), err_msg=name)

@@ -80,3 +80,21 @@ def test_chip_config_errors_name_parameter():
         ChipTrainConfig(weight_bits=40)
     with pytest.raises(ValueError, match="lr="):
         ChipTrainConfig(lr=float("nan"))
+
+
+def test_chip_timing_rule_exponents_stay_in_lavas_range():
+    """accumulator_bits > weight_bits + 7 (6-bit weights, derived 15-bit accumulator) would ask for a
+    rule exponent below Lava's -7; on chip timing the post factors are halved instead, so the rule
+    strings parse and the network builds (it raised RuleError before)."""
+    from rules.onchip import build
+    from hwsim.learning import LearningRule
+
+    kw = dict(weight_bits=6, trace_bits=5, in_bits=5, hidden=(32,), limit=64, epochs=1)
+    chip = build(ChipTrainConfig(timing="chip", **kw))[0]
+    sync = build(ChipTrainConfig(timing="layer-sync", **kw))[0]
+    assert min(chip.circuit.e) >= -7
+    assert min(sync.circuit.e) < -7              # the layer-synchronous kernel takes -frac = -9
+    for s in chip.circuit.rule_strings():
+        LearningRule(dt=s, x1_impulse=1, x1_tau=2, kind="3F", rng_seed=1)
+    # the same float learning rate on both: the chip trades the exponent for a coarser post factor
+    np.testing.assert_allclose(chip.scales.lr_eff, sync.scales.lr_eff, rtol=0.5)
