@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 
+from .weights import SIGN_MODES, weight_range
+
 class SpecError(ValueError):
     """A chip parameter outside the range the chip (or the spec) allows."""
 
@@ -183,7 +185,8 @@ class ChipSpec:
 
     def weight_range(self, sign_mode: str) -> tuple[int, int]:
         """Representable weight mantissas for a sign mode ('mixed', 'excitatory', 'inhibitory')."""
-        from .weights import weight_range
+        if sign_mode not in SIGN_MODES:
+            raise SpecError(f"sign_mode={sign_mode!r} is not one of 'mixed', 'excitatory', 'inhibitory'")
         return weight_range(sign_mode, self.weight_bits)
 
     @property

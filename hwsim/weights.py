@@ -27,8 +27,7 @@ def weight_range(sign_mode: str, weight_bits: int) -> tuple[int, int]:
         return 0, m - 1
     if sign_mode == "inhibitory":
         return -(m - 1), 0
-    from .spec import SpecError
-    raise SpecError(f"sign_mode={sign_mode!r} is not one of {SIGN_MODES}")
+    raise ValueError(f"sign_mode={sign_mode!r} is not one of {SIGN_MODES}")
 
 
 def truncated_bits(sign_mode: str, num_weight_bits: int, weight_bits: int) -> int:

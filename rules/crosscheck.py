@@ -2,7 +2,7 @@
 
 After ``warmup_epochs`` of chip training (so that every layer fires; the default initial weights
 leave the second hidden layer silent for the first few hundred samples), from identical weights
-(the chip's integers times their scales) and identical quantized inputs, the chip (:class:`hwsim.learning.ottt.OTTTChip`) and its float twin (``rules.ottt`` with
+(the chip's integers times their scales) and identical quantized inputs, the chip (:class:`hwsim.circuits.ottt_sync.OTTTChip`) and its float twin (``rules.ottt`` with
 autograd, :class:`rules.onchip.OnChipOTTT`) learn from the same samples in the same order.
 
 * ``mode='lockstep'`` (default): before every sample the twin takes the chip's current weights, so

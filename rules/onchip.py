@@ -1,4 +1,4 @@
-"""OTTT on the chip: map a float MLP to the integer circuit of :mod:`hwsim.learning.ottt`, train it
+"""OTTT on the chip: map a float MLP to the integer circuit of :mod:`hwsim.circuits.ottt_sync`, train it
 there, and keep a float twin that runs the same rule in floating point (autograd, ``rules.ottt``).
 
 Scales (all powers of two, so every conversion on chip is a shift). For a float value ``f``:
@@ -39,7 +39,7 @@ from hwsim.counters import estimate
 from hwsim.circuits.ottt import OTTTNetwork
 from hwsim.learning import ROUNDINGS
 from hwsim.learning.rule import S_EXP_RANGE
-from hwsim.learning.ottt import OTTTChip, OTTTCircuit
+from hwsim.circuits.ottt_sync import OTTTChip, OTTTCircuit
 from hwsim.program import chip_weights
 from hwsim.spec import LOIHI, ChipSpec, SpecError
 from models.init import init_chen_li
@@ -241,7 +241,7 @@ class ChipScales:
 class OnChipOTTT:
     """A float-initialised network mapped onto the OTTT circuit, with its float twin.
 
-    ``chip`` (:class:`hwsim.learning.ottt.OTTTChip`) and ``twin`` (a float ``SpikingNet``) start from
+    ``chip`` (:class:`hwsim.circuits.ottt_sync.OTTTChip`) and ``twin`` (a float ``SpikingNet``) start from
     the same weights (the chip's integers times their scales), see the same quantized inputs
     (``encode``) and run the same rule; ``twin_step`` / ``twin_train`` are the float side.
     """

@@ -57,7 +57,7 @@ SIM_GOAL_VS_LAVA = 1000.0      # issue 8: and >= 1000x Lava's LearningDense 3F p
 def _with_hidden_rate(chip, X, target: float):
     """A copy of ``chip`` whose first-layer weights are scaled (factor 2**(k/4)) so that the hidden
     layer fires at about ``target`` on ``X`` without learning (Lava's side runs at ~14 %)."""
-    from hwsim.learning.ottt import OTTTChip
+    from hwsim.circuits.ottt_sync import OTTTChip
 
     lo, hi = chip.circuit.weight_range
     best = None

@@ -1,6 +1,6 @@
 """On-chip OTTT as a Network: the builder, the host protocol, and the runner on the Simulator.
 
-:func:`ottt_network` turns the integer parameters of an :class:`~hwsim.learning.ottt.OTTTCircuit`
+:func:`ottt_network` turns the integer parameters of an :class:`~hwsim.circuits.ottt_sync.OTTTCircuit`
 and its weights into chip IR (docs/onchip.md, "The circuit as a network"):
 
 * ``input`` (graded; message ``2 x`` for an input value ``x`` in ``[0, 2**in_bits - 1]``, so that
@@ -41,9 +41,9 @@ import numpy as np
 
 from ..constants import VTH_SHIFT
 from ..counters import FIELDS, Counters
-from ..learning.ottt import OTTTCircuit, check_labels, check_order, check_payload
+from .ottt_sync import OTTTCircuit, check_labels, check_order, check_payload
 from ..learning.rule import LearningRule
-from ..mapper import Mapping, map_network
+from ..mapper import Mapping
 from ..network import Network
 from ..simulator import Simulator
 from ..spec import SpecError
@@ -190,7 +190,7 @@ def _add(a: Counters, b: Counters) -> Counters:
 class OTTTNetwork:
     """On-chip OTTT run by the Simulator: the learning network, the host protocol, inference.
 
-    Same interface as :class:`hwsim.learning.ottt.OTTTChip` (``train``, ``readout``, ``predict``,
+    Same interface as :class:`hwsim.circuits.ottt_sync.OTTTChip` (``train``, ``readout``, ``predict``,
     ``weights``, ``heads``, ``feedback``, ``counters``, ``samples_seen``, ``mapping``, ``network``).
     """
 

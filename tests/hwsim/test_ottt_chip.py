@@ -1,4 +1,4 @@
-"""The on-chip OTTT circuit (hwsim.learning.ottt) against independent oracles: the Lava-exact
+"""The on-chip OTTT circuit (hwsim.circuits.ottt_sync) against independent oracles: the Lava-exact
 simulator (neuron arithmetic), Lava's learning equation in closed form (weight update), and
 statistics of stochastic rounding."""
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 
 from hwsim.network import Network
 from hwsim.simulator import Simulator
-from hwsim.learning.ottt import OTTTChip, OTTTCircuit
-from hwsim.learning.ottt_kernels import sr_shift
+from hwsim.circuits.ottt_sync import OTTTChip, OTTTCircuit
+from hwsim.circuits.ottt_sync_kernels import sr_shift
 from hwsim.spec import SpecError
 
 

@@ -129,7 +129,7 @@ def test_numeric_options_exit_0_or_2_with_one_line_naming_the_option(no_work, ca
 # ---------------------------------------------------------------------------------------------
 def test_chip_mapping_fails_before_training(monkeypatch, capsys):
     import hwsim.circuits.ottt as circuit
-    import hwsim.learning.ottt as ottt
+    import hwsim.circuits.ottt_sync as ottt
 
     monkeypatch.setattr(ottt.OTTTChip, "train", _work)             # training must not start (either timing)
     monkeypatch.setattr(circuit.OTTTNetwork, "train", _work)

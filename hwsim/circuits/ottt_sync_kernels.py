@@ -1,5 +1,5 @@
-"""Numba kernels of the on-chip OTTT circuit (:mod:`hwsim.learning.ottt`): pure functions over
-integer arrays; the state lives in :class:`~hwsim.learning.ottt.OTTTChip`.
+"""Numba kernels of the on-chip OTTT circuit (:mod:`hwsim.circuits.ottt_sync`): pure functions over
+integer arrays; the state lives in :class:`~hwsim.circuits.ottt_sync.OTTTChip`.
 
 Per sample (state zeroed at its start) and step t = 0..T-1, in this order:
 

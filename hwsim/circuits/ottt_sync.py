@@ -17,7 +17,7 @@ The circuit (per hidden layer ``l``, per readout head ``h``), all in integers at
   (hidden layers and heads) with Lava's accumulator arithmetic: every step (OTTT_O) or through the
   tag, added to the weight at the sample's end (OTTT_A).
 
-The exact arithmetic and order are in :mod:`hwsim.learning.ottt_kernels`. The float counterpart
+The exact arithmetic and order are in :mod:`hwsim.circuits.ottt_sync_kernels`. The float counterpart
 and the mapping from a float network are in :mod:`rules.onchip`.
 
 Timing differs from Lava's one step per projection on purpose: all layers of a step see the spikes
@@ -36,7 +36,7 @@ from ..mapper import Mapping, map_network
 from ..network import Network
 from ..overflow import SATURATE, WRAP
 from ..spec import LOIHI, ChipSpec, SpecError, check_array_range, check_range
-from . import ottt_kernels as K
+from . import ottt_sync_kernels as K
 
 __all__ = ["OTTTCircuit", "OTTTChip", "OTTTRecord", "FEEDBACK_MODES"]
 
