@@ -47,6 +47,7 @@ from ..mapper import Mapping
 from ..network import Network
 from ..simulator import Simulator
 from ..spec import SpecError
+from ..weights import truncate_weights
 
 __all__ = ["ottt_network", "inference_network", "sample_steps", "OTTTNetwork"]
 
@@ -214,7 +215,10 @@ class OTTTNetwork:
     def _learned(self) -> dict:
         w = self.sim.learned_weights()
         if w is None:
-            return {k: p.weights.copy() for k, p in self.net.projections.items() if p.learning is not None}
+            # before the first run: the weights the learning engines start from (Lava truncates them on
+            # its first step: mixed 8-bit mantissas lose their LSB), not the IR's
+            return {k: truncate_weights(p.weights, p.sign_mode, p.num_weight_bits, self.net.spec.weight_bits)
+                    for k, p in self.net.projections.items() if p.learning is not None}
         return {k: v[0].astype(np.int64) for k, v in w.items()}
 
     @property
