@@ -100,6 +100,33 @@ def _rows_int32(g, p, rows, n_rows, A, Bv, SV, n_post, rs, ls, sh, thr, acc_lo, 
 
 
 @njit(cache=True)
+def _rows_int16_delta(g, p, rows, n_rows, A, Bv, SV, n_post, rs, ls, sh, thr, lo, hi):
+    """The rows of w or tag_2 (not tag_1) with int16 storage, in int16 lanes: ``v = clip(v + d, lo, hi)``,
+    ``d = ((A[i] B[j]) >> rs << ls + c) >> sh`` (the single-product delta form of the kernels module
+    docstring, exact for targets whose values start inside the accumulator range). The caller checked
+    that no term wraps or leaves the accumulator and that ``|lo|, |hi| + max|d|`` fit int16."""
+    b32 = np.empty(n_post, np.int32)
+    for j in range(n_post):
+        b32[j] = Bv[j]
+    d16 = np.empty(n_post, np.int16)
+    rs32 = np.int32(rs)
+    ls32 = np.int32(ls)
+    sh32 = np.int32(sh)
+    c32 = np.int32(max(0, (1 << sh) - 1 - thr))
+    lo16 = np.int16(lo)
+    hi16 = np.int16(hi)
+    for r in range(n_rows):
+        i = rows[r]
+        a = np.int32(A[p, i])
+        row = SV[g, i]
+        for j in range(n_post):
+            d16[j] = np.int16((np.int32(np.int32(np.int32(a * b32[j]) >> rs32) << ls32) + c32) >> sh32)
+        for j in range(n_post):
+            v = np.int16(row[j] + d16[j])
+            row[j] = min(max(v, lo16), hi16)
+
+
+@njit(cache=True)
 def _rows_int64(g, p, dep, tx, A, Bv, SV, n_post, cols, bcol, nc, rs, ls, sh, thr, acc_lo, acc_hi, lo, hi, sat):
     """The rows of target g with Lava's full int64 sequence (wrap32 of the product, clip of the term,
     ``fused_value``), on all columns (``nc < 0``) or on the nc columns ``cols`` with values ``bcol``.
@@ -189,7 +216,11 @@ def learn_outer(u, prod, tgt, tx, A, B, SV, r_conn, rounding, acc_lo, acc_hi, cn
         prod_max = a_max * b_max if a_max < big and b_max < big else big * big
         narrow = (prod_max < (np.int64(1) << 31) and (((prod_max >> rs) + 1) << ls) <= acc_hi and acc_hi < big
                   and max(abs(lo), abs(hi)) < (big >> sh))
-        if narrow:
+        d_max = (((prod_max >> rs) + 1) << ls >> sh) + 1
+        if narrow and g != T_T and SV.itemsize == 2 and max(abs(lo), abs(hi)) + d_max < 32767:
+            _rows_int16_delta(g, p, rows, n_rows, A, Bv, SV, n_post, rs, ls, sh, thr, lo, hi)
+            hit = False
+        elif narrow:
             sat_lo, sat_hi, _, _ = fused_bounds(tgt[g, G_SAT], False, acc_lo, acc_hi)
             hit = _rows_int32(g, p, rows, n_rows, A, Bv, SV, n_post, rs, ls, sh, thr, acc_lo, acc_hi, sat_lo,
                               sat_hi, lo, hi)
