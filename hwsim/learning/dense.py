@@ -1,6 +1,7 @@
 """Dense accumulation of a learning projection's spikes with its weights (fan-out major ``W`` (n_pre, n_post),
 int16 / int32 mantissas): binary and graded (payload) pre spikes forward, graded post values backward (a mirror).
-Sums in int64, shifted by ``weight_exp`` and wrapped to Lava's int32 output port."""
+Sums exact (int64, or int32 lanes where the number of rows bounds them), shifted by ``weight_exp`` and
+wrapped to Lava's int32 output port."""
 from __future__ import annotations
 
 import numpy as np
@@ -31,31 +32,64 @@ def dense_forward(W, s_in, weight_exp, acc, a_buff):
     and the entries whose shifted sum left int32 (Lava wraps them on its int32 output port).
     """
     n_pre, n_post = W.shape
-    for j in range(n_post):
-        acc[j] = 0
     n = 0
     for i in range(n_pre):
-        if s_in[i]:
-            n += 1
-            for j in range(n_post):
-                acc[j] += W[i, j]
+        n += s_in[i] != 0
+    if n * (np.int64(1) << (8 * W.itemsize - 1)) < (np.int64(1) << 31):
+        # every partial sum fits int32 (int16 weights: any number of spikes below 65536): int32 lanes
+        acc32 = np.zeros(n_post, np.int32)
+        for i in range(n_pre):
+            if s_in[i]:
+                row = W[i]
+                for j in range(n_post):
+                    acc32[j] = np.int32(acc32[j] + np.int32(row[j]))
+        for j in range(n_post):
+            acc[j] = acc32[j]
+    else:
+        for j in range(n_post):
+            acc[j] = 0
+        for i in range(n_pre):
+            if s_in[i]:
+                for j in range(n_post):
+                    acc[j] += W[i, j]
     return n * n_post, _send(acc, n_post, weight_exp, a_buff)
 
 
 @njit(cache=True)
 def dense_forward_graded(W, payload, weight_exp, acc, a_buff):
     """Dense accumulation of graded spikes (Lava ``num_message_bits > 0``):
-    ``a_buff = wrap32(shift(sum_i payload_i W[i, :], weight_exp))``. Returns ``(synaptic operations, wraps)``."""
+    ``a_buff = wrap32(shift(sum_i payload_i W[i, :], weight_exp))``. Returns ``(synaptic operations, wraps)``.
+
+    The sum is exact in int64; when ``rows x max|W| x max|payload| < 2**31`` bounds every partial sum
+    (the usual case: tens of input events of at most 8-bit payloads) it is accumulated in int32 vector
+    lanes, which gives the same integers."""
     n_pre, n_post = W.shape
-    for j in range(n_post):
-        acc[j] = 0
     n = 0
+    p_max = np.int64(0)
     for i in range(n_pre):
         p = payload[i]
         if p != 0:
             n += 1
-            for j in range(n_post):
-                acc[j] += W[i, j] * p
+            p_max = max(p_max, abs(p))
+    w_max = np.int64(1) << (8 * W.itemsize - 1)
+    if n * w_max * p_max < (np.int64(1) << 31):
+        acc32 = np.zeros(n_post, np.int32)
+        for i in range(n_pre):
+            p = np.int32(payload[i])
+            if p != 0:
+                row = W[i]
+                for j in range(n_post):
+                    acc32[j] = np.int32(acc32[j] + np.int32(row[j]) * p)
+        for j in range(n_post):
+            acc[j] = acc32[j]
+    else:
+        for j in range(n_post):
+            acc[j] = 0
+        for i in range(n_pre):
+            p = payload[i]
+            if p != 0:
+                for j in range(n_post):
+                    acc[j] += W[i, j] * p
     return n * n_post, _send(acc, n_post, weight_exp, a_buff)
 
 

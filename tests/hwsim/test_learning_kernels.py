@@ -223,3 +223,27 @@ def test_trace_history_matches_reference_histories(T):
     K.trace_history(eng._Hy, y, ref.ty, 2, p.decay, p.tau_nz, p.imp_int, p.imp_frac, 0.93, 3, 127)
     np.testing.assert_array_equal(eng._Hx, Hx)
     np.testing.assert_array_equal(eng._Hy, Hy)
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.int32])
+@pytest.mark.parametrize("rate, pmax", [(0.05, 255), (1.0, 255), (1.0, 1)])
+def test_dense_forward_sums_equal_numpy_int64_on_both_lanes(dtype, rate, pmax):
+    """The learning projection's forward sums (int32 lanes where the rows bound them, int64 otherwise:
+    all 700 rows at payload 255 with extreme int16 weights exceed int32) against numpy's int64 sum,
+    shifted by weight_exp and wrapped to int32 as Lava's output port."""
+    rng = np.random.default_rng(int(rate * 10) + pmax)
+    n_pre, n_post = 700, 33
+    hi = 2 ** 15 - 1 if dtype == np.int16 else 2 ** 20
+    W = rng.choice([-hi - 1, hi, 7, -3], size=(n_pre, n_post)).astype(dtype)
+    P = (rng.random(n_pre) < rate) * rng.integers(1, pmax + 1, n_pre)
+    for e in (0, -3, 2):
+        a = np.zeros(n_post, np.int32)
+        K.dense_forward_graded(W, P.astype(np.int64), e, np.zeros(n_post, np.int64), a)
+        ref = (W.astype(np.int64) * P[:, None]).sum(axis=0)
+        ref = ref << e if e >= 0 else ref >> -e
+        np.testing.assert_array_equal(a, ((ref + 2 ** 31) % 2 ** 32 - 2 ** 31).astype(np.int32))
+        b = np.zeros(n_post, np.int32)
+        K.dense_forward(W, P != 0, e, np.zeros(n_post, np.int64), b)
+        ref = W.astype(np.int64)[P != 0].sum(axis=0)
+        ref = ref << e if e >= 0 else ref >> -e
+        np.testing.assert_array_equal(b, ((ref + 2 ** 31) % 2 ** 32 - 2 ** 31).astype(np.int32))
