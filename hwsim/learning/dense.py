@@ -25,57 +25,23 @@ def _send(acc, n_post, weight_exp, a_buff):
 
 
 @njit(cache=True)
-def dense_forward(W, s_in, weight_exp, acc, a_buff):
-    """Dense accumulation of binary spikes: ``a_buff = wrap32(shift(sum_{i: s_i} W[i, :], weight_exp))``.
-
-    W is fan-out major (n_pre, n_post). Returns ``(synaptic operations, int32 wraps)``: spikes x n_post,
-    and the entries whose shifted sum left int32 (Lava wraps them on its int32 output port).
-    """
+def _forward_sum(W, x, acc):
+    """``acc = sum_i x_i W[i, :]`` (exact integers) over the rows with ``x_i != 0``, for binary (bool) or
+    graded (int) pre values ``x``; returns the number of those rows. When ``rows x max|W| x max|x| <
+    2**31`` bounds every partial sum (binary spikes on int16 weights always; tens of 8-bit payloads) the
+    sum runs in int32 vector lanes, which gives the same integers, else in int64."""
     n_pre, n_post = W.shape
     n = 0
+    x_max = np.int64(0)
     for i in range(n_pre):
-        n += s_in[i] != 0
-    if n * (np.int64(1) << (8 * W.itemsize - 1)) < (np.int64(1) << 31):
-        # every partial sum fits int32 (int16 weights: any number of spikes below 65536): int32 lanes
-        acc32 = np.zeros(n_post, np.int32)
-        for i in range(n_pre):
-            if s_in[i]:
-                row = W[i]
-                for j in range(n_post):
-                    acc32[j] = np.int32(acc32[j] + np.int32(row[j]))
-        for j in range(n_post):
-            acc[j] = acc32[j]
-    else:
-        for j in range(n_post):
-            acc[j] = 0
-        for i in range(n_pre):
-            if s_in[i]:
-                for j in range(n_post):
-                    acc[j] += W[i, j]
-    return n * n_post, _send(acc, n_post, weight_exp, a_buff)
-
-
-@njit(cache=True)
-def dense_forward_graded(W, payload, weight_exp, acc, a_buff):
-    """Dense accumulation of graded spikes (Lava ``num_message_bits > 0``):
-    ``a_buff = wrap32(shift(sum_i payload_i W[i, :], weight_exp))``. Returns ``(synaptic operations, wraps)``.
-
-    The sum is exact in int64; when ``rows x max|W| x max|payload| < 2**31`` bounds every partial sum
-    (the usual case: tens of input events of at most 8-bit payloads) it is accumulated in int32 vector
-    lanes, which gives the same integers."""
-    n_pre, n_post = W.shape
-    n = 0
-    p_max = np.int64(0)
-    for i in range(n_pre):
-        p = payload[i]
-        if p != 0:
+        v = np.int64(x[i])
+        if v != 0:
             n += 1
-            p_max = max(p_max, abs(p))
-    w_max = np.int64(1) << (8 * W.itemsize - 1)
-    if n * w_max * p_max < (np.int64(1) << 31):
+            x_max = max(x_max, abs(v))
+    if n * (np.int64(1) << (8 * W.itemsize - 1)) * x_max < (np.int64(1) << 31):
         acc32 = np.zeros(n_post, np.int32)
         for i in range(n_pre):
-            p = np.int32(payload[i])
+            p = np.int32(x[i])
             if p != 0:
                 row = W[i]
                 for j in range(n_post):
@@ -86,11 +52,30 @@ def dense_forward_graded(W, payload, weight_exp, acc, a_buff):
         for j in range(n_post):
             acc[j] = 0
         for i in range(n_pre):
-            p = payload[i]
+            p = np.int64(x[i])
             if p != 0:
                 for j in range(n_post):
                     acc[j] += W[i, j] * p
-    return n * n_post, _send(acc, n_post, weight_exp, a_buff)
+    return n
+
+
+@njit(cache=True)
+def dense_forward(W, s_in, weight_exp, acc, a_buff):
+    """Dense accumulation of binary spikes: ``a_buff = wrap32(shift(sum_{i: s_i} W[i, :], weight_exp))``.
+
+    W is fan-out major (n_pre, n_post). Returns ``(synaptic operations, int32 wraps)``: spikes x n_post,
+    and the entries whose shifted sum left int32 (Lava wraps them on its int32 output port).
+    """
+    n = _forward_sum(W, s_in, acc)
+    return n * W.shape[1], _send(acc, W.shape[1], weight_exp, a_buff)
+
+
+@njit(cache=True)
+def dense_forward_graded(W, payload, weight_exp, acc, a_buff):
+    """Dense accumulation of graded spikes (Lava ``num_message_bits > 0``):
+    ``a_buff = wrap32(shift(sum_i payload_i W[i, :], weight_exp))``. Returns ``(synaptic operations, wraps)``."""
+    n = _forward_sum(W, payload, acc)
+    return n * W.shape[1], _send(acc, W.shape[1], weight_exp, a_buff)
 
 
 @njit(cache=True)
