@@ -71,6 +71,8 @@ def check_array_range(name: str, arr, lo: int, hi: int, where: str = ""):
                             f"{tuple(int(i) for i in idx)} is not")
     elif a.dtype.kind not in "iub":
         raise SpecError(f"{prefix}{name} must be an integer array, got dtype {a.dtype}")
+    if a.min() >= lo and a.max() <= hi:          # the common case: two reductions, no temporaries
+        return a
     bad = (a < lo) | (a > hi)
     if np.any(bad):
         idx = np.unravel_index(np.argmax(bad), a.shape)

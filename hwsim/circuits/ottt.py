@@ -275,12 +275,14 @@ class OTTTNetwork:
     def _payload(self, X) -> np.ndarray:
         return check_payload(X, self.circuit, "OTTTNetwork")
 
-    def _frames(self, x: np.ndarray) -> np.ndarray:
-        """(T_s, n0) graded messages of one sample: step t < T carries frame ``t % Tx``."""
+    def _frames(self, X: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """(S, T_s, n0) graded messages of the samples ``X[idx]`` (X: (N, Tx, n0) payloads): step t < T
+        carries frame ``t % Tx`` as ``payload << PAYLOAD_SHIFT``, the drain steps are silent. The
+        narrowest signed type that holds a message (int16 at Loihi's widths)."""
         c = self.circuit
-        out = np.zeros((self.steps, c.layer_sizes[0]), np.int64)
-        idx = np.arange(c.T) % x.shape[0]
-        out[:c.T] = x[idx] << PAYLOAD_SHIFT
+        dt = np.int16 if c.in_bits + PAYLOAD_SHIFT < 15 else np.int32
+        out = np.zeros((len(idx), self.steps, c.layer_sizes[0]), dt)
+        out[:, :c.T] = X[np.asarray(idx)[:, None], np.arange(c.T) % X.shape[1]].astype(dt) << PAYLOAD_SHIFT
         return out
 
     # ---- running ------------------------------------------------------------------------------
@@ -329,7 +331,7 @@ class OTTTNetwork:
         for s0 in range(0, len(order), chunk):
             idx = order[s0:s0 + chunk]
             S = len(idx)
-            frames = np.concatenate([self._frames(X[n]) for n in idx])
+            frames = self._frames(X, idx).reshape(S * K, -1)
             lab = np.zeros((S, K, c.n_classes), np.int8)
             lab[np.arange(S), :c.T, y[idx]] = 1
             if chunk == 1:
@@ -359,7 +361,7 @@ class OTTTNetwork:
         out = np.zeros((X.shape[0], c.n_classes), np.int64)
         for b0 in range(0, X.shape[0], batch):
             xb = X[b0:b0 + batch]
-            frames = np.stack([self._frames(x) for x in xb], axis=1)      # (T_s, B, n0)
+            frames = np.ascontiguousarray(self._frames(xb, np.arange(len(xb))).transpose(1, 0, 2))  # (T_s, B, n0)
             sim.reset()
             rec = sim.run(self.steps, inputs={"input": frames})
             out[b0:b0 + len(xb)] = rec.probes[("readout", "v")].astype(np.int64).sum(axis=0)

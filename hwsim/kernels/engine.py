@@ -288,12 +288,15 @@ def run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, u, v, ring, acc32,
                     n_msg, n_act = learning_block(slot, vh[(t - pop_delay[p]) % H], y, c0, c1, pop_c0[p],
                                                   pop_partner0[p], pop_vth6p[p], lut, pop_lut0[p], pop_nlut[p],
                                                   pop_lut_shift[p], pop_shift[p], pop_seed[p], t, y_lo, y_hi)
-                if n_msg != 0:
-                    for c in range(uint64(c0), uint64(c1)):
-                        if y[c] != 0:
-                            spk_idx[ns] = c
-                            spk_val[ns] = y[c]
-                            ns += 1
+                # graded messages of the block, unless no compartment of it has a synapse or counter
+                # segment (learning / error outputs read by the learning phase only): then nothing to send
+                g0 = n_in_src + c0
+                g1 = n_in_src + c1
+                if n_msg != 0 and (seg_ptr[g1] != seg_ptr[g0] or sc_ptr[g1] != sc_ptr[g0]):
+                    for c in range(uint64(c0), uint64(c1)):      # branch-free compaction
+                        spk_idx[ns] = c
+                        spk_val[ns] = y[c]
+                        ns += y[c] != 0
                 ctr[ti, core, C_SPIKES] += n_msg
                 ctr[ti, core, C_ACTIVE] += n_act
                 continue
@@ -314,12 +317,12 @@ def run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, u, v, ring, acc32,
                         if ovf_flag[c] != 0:
                             return 1, ti, c, 0 if ovf_flag[c] & 1 else 1
             if n_spk != 0:
-                for c in range(uint64(c0), uint64(c1)):
-                    if s_row[c] != 0:
-                        spk_idx[ns] = c
-                        spk_val[ns] = s_row[c]
-                        rec_spk[ti, c] = s_row[c]
-                        ns += 1
+                for c in range(uint64(c0), uint64(c1)):          # branch-free compaction
+                    sc = s_row[c]
+                    spk_idx[ns] = c
+                    spk_val[ns] = sc
+                    rec_spk[ti, c] = sc
+                    ns += sc != 0
             ctr[ti, core, C_SPIKES] += n_spk
             ctr[ti, core, C_ACTIVE] += n_act
         # -- 2. probes ------------------------------------------------------------------------

@@ -31,31 +31,32 @@ def _forward_sum(W, x, acc):
     2**31`` bounds every partial sum (binary spikes on int16 weights always; tens of 8-bit payloads) the
     sum runs in int32 vector lanes, which gives the same integers, else in int64."""
     n_pre, n_post = W.shape
+    rows = np.empty(n_pre, np.int64)
     n = 0
     x_max = np.int64(0)
-    for i in range(n_pre):
+    for i in range(n_pre):                      # branch-free compaction of the non-zero rows
         v = np.int64(x[i])
-        if v != 0:
-            n += 1
-            x_max = max(x_max, abs(v))
+        rows[n] = i
+        n += v != 0
+        x_max = max(x_max, abs(v))
     if n * (np.int64(1) << (8 * W.itemsize - 1)) * x_max < (np.int64(1) << 31):
         acc32 = np.zeros(n_post, np.int32)
-        for i in range(n_pre):
+        for r in range(n):
+            i = rows[r]
             p = np.int32(x[i])
-            if p != 0:
-                row = W[i]
-                for j in range(n_post):
-                    acc32[j] = np.int32(acc32[j] + np.int32(row[j]) * p)
+            row = W[i]
+            for j in range(n_post):
+                acc32[j] = np.int32(acc32[j] + np.int32(row[j]) * p)
         for j in range(n_post):
             acc[j] = acc32[j]
     else:
         for j in range(n_post):
             acc[j] = 0
-        for i in range(n_pre):
+        for r in range(n):
+            i = rows[r]
             p = np.int64(x[i])
-            if p != 0:
-                for j in range(n_post):
-                    acc[j] += W[i, j] * p
+            for j in range(n_post):
+                acc[j] += W[i, j] * p
     return n
 
 

@@ -474,7 +474,7 @@ class LearningDenseEngine:
         p, r = self.program, self.rng
         if self._fast[F_OUTER]:
             self._fast[F_TMIN] = int(K.tmin_present(self._SV, p.tgt))
-        prog = (self._par, p.prod, p.fac, p.fac_c, p.tgt, p.imp_int, p.imp_frac, p.decay, p.tau_nz)
+        prog = (self._par, p.prod, p.fac, p.fac_c, p.tgt, p.imp_int, p.imp_frac, p.decay, p.tau_nz, p.trace_need)
         state = (self._xtr, self._ytr, self._tx, self._ty, self._SV, self._cnt, self._fast)
         rng = (r.trace[0], r.trace[1], r.trace[2], r.trace[3], r.r_off, r.conn, r.c_off)
         scratch = (self._Hx, self._Hy, self._A, self._B, self._G, self._TA, self._TB, self._acc, self._gb,

@@ -78,7 +78,7 @@ from .traces import overwrite_value, recv_spikes, trace_history  # noqa: F401
 
 # ---- the engine's entry points: arguments grouped as LearningDenseEngine.kernel_args -------------
 #   args = (prog, state, rng, scratch)
-#   prog    = (par, prod, fac, fac_c, tgt, imp_int, imp_frac, decay, tau_nz)      compiled rule, fixed
+#   prog    = (par, prod, fac, fac_c, tgt, imp_int, imp_frac, decay, tau_nz, need)  compiled rule, fixed
 #   state   = (xtr, ytr, tx, ty, SV, cnt, fast)                                     changes every step
 #   rng     = (r_xd, r_xi, r_yd, r_yi, r_off, r_conn, c_off)                        random-draw windows
 #   scratch = (Hx, Hy, A, B, G, TA, TB, acc, gb, R, dvec, y0m, y0b, Dx, raw_pre, raw_post)
@@ -103,7 +103,7 @@ def tmin_present(SV, tgt):
 def learn_epoch(t, prog, state, scratch, r_xd, r_xi, r_yd, r_yi, r_conn):
     """``run_lrn`` at step t (t % t_epoch == 0): traces over the epoch, then dw, dd, dt (the fast path
     of :mod:`.outer` where the program is outer, else :func:`learn_rows`). ``r_*``: this epoch's draws."""
-    par, prod, fac, fac_c, tgt, imp_int, imp_frac, decay, tau_nz = prog
+    par, prod, fac, fac_c, tgt, imp_int, imp_frac, decay, tau_nz, need = prog
     xtr, ytr, tx, ty, SV, cnt, fast = state
     Hx, Hy, A, B, G, TA, TB, acc, gb, R, dvec, y0m, y0b, Dx, raw_pre, raw_post = scratch
     T = par[PAR_T_EPOCH]
@@ -114,21 +114,25 @@ def learn_epoch(t, prog, state, scratch, r_xd, r_xi, r_yd, r_yi, r_conn):
     if decim >= 0 and (t // T) % (1 << decim) == 0:
         u = np.int64(1)
     cnt[CNT_TRACE_UPDATES] += trace_history(Hx, xtr, tx, np.int64(0), decay, tau_nz, imp_int,
-                                            imp_frac, r_xd, r_xi, trace_max)
+                                            imp_frac, r_xd, r_xi, trace_max, need)
     cnt[CNT_TRACE_UPDATES] += trace_history(Hy, ytr, ty, np.int64(2), decay, tau_nz, imp_int,
-                                            imp_frac, r_yd, r_yi, trace_max)
+                                            imp_frac, r_yd, r_yi, trace_max, need)
     nR = np.int64(0)
     for j in range(ty.shape[0]):
         if ty[j] > 0:
             R[nR] = j
             nR += 1
     if prod.shape[0] > 0:
+        outer = fast[F_OUTER] != 0
         build_tables(prod, fac, fac_c, u, tx, ty, Hx, Hy, A, B, G, TA, TB, raw_pre, raw_post,
-                     par[PAR_ACC_LO], par[PAR_ACC_HI])
+                     par[PAR_ACC_LO], par[PAR_ACC_HI], not outer)
         done = False
-        if fast[F_OUTER] != 0:
+        if outer:
             done = learn_outer(u, prod, tgt, tx, A, B, SV, r_conn, par[PAR_ROUNDING], par[PAR_ACC_LO],
                                par[PAR_ACC_HI], cnt, gb[3], gb[4], fast)
+            if not done:           # the generic evaluation reads the finished terms too
+                build_tables(prod, fac, fac_c, u, tx, ty, Hx, Hy, A, B, G, TA, TB, raw_pre, raw_post,
+                             par[PAR_ACC_LO], par[PAR_ACC_HI], True)
         if not done:
             learn_rows(prod, fac, fac_c, tgt, u, r_conn, tx, ty, R, nR, A, B, G, TA, TB, SV, acc, gb,
                        dvec, y0m, y0b, Dx, par[PAR_ACC_LO], par[PAR_ACC_HI], cnt, par[PAR_ROUNDING])

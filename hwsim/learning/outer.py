@@ -185,25 +185,26 @@ def learn_outer(u, prod, tgt, tx, A, B, SV, r_conn, rounding, acc_lo, acc_hi, cn
         if dep == D_U and u == 0:
             continue
         Bv = B[p, 1] if dep == D_X0 else B[p, 0]
+        # branch-free compactions of the non-zero columns and rows (their density is irregular)
         nc = 0
         b_max = np.int64(0)
         for j in range(n_post):
             b = Bv[j]
-            if b != 0:
-                cols[nc] = j
-                bcol[nc] = b
-                nc += 1
-                b_max = max(b_max, abs(b))
+            cols[nc] = j
+            bcol[nc] = b
+            nc += b != 0
+            b_max = max(b_max, abs(b))
         if nc == 0:
             continue
         a_max = np.int64(0)
         n_rows = 0
+        x0 = dep == D_X0
         for i in range(n_pre):
             a = A[p, i]
-            if a != 0 and (dep != D_X0 or tx[i] > 0):
-                rows[n_rows] = i
-                n_rows += 1
-                a_max = max(a_max, abs(a))
+            ok = (a != 0) & ((not x0) | (tx[i] > 0))
+            rows[n_rows] = i
+            n_rows += ok
+            a_max = max(a_max, abs(a) if ok else 0)
         if n_rows == 0:
             continue
         sh = tgt[g, G_SHIFT]

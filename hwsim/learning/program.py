@@ -102,6 +102,10 @@ class LearningProgram:
         ``exp(-1/tau)`` as Lava computes it (0 where tau == 0).
     tau_nz : bool (5,)
         tau != 0 (a trace with tau == 0 has no memory).
+    trace_need : bool (5,)
+        Whether the engine needs each trace's history: always for x1, x2 (carried from epoch to
+        epoch) and for the y traces of 2F / plain rules; for a 3F rule (y overwritten by the third
+        factors every step) only the y traces a factor reads.
     trace_max : int
         ``2**trace_bits - 1``.
     imp_rand_hi : int
@@ -123,6 +127,7 @@ class LearningProgram:
     imp_frac: np.ndarray
     decay: np.ndarray
     tau_nz: np.ndarray
+    trace_need: np.ndarray
     trace_max: int
     imp_rand_hi: int
     kind: int
@@ -246,6 +251,8 @@ def compile_program(rule: LearningRule, spec: ChipSpec, sign_mode: str = "mixed"
         imp_frac=imp_frac.astype(np.int64),
         decay=np.concatenate([_decay_factors(rule.taus[:2]), _decay_factors(rule.taus[2:])]),
         tau_nz=np.array([t != 0 for t in rule.taus], dtype=np.bool_),
+        trace_need=np.array([True, True] + [rule.kind != "3F" or any(f[0] == v for f in facs)
+                                            for v in (V_Y1, V_Y2, V_Y3)], dtype=np.bool_),
         trace_max=(1 << spec.trace_bits) - 1,
         imp_rand_hi=1 << spec.trace_bits,
         kind=KIND_CODE[rule.kind],

@@ -13,7 +13,7 @@ from .terms import factor_value, finish_term, mul_factor, wrap32
 
 @njit(cache=True)
 def build_tables(prod, fac, fac_c, u, tx, ty, Hx, Hy, A, B, G, TA, TB, raw_pre, raw_post, acc_lo,
-                 acc_hi):
+                 acc_hi, terms=True):
     """Per-epoch factor tables of every product.
 
     * ``A[p, i]``: wrap32(dep_i * m * row factors), dep_i = x0_i (x0), u (u) or 1 (y0).
@@ -21,7 +21,8 @@ def build_tables(prod, fac, fac_c, u, tx, ty, Hx, Hy, A, B, G, TA, TB, raw_pre, 
       (cross y-trace factors), else s = 0, including y0_j for y0 products.
     * ``G[p, s, i]``: wrap32(cross x-trace factors at the post spike time s = 1..t_epoch), y0 products.
     * ``TB[p, s, j]`` (mode COL) and ``TA[p, s, i]`` (mode ROW): finished accumulator terms; for y0
-      products ``TA[p, 0, i] = 0`` (no post spike, no term).
+      products ``TA[p, 0, i] = 0`` (no post spike, no term). Skipped with ``terms=False`` (the fast path
+      of :mod:`.outer` reads ``A`` and ``B`` only).
     """
     T = Hx.shape[0] - 1
     n_pre = tx.shape[0]
@@ -55,7 +56,11 @@ def build_tables(prod, fac, fac_c, u, tx, ty, Hx, Hy, A, B, G, TA, TB, raw_pre, 
                     raw_pre[i] = 0
             else:
                 tr = fac[f, F_TRACE]
-                if dep == D_X0:
+                if dep == D_X0 and T == 1:
+                    # one step per epoch: a spiking row reads H[1]; the others have A = 0 whatever they read
+                    for i in range(n_pre):
+                        raw_pre[i] = Hx[1, tr, i]
+                elif dep == D_X0:
                     for i in range(n_pre):
                         raw_pre[i] = Hx[tx[i], tr, i]
                 else:
@@ -113,6 +118,8 @@ def build_tables(prod, fac, fac_c, u, tx, ty, Hx, Hy, A, B, G, TA, TB, raw_pre, 
                                 raw_pre[i] = Hx[s, tr, i]
                             mul_factor(Gps, raw_pre, n_pre, f, fac, fac_c)
         # ---- finished terms
+        if not terms:
+            continue
         rs = prod[p, P_RSHIFT]
         ls = prod[p, P_LSHIFT]
         mode = prod[p, P_MODE]

@@ -39,9 +39,8 @@ def add_impulse(v, r, imp_int, imp_frac, vmax):
 
 @njit(cache=True)
 def decay_value(v, factor, r):
-    """``floor(f) + (r < f - floor(f))`` with ``f = factor * v`` in float64 (Lava's ``_decay_trace``)."""
-    if v == 0:
-        return np.int64(0)
+    """``floor(f) + (r < f - floor(f))`` with ``f = factor * v`` in float64 (Lava's ``_decay_trace``).
+    Branch-free (so loops over it vectorise); 0 stays 0 because the draw ``r`` is in [0, 1)."""
     f = factor * v
     fl = np.floor(f)
     return np.int64(fl) + (1 if r < f - fl else 0)

@@ -22,14 +22,18 @@ def overwrite_value(p):
 @njit(cache=True)
 def recv_spikes(te, s_in, bap, use_bap, xtr, ytr, tx, ty, imp_int, imp_frac, r_y_imp, trace_max):
     """Spike phase of the traces (Lava ``recv_traces``): a second spike in an epoch adds its impulse
-    now (pre: random 0, post: ``r_y_imp``); every spike records its within-epoch time ``te``."""
+    now (pre: random 0, post: ``r_y_imp``); every spike records its within-epoch time ``te``.
+    Selects, not branches, in the loops over neurons (they vectorise; spikes are irregular)."""
+    again = False
     for i in range(s_in.shape[0]):
-        if s_in[i]:
-            if tx[i] > 0:
+        again |= s_in[i] and tx[i] > 0
+    if again:                      # only with t_epoch > 1: a pre neuron spiking twice in an epoch
+        for i in range(s_in.shape[0]):
+            if s_in[i] and tx[i] > 0:
                 for k in range(2):
-                    xtr[k, i] = add_impulse(xtr[k, i], np.int64(0), imp_int[k], imp_frac[k],
-                                            trace_max)
-            tx[i] = te
+                    xtr[k, i] = add_impulse(xtr[k, i], np.int64(0), imp_int[k], imp_frac[k], trace_max)
+    for i in range(s_in.shape[0]):
+        tx[i] = te if s_in[i] else tx[i]
     if use_bap:
         for j in range(bap.shape[0]):
             if bap[j]:
@@ -41,31 +45,36 @@ def recv_spikes(te, s_in, bap, use_bap, xtr, ytr, tx, ty, imp_int, imp_frac, r_y
 
 
 @njit(cache=True)
-def trace_history(H, tr, tspk, base, decay, tau_nz, imp_int, imp_frac, r_decay, r_imp, trace_max):
+def trace_history(H, tr, tspk, base, decay, tau_nz, imp_int, imp_frac, r_decay, r_imp, trace_max, need):
     """Trace values over the epoch, ``H[s]`` for s = 0..t_epoch (Lava ``_compute_trace_histories``).
 
-    Returns the number of trace values decayed (non-zero values of traces with tau != 0).
+    ``need[base + k]`` False marks a trace whose history nothing reads (a 3F rule's y trace that no
+    factor reads: the third factors overwrite y every step): with one step per epoch only its
+    count is taken. Returns the number of trace values decayed (non-zero values of traces with tau != 0).
     """
     n_s = H.shape[0]
     K, n = tr.shape
     count = 0
     for k in range(K):
+        b = base + k
+        if not need[b] and n_s == 2:
+            if tau_nz[b]:
+                for i in range(n):
+                    count += tr[k, i] != 0
+            continue
         for i in range(n):
             H[0, k, i] = tr[k, i]
-    for s in range(1, n_s):
-        for k in range(K):
-            if tau_nz[base + k]:
-                fk = decay[base + k]
+        ii = imp_int[b]
+        fr = imp_frac[b]
+        for s in range(1, n_s):
+            if tau_nz[b]:
+                fk = decay[b]
                 for i in range(n):
                     v = H[s - 1, k, i]
                     count += v != 0
-                    H[s, k, i] = decay_value(v, fk, r_decay)
+                    h = decay_value(v, fk, r_decay)
+                    H[s, k, i] = add_impulse(h, r_imp, ii, fr, trace_max) if tspk[i] == s else h
             else:
                 for i in range(n):
-                    H[s, k, i] = 0
-        for i in range(n):
-            if tspk[i] == s:
-                for k in range(K):
-                    H[s, k, i] = add_impulse(H[s, k, i], r_imp, imp_int[base + k],
-                                             imp_frac[base + k], trace_max)
+                    H[s, k, i] = add_impulse(np.int64(0), r_imp, ii, fr, trace_max) if tspk[i] == s else 0
     return count

@@ -219,8 +219,8 @@ def test_trace_history_matches_reference_histories(T):
     ref.y_rng.decay, ref.y_rng.imp = 0.93, 3
     Hx, Hy = ref._histories()
     p = eng.program
-    K.trace_history(eng._Hx, x, ref.tx, 0, p.decay, p.tau_nz, p.imp_int, p.imp_frac, 0.41, 77, 127)
-    K.trace_history(eng._Hy, y, ref.ty, 2, p.decay, p.tau_nz, p.imp_int, p.imp_frac, 0.93, 3, 127)
+    K.trace_history(eng._Hx, x, ref.tx, 0, p.decay, p.tau_nz, p.imp_int, p.imp_frac, 0.41, 77, 127, p.trace_need)
+    K.trace_history(eng._Hy, y, ref.ty, 2, p.decay, p.tau_nz, p.imp_int, p.imp_frac, 0.93, 3, 127, p.trace_need)
     np.testing.assert_array_equal(eng._Hx, Hx)
     np.testing.assert_array_equal(eng._Hy, Hy)
 
