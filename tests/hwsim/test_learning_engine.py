@@ -274,3 +274,16 @@ def test_learn_step_for_an_external_accumulation_loop():
     for name in ("weights", "tag_1", "tag_2", "x1", "x2", "y1", "y2", "y3"):
         np.testing.assert_array_equal(getattr(ref, name), getattr(ext, name), err_msg=name)
     assert ref.counters.synapse_updates == ext.counters.synapse_updates
+
+
+
+def test_3f_third_factors_no_factor_reads_are_still_counted():
+    """A 3F rule reading only y2, one step per epoch: y1 and y3 (overwritten by the third factors every
+    step) have no history to compute, but Lava decays their non-zero values, so they are counted:
+    closed form = the non-zero third-factor inputs of the step (x traces all 0)."""
+    rule = LearningRule(dw="x0*x1*y2", kind="3F", t_epoch=1, rng_seed=4)   # y taus 65535: decaying
+    eng = LearningDenseEngine(np.zeros((5, 3), int), rule)
+    assert list(eng.program.trace_need) == [True, True, False, True, False]
+    eng.step(1, np.zeros(3, bool), y1=np.array([3, 0, 1, 0, 0]), y2=np.array([0, 7, 0, 0, 0]),
+             y3=np.array([1, 1, 1, 1, 0]))
+    assert eng.counters.trace_updates == 2 + 1 + 4
