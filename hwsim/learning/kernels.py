@@ -66,7 +66,7 @@ from .program import (CNT_EPOCHS, CNT_STEPS, CNT_SYN_D, CNT_SYN_OPS, CNT_SYN_T, 
                       CNT_TRACE_UPDATES, G_ACTIVE, G_LO, KIND_2F, KIND_3F, KIND_PLAIN, N_CNT, N_PAR, PAR_ACC_HI,
                       PAR_ACC_LO, PAR_DECIM, PAR_KIND, PAR_ROUNDING, PAR_T_EPOCH, PAR_TRACE_MAX, PAR_WEIGHT_EXP, T_T)
 from .rows import learn_rows  # noqa: F401
-from .tables import build_tables  # noqa: F401
+from .tables import build_factors, build_tables, build_terms  # noqa: F401
 from .terms import (ROUND_FLOOR, ROUND_NEAREST, ROUND_STOCHASTIC, ROUNDINGS, add_impulse, clip,  # noqa: F401
                     decay_value, delta_of, factor_value, finish_term, mul_factor, round_threshold, wrap32)
 from .traces import overwrite_value, recv_spikes, trace_history  # noqa: F401
@@ -123,17 +123,13 @@ def learn_epoch(t, prog, state, scratch, r_xd, r_xi, r_yd, r_yi, r_conn):
             R[nR] = j
             nR += 1
     if prod.shape[0] > 0:
-        outer = fast[F_OUTER] != 0
-        build_tables(prod, fac, fac_c, u, tx, ty, Hx, Hy, A, B, G, TA, TB, raw_pre, raw_post,
-                     par[PAR_ACC_LO], par[PAR_ACC_HI], not outer)
+        build_factors(prod, fac, fac_c, u, tx, ty, Hx, Hy, A, B, G, raw_pre, raw_post)
         done = False
-        if outer:
+        if fast[F_OUTER] != 0:
             done = learn_outer(u, prod, tgt, tx, A, B, SV, r_conn, par[PAR_ROUNDING], par[PAR_ACC_LO],
                                par[PAR_ACC_HI], cnt, gb[3], gb[4], fast)
-            if not done:           # the generic evaluation reads the finished terms too
-                build_tables(prod, fac, fac_c, u, tx, ty, Hx, Hy, A, B, G, TA, TB, raw_pre, raw_post,
-                             par[PAR_ACC_LO], par[PAR_ACC_HI], True)
-        if not done:
+        if not done:               # the generic evaluation also reads the finished terms
+            build_terms(prod, fac, fac_c, A, B, G, TA, TB, par[PAR_ACC_LO], par[PAR_ACC_HI])
             learn_rows(prod, fac, fac_c, tgt, u, r_conn, tx, ty, R, nR, A, B, G, TA, TB, SV, acc, gb,
                        dvec, y0m, y0b, Dx, par[PAR_ACC_LO], par[PAR_ACC_HI], cnt, par[PAR_ROUNDING])
             if fast[F_OUTER] != 0:

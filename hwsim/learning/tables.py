@@ -13,16 +13,21 @@ from .terms import factor_value, finish_term, mul_factor, wrap32
 
 @njit(cache=True)
 def build_tables(prod, fac, fac_c, u, tx, ty, Hx, Hy, A, B, G, TA, TB, raw_pre, raw_post, acc_lo,
-                 acc_hi, terms=True):
-    """Per-epoch factor tables of every product.
+                 acc_hi):
+    """Per-epoch tables of every product: :func:`build_factors`, then :func:`build_terms`."""
+    build_factors(prod, fac, fac_c, u, tx, ty, Hx, Hy, A, B, G, raw_pre, raw_post)
+    build_terms(prod, fac, fac_c, A, B, G, TA, TB, acc_lo, acc_hi)
+
+
+@njit(cache=True)
+def build_factors(prod, fac, fac_c, u, tx, ty, Hx, Hy, A, B, G, raw_pre, raw_post):
+    """Per-epoch factor tables of every product (the fast path of :mod:`.outer` reads ``A`` and ``B``
+    only; :func:`build_terms` finishes the terms the generic evaluation reads).
 
     * ``A[p, i]``: wrap32(dep_i * m * row factors), dep_i = x0_i (x0), u (u) or 1 (y0).
     * ``B[p, s, j]``: wrap32(column factors); for x0 products at the pre spike time s = 1..t_epoch
       (cross y-trace factors), else s = 0, including y0_j for y0 products.
     * ``G[p, s, i]``: wrap32(cross x-trace factors at the post spike time s = 1..t_epoch), y0 products.
-    * ``TB[p, s, j]`` (mode COL) and ``TA[p, s, i]`` (mode ROW): finished accumulator terms; for y0
-      products ``TA[p, 0, i] = 0`` (no post spike, no term). Skipped with ``terms=False`` (the fast path
-      of :mod:`.outer` reads ``A`` and ``B`` only).
     """
     T = Hx.shape[0] - 1
     n_pre = tx.shape[0]
@@ -117,9 +122,23 @@ def build_tables(prod, fac, fac_c, u, tx, ty, Hx, Hy, A, B, G, TA, TB, raw_pre, 
                             for i in range(n_pre):
                                 raw_pre[i] = Hx[s, tr, i]
                             mul_factor(Gps, raw_pre, n_pre, f, fac, fac_c)
-        # ---- finished terms
-        if not terms:
-            continue
+
+
+@njit(cache=True)
+def build_terms(prod, fac, fac_c, A, B, G, TA, TB, acc_lo, acc_hi):
+    """Finished accumulator terms from the factor tables of :func:`build_factors`: ``TB[p, s, j]``
+    (mode COL) and ``TA[p, s, i]`` (mode ROW); for y0 products ``TA[p, 0, i] = 0`` (no post spike,
+    no term)."""
+    T = TA.shape[1] - 1
+    n_pre = A.shape[1]
+    n_post = B.shape[2]
+    for p in range(prod.shape[0]):
+        dep = prod[p, P_DEP]
+        m = prod[p, P_MANT]
+        f0 = prod[p, P_F0]
+        f1 = prod[p, P_F1]
+        cross = prod[p, P_CROSS]
+        Ap = A[p]
         rs = prod[p, P_RSHIFT]
         ls = prod[p, P_LSHIFT]
         mode = prod[p, P_MODE]
