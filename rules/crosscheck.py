@@ -2,8 +2,10 @@
 
 After ``warmup_epochs`` of chip training (so that every layer fires; the default initial weights
 leave the second hidden layer silent for the first few hundred samples), from identical weights
-(the chip's integers times their scales) and identical quantized inputs, the chip (:class:`hwsim.circuits.ottt_sync.OTTTChip`) and its float twin (``rules.ottt`` with
-autograd, :class:`rules.onchip.OnChipOTTT`) learn from the same samples in the same order.
+(the chip's integers times their scales) and identical quantized inputs, the chip
+(:class:`hwsim.circuits.ottt.OTTTNetwork` on the Simulator) and its float twin on the chip's timing
+(:class:`rules.onchip_twin.PipelinedTwin`, through :class:`rules.onchip.OnChipOTTT`) learn from the same
+samples in the same order.
 
 * ``mode='lockstep'`` (default): before every sample the twin takes the chip's current weights, so
   each sample's update is compared from the same starting point; the accumulated updates are the
@@ -13,9 +15,9 @@ autograd, :class:`rules.onchip.OnChipOTTT`) learn from the same samples in the s
   spike flipped by rounding changes every later update).
 
 Reported per hidden layer: spike agreement, the membrane error in
-voltage LSBs (chip ``v`` before reset against ``S * u_float``; on chip timing, ``timing='chip'``, the
-membrane after the reset, which is what the Simulator's probes read), the first step (sample * T + t)
-where the spikes differ; per learning projection (hidden layers and heads): the cosine similarity
+voltage LSBs (the chip's membrane after the reset, which is what the Simulator's probes read, against
+``S * u_float``), the first step (sample * steps + t, ``steps`` the chip's steps per sample) where the
+spikes differ; per learning projection (hidden layers and heads): the cosine similarity
 and the relative error of the accumulated weight updates (chip in float units); and the test
 accuracy of both afterwards.
 """
@@ -61,9 +63,8 @@ def crosscheck(cfg: ChipTrainConfig, samples: int = 256, split=None, evaluate: b
         model.chip.train(ptr, ytr, order)
     model.set_twin_weights(model.chip_weights_float())
     order = orders[-1][:samples]
-    chip_timing = cfg.timing == "chip"
     S = len(order)
-    T = model.chip.steps if chip_timing else cfg.T     # steps per sample
+    T = model.chip.steps                              # steps per sample
     w0_chip = model.chip_weights_float()
     w0_float = model.twin_weights()
     start_gap = max(float(np.abs(a - b).max()) for a, b in zip(w0_chip, w0_float))
@@ -88,7 +89,7 @@ def crosscheck(cfg: ChipTrainConfig, samples: int = 256, split=None, evaluate: b
             d_float[p] += after_f[p] - before_f[p]
         for l in range(L):
             c_spk[l][k] = rec.spikes[l][0]
-            c_mem[l][k] = rec.v[l][0] if chip_timing else rec.vpre[l][0]
+            c_mem[l][k] = rec.v[l][0]
             for t in range(T):
                 f_spk[l][k, t] = rs[t][l]
                 f_mem[l][k, t] = ru[t][l]

@@ -1,5 +1,8 @@
-"""OTTT on the chip: map a float MLP to the integer circuit of :mod:`hwsim.circuits.ottt_sync`, train it
-there, and keep a float twin that runs the same rule in floating point (autograd, ``rules.ottt``).
+"""OTTT on the chip: map a float MLP to the integer circuit of :mod:`hwsim.circuits.ottt` (its parameters:
+:class:`hwsim.circuits.ottt_circuit.OTTTCircuit`), train it there on the one Simulator, and keep a float
+twin that runs the same rule in floating point on the chip's timing (:class:`rules.onchip_twin.PipelinedTwin`).
+The layer-synchronous float form of the rule (autograd, ``rules.ottt``: ``--backend float``) is the
+reference for what the chip's timing costs.
 
 Scales (all powers of two, so every conversion on chip is a shift). For a float value ``f``:
 
@@ -16,8 +19,9 @@ Scales (all powers of two, so every conversion on chip is a shift). For a float 
 
 The weight update the chip makes per step is ``m 2**(e - ps) x1 y2`` weight LSBs (``ps`` is Lava's
 uncompensated product shift), i.e. ``-lr_eff * a_hat * delta`` in float with
-``lr_eff = |m| 2**(e - ps) X U q`` (U = D_l or E_h). ``m`` (4 bits) and ``e >= -frac`` are the
-nearest to the requested ``lr``; when even ``m = 1, e = -frac`` is too large a step, U is halved
+``lr_eff = |m| 2**(e - ps) X U q`` (U = D_l or E_h; the first layer's pre trace is in input units
+``2**(in_bits - 1)`` instead of X). ``m`` (4 bits) and ``e >= e_min = max(-frac, -7)`` (Lava's rule-string
+exponent) are the nearest to the requested ``lr``; when even ``m = 1, e = e_min`` is too large a step, U is halved
 (coarser post factor, still unbiased through stochastic rounding) until it fits. The float twin
 uses the same ``lr_eff`` per projection with plain SGD, batch 1, the loss ``'sse'`` and the chip's
 weight range as a box constraint (``[-2**weight_bits, 2**weight_bits - 1] * q``, applied after
@@ -39,7 +43,7 @@ from hwsim.counters import estimate
 from hwsim.circuits.ottt import OTTTNetwork
 from hwsim.learning import ROUNDINGS
 from hwsim.learning.rule import S_EXP_RANGE
-from hwsim.circuits.ottt_sync import OTTTChip, OTTTCircuit
+from hwsim.circuits.ottt_circuit import OTTTCircuit
 from hwsim.program import chip_weights
 from hwsim.spec import LOIHI, ChipSpec, SpecError
 from models.init import init_chen_li
@@ -55,8 +59,22 @@ from .onchip_twin import PipelinedTwin
 from .ottt import OTTT, OTTTConfig
 
 CHIP_RULES = ("ottt-a", "ottt-o")
-TIMINGS = ("chip", "layer-sync")
+TIMINGS = ("chip",)
+# timings that existed once, refused with the reason (saved configs hold timing='chip')
+REMOVED_TIMINGS = {"layer-sync": "the layer-synchronous integer kernel was removed (one chip)"}
+FLOAT_REFERENCE = "the layer-synchronous reference is the float OTTT (--backend float --rule ottt-a)"
 HEADROOM_BITS = 5
+
+
+def check_timing(value, name: str = "timing") -> str:
+    """``value`` if it is an allowed timing ('chip'); ValueError naming ``name``, the value, the allowed
+    value and, for a removed timing, why and where its reference is now."""
+    if value in TIMINGS:
+        return value
+    allowed = ", ".join(repr(t) for t in TIMINGS)
+    if value in REMOVED_TIMINGS:
+        raise ValueError(f"{name}={value!r}: {REMOVED_TIMINGS[value]}; allowed: {allowed}; {FLOAT_REFERENCE}")
+    raise ValueError(f"{name}={value!r} is not allowed; allowed: {allowed}")
 
 
 @dataclass(frozen=True)
@@ -71,11 +89,11 @@ class ChipTrainConfig:
     weight_range : weight range as a multiple of the largest initial weight (rounded up to 2**k);
     init : 'default' (PyTorch's) | 'chen-li' (``models.init``, every layer firing at the start);
     seed;  limit : first ``limit`` training samples;  dataset, data_dir : as ``rules.train``;
-    timing : 'chip' (the OTTT network on the Simulator, Lava's one step per projection, float twin
-    :class:`rules.onchip_twin.PipelinedTwin`) | 'layer-sync' (the idealized layer-synchronous circuit
-    kernel and the autograd twin ``rules.ottt``: the reference for what the chip's timing costs).
+    timing : 'chip', the only value (the OTTT network on the Simulator, Lava's one step per projection,
+    float twin :class:`rules.onchip_twin.PipelinedTwin`); kept as a field because saved configs hold it.
+    'layer-sync' (the former layer-synchronous integer kernel) is refused (:func:`check_timing`).
     rounding : rounding of the learning updates, 'stochastic' (Lava's) | 'nearest' | 'floor'
-    (``hwsim.learning.ROUNDINGS``; 'nearest' and 'floor' need timing='chip', see ``check_backend``).
+    (``hwsim.learning.ROUNDINGS``).
     """
 
     rule: str = "ottt-a"
@@ -125,8 +143,7 @@ class ChipTrainConfig:
                 raise ValueError(f"{name}={v!r} is outside the allowed range [{lo}, {hi}]")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit={self.limit!r} must be >= 1")
-        if self.timing not in TIMINGS:
-            raise ValueError(f"timing={self.timing!r} is not one of {TIMINGS}")
+        check_timing(self.timing)
         if self.init not in ("default", "chen-li"):
             raise ValueError(f"init={self.init!r} is not one of ('default', 'chen-li')")
         if self.rounding not in ROUNDINGS:
@@ -241,9 +258,11 @@ class ChipScales:
 class OnChipOTTT:
     """A float-initialised network mapped onto the OTTT circuit, with its float twin.
 
-    ``chip`` (:class:`hwsim.circuits.ottt_sync.OTTTChip`) and ``twin`` (a float ``SpikingNet``) start from
-    the same weights (the chip's integers times their scales), see the same quantized inputs
-    (``encode``) and run the same rule; ``twin_step`` / ``twin_train`` are the float side.
+    ``chip`` (:class:`hwsim.circuits.ottt.OTTTNetwork`, run by the Simulator) and ``pipelined`` (the float
+    twin, :class:`rules.onchip_twin.PipelinedTwin`) start from the same weights (the chip's integers times
+    their scales), see the same quantized inputs (``quantize_input``) and run the same rule on the same
+    timing; ``twin_sample`` / ``twin_readout`` are the float side. ``twin`` is the float ``SpikingNet``
+    the circuit was mapped from (its initial weights).
     """
 
     def __init__(self, cfg: ChipTrainConfig, n_in: int, n_classes: int, x_calib: np.ndarray, y_calib: np.ndarray):
@@ -287,26 +306,26 @@ class OnChipOTTT:
         xq = torch.as_tensor(self.quantize_input(x_calib) / self.in_unit, dtype=torch.float32)
         dmax = _calibrate_deltas(net, rule, xq, torch.as_tensor(y_calib, dtype=torch.long), cfg.T)
         ymax = 2.0 ** tb - 1
-        # chip timing keeps headroom above the calibrated post factors (1 bit at Loihi's widths, half the
-        # extra bits of wider traces): |delta| grows during training and a clipped post factor biases
-        # the update (16-bit cross-check: 31 of 474 learning outputs of layer 1 clipped after 600 samples
-        # without headroom, update cosine 0.59)
-        hr = 2.0 ** max(1, (tb - LOIHI.trace_bits) // 2) if cfg.timing == "chip" else 1.0
+        # headroom above the calibrated post factors (1 bit at Loihi's widths, half the extra bits of
+        # wider traces): |delta| grows during training and a clipped post factor biases the update
+        # (16-bit cross-check: 31 of 474 learning outputs of layer 1 clipped after 600 samples without
+        # headroom, update cosine 0.59)
+        hr = 2.0 ** max(1, (tb - LOIHI.trace_bits) // 2)
         # heads: |o - onehot| <= 2 at the start; wider traces keep the same extra headroom for it (a readout
         # of many learned inputs leaves [-2, 2]: 16-bit cross-check of 256-256, head1 cosine 0.60 without it)
-        hr_head = 2.0 ** max(0, (tb - LOIHI.trace_bits) // 2) if cfg.timing == "chip" else 1.0
+        hr_head = 2.0 ** max(0, (tb - LOIHI.trace_bits) // 2)
         U = [_pow2_floor(ymax / (hr * max(d, 1e-6))) for d in dmax] + [_pow2_floor(ymax / (2.0 * hr_head))] * H
         # the learning rate per projection
         frac = sp.accumulator_bits - wb
         ps = max(0, 2 * tb + 4 - sp.accumulator_bits)
-        # the smallest rule exponent: one accumulator fraction bit (2**-frac weight LSBs per unit product);
-        # on chip timing the rule is a Lava rule string, whose exponent is at least -7 (S_EXP_RANGE), which
-        # binds when accumulator_bits > weight_bits + 7 (then the post factors are halved instead)
-        e_min = -frac if cfg.timing != "chip" else max(-frac, S_EXP_RANGE[0])
+        # the smallest rule exponent: one accumulator fraction bit (2**-frac weight LSBs per unit product),
+        # and the rule is a Lava rule string, whose exponent is at least -7 (S_EXP_RANGE), which binds
+        # when accumulator_bits > weight_bits + 7 (then the post factors are halved instead)
+        e_min = max(-frac, S_EXP_RANGE[0])
         m, e, lr_eff, halvings = [], [], [], []
-        # pre-trace unit per projection: on chip timing the first layer's trace holds the input value
-        # itself (Lava's OVERWRITE: x1 = the message / 2), in input units; elsewhere trace units X
-        Xp = [self.in_unit if (p == 0 and cfg.timing == "chip") else X for p in range(L + H)]
+        # pre-trace unit per projection: the first layer's trace holds the input value itself (Lava's
+        # OVERWRITE: x1 = the message / 2), in input units; the other projections' are trace units X
+        Xp = [self.in_unit if p == 0 else X for p in range(L + H)]
         for p in range(L + H):
             n_half = 0
             while cfg.lr * 2.0 ** ps / (Xp[p] * U[p] * q[p]) < 2.0 ** e_min * 0.75:
@@ -359,23 +378,16 @@ class OnChipOTTT:
             x_imp=int(X), in_bits=cfg.in_bits, lut_bits=lut_bits, seed=cfg.seed, spec=sp, rounding=cfg.rounding)
         self.scales = ChipScales(S=S, X=X, q=q, U=U, lr_eff=lr_eff, lr_halvings=halvings, lut_frac=lut_frac,
                                  lut_bin=lut_bin)
-        self.twin = net
-        self.pipelined = None
-        if cfg.timing == "chip":
-            self.chip = OTTTNetwork(self.circuit, ints[:L], ints[L:], fb_ints)
-            fb = None
-            if fb_ints is not None:     # the chip's static feedback weights (Lava truncates their LSB)
-                fb = [chip_weights(np.asarray(f).T, "mixed", sp.weight_bits, sp).T * q[L + h]
-                      for h, f in enumerate(fb_ints)]
-            self.pipelined = PipelinedTwin(
-                self.circuit, [w * qq for w, qq in zip(self.chip.weights, q)],
-                [w * qq for w, qq in zip(self.chip.heads, q[L:])], fb, lr_eff, q, self.in_unit,
-                1.0 - dv / 4096.0, self.circuit.x_dec / 4096.0, cfg.alpha, ((1 << tb) - 1) / X)
-        else:
-            self.chip = OTTTChip(self.circuit, ints[:L], ints[L:], fb_ints)
-        groups = [{"params": [w], "lr": lr} for w, lr in zip(mats, lr_eff)]
-        self.optimizer = torch.optim.SGD(groups, lr=cfg.lr)
-        self._box = [(w, lo * qq, hi * qq) for w, qq in zip(mats, q)]
+        self.twin = net              # the float network the circuit was mapped from (initial weights)
+        self.chip = OTTTNetwork(self.circuit, ints[:L], ints[L:], fb_ints)
+        fb = None
+        if fb_ints is not None:     # the chip's static feedback weights (Lava truncates their LSB)
+            fb = [chip_weights(np.asarray(f).T, "mixed", sp.weight_bits, sp).T * q[L + h]
+                  for h, f in enumerate(fb_ints)]
+        self.pipelined = PipelinedTwin(
+            self.circuit, [w * qq for w, qq in zip(self.chip.weights, q)],
+            [w * qq for w, qq in zip(self.chip.heads, q[L:])], fb, lr_eff, q, self.in_unit,
+            1.0 - dv / 4096.0, self.circuit.x_dec / 4096.0, cfg.alpha, ((1 << tb) - 1) / X)
 
     # ---- inputs ------------------------------------------------------------------------------------
     def quantize_input(self, x) -> np.ndarray:
@@ -400,79 +412,22 @@ class OnChipOTTT:
         return [w * q for w, q in zip(self.chip.weights + self.chip.heads, self.scales.q)]
 
     def twin_weights(self) -> list:
-        if self.pipelined is not None:
-            return self.pipelined.weights()
-        mats = [layer.op.weight for layer in self.twin.layers] + [h.weight for h in self.rule.head_linears(self.twin)]
-        return [w.detach().double().numpy().copy() for w in mats]
+        return self.pipelined.weights()
 
-    @torch.no_grad()
     def set_twin_weights(self, mats: list) -> None:
         """Overwrite the twin's weights and heads with ``mats`` (float arrays, (n_post, n_pre))."""
-        if self.pipelined is not None:
-            self.pipelined.set_weights(mats)
-            return
-        params = [layer.op.weight for layer in self.twin.layers] + [h.weight for h in self.rule.head_linears(self.twin)]
-        for w, m in zip(params, mats):
-            w.copy_(torch.as_tensor(m, dtype=w.dtype))
+        self.pipelined.set_weights(mats)
 
     # ---- float twin --------------------------------------------------------------------------------
     def twin_sample(self, x: torch.Tensor, label: int, learn: bool = True, record: bool = False):
         """One sample (1, n_in) through the float twin, learning as the rule says; returns the
-        readout sum and, when ``record``, per step spikes / membranes before reset per layer."""
-        if self.pipelined is not None:
-            out, rec = self.pipelined.sample(np.asarray(x[0]) * self.in_unit, label, learn, record)
-            return torch.as_tensor(out), rec.get("s", []), rec.get("v", [])     # v after the reset
-        rule, net, opt = self.rule, self.twin, self.optimizer
-        T = self.cfg.T
-        y = torch.tensor([label])
-        states = net.init_states(1)
-        traces = rule.init_traces(net, 1)
-        out = torch.zeros(self.circuit.n_classes)
-        rec_s, rec_u = [], []
-        online = rule.config.online
-        if learn and not online:
-            opt.zero_grad(set_to_none=True)
-        for t in range(T):
-            if learn and online:
-                opt.zero_grad(set_to_none=True)
-            with torch.enable_grad() if learn else torch.no_grad():
-                outs, states, traces, spikes, mems = rule.forward_step(net, x, states, traces)
-                if learn:
-                    rule.loss(outs, y, T).backward()
-            out += outs[-1].detach()[0]
-            if record:
-                rec_s.append([s.detach()[0].numpy().copy() for s in spikes])
-                rec_u.append([u.detach()[0].numpy().copy() for u in mems])
-            if learn and online:
-                self._step(opt)
-        if learn and not online:
-            self._step(opt)
-        return out, rec_s, rec_u
+        readout sum and, when ``record``, per step spikes / membranes (after the reset) per layer."""
+        out, rec = self.pipelined.sample(np.asarray(x[0]) * self.in_unit, label, learn, record)
+        return torch.as_tensor(out), rec.get("s", []), rec.get("v", [])
 
-    def _step(self, opt) -> None:
-        """SGD step, then the chip's weight range (projected SGD: the range is part of the network)."""
-        opt.step()
-        with torch.no_grad():
-            for w, lo, hi in self._box:
-                w.clamp_(lo, hi)
-
-    @torch.no_grad()
     def twin_readout(self, payload: np.ndarray, batch: int = 512) -> np.ndarray:
         """Sum over steps of the twin's last readout (N, C), no learning."""
-        if self.pipelined is not None:
-            return self.pipelined.readout(payload, batch)
-        outs = []
-        x = self.twin_input(payload)
-        for i in range(0, len(x), batch):
-            xb = x[i:i + batch]
-            states = self.twin.init_states(xb.shape[0])
-            traces = self.rule.init_traces(self.twin, xb.shape[0])
-            acc = 0
-            for _ in range(self.cfg.T):
-                o, states, traces, _, _ = self.rule.forward_step(self.twin, xb, states, traces)
-                acc = acc + o[-1]
-            outs.append(acc.numpy())
-        return np.concatenate(outs)
+        return self.pipelined.readout(payload, batch)
 
 
 def load_split(cfg: ChipTrainConfig):
@@ -487,19 +442,9 @@ def epoch_orders(n: int, epochs: int, seed: int) -> list:
     return [rng.permutation(n) for _ in range(epochs)]
 
 
-def check_backend(cfg: ChipTrainConfig) -> None:
-    """Refuse what the backend cannot run (before any work): the layer-synchronous reference kernel
-    rounds its learning updates stochastically only; chip timing runs every rounding of the learning
-    engine (``hwsim.learning.LearningDenseEngine(rounding=)``, set on each learning projection)."""
-    if cfg.rounding != "stochastic" and cfg.timing != "chip":
-        raise ValueError(f"rounding={cfg.rounding!r} needs timing='chip' (the layer-synchronous reference kernel "
-                         "rounds stochastically only)")
-
-
 def build(cfg: ChipTrainConfig, split=None):
     """``(OnChipOTTT, split, train payloads, test payloads)`` for a config (calibrated on the first
     64 training samples)."""
-    check_backend(cfg)
     split = split if split is not None else load_split(cfg)
     xtr = np.asarray(split.x_train).reshape(len(split.x_train), -1)
     ytr = np.asarray(split.y_train)
@@ -518,14 +463,11 @@ def save_chip_run(path, res: dict) -> None:
     """Write a chip training run (config, per-epoch history, the learning state of the chip: weights,
     tags, traces, random streams, time step, sample position, counters) with its network to HDF5
     (``hwsim.io.save_run``, atomic); :func:`train_chip` with ``start=load_chip_run(path)`` continues it
-    bit-identically. On chip timing only (the layer-synchronous kernel keeps no checkpoint)."""
+    bit-identically."""
     from hwsim.io import save_run
 
     model = res["_model"]
-    if model.cfg.timing != "chip":
-        raise ValueError("saving a chip run needs timing='chip' (the Simulator); the layer-synchronous "
-                         "reference kernel has no learning-state checkpoint")
-    net = model.chip.current_network() if hasattr(model.chip, "current_network") else model.chip.network()
+    net = model.chip.current_network()
     payload = {"format": CHIP_RUN_FORMAT, "config": json.dumps(res["config"], sort_keys=True),
                "epochs_done": len(res["chip"]["history"]), "history": res["chip"]["history"],
                "chip": model.chip.checkpoint()}
@@ -567,8 +509,6 @@ def train_chip(cfg: ChipTrainConfig, split=None, twin: bool = False, progress: b
         if twin:
             raise ValueError("a resumed chip run trains the chip only (the float twin is trained after the chip "
                              "over all epochs: run it without --resume)")
-        if model.cfg.timing != "chip":
-            raise ValueError("resuming a chip run needs timing='chip'")
         first = int(start["epochs_done"])
         if first >= cfg.epochs:
             raise ValueError(f"the saved run has {first} epochs done; epochs={cfg.epochs} adds none")

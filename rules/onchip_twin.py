@@ -35,7 +35,7 @@ def _sigmoid_grad(alpha: float, x: np.ndarray) -> np.ndarray:
 
 
 class PipelinedTwin:
-    """Float64 OTTT on the chip's timing, for one :class:`~hwsim.circuits.ottt_sync.OTTTCircuit`.
+    """Float64 OTTT on the chip's timing, for one :class:`~hwsim.circuits.ottt_circuit.OTTTCircuit`.
 
     Parameters
     ----------

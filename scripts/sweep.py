@@ -5,7 +5,7 @@ Examples::
     hwlearn sweep study.toml --out runs/sweep/mine              # a study file
     hwlearn sweep --preset learning-precision --dataset digits  # a preset (learning-precision, ptq, rounding)
     hwlearn sweep --base onchip --axis weight_bits=4,8 --axis trace_bits=5,7 --set hidden=[64] \\
-                  --set in_bits=auto --set timing=layer-sync --seeds 0 1 --epochs 2 --limit 200 --out runs/sweep/small
+                  --set in_bits=auto --seeds 0 1 --epochs 2 --limit 200 --out runs/sweep/small
     hwlearn sweep study.toml --engine ray --ray-address auto    # the same cells on a Ray cluster
     hwlearn sweep study.toml --check                            # validate and count the cells, run nothing
     hwlearn sweep report runs/sweep/mine                        # summary + PNG plots

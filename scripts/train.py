@@ -59,6 +59,20 @@ def _opt(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def check_timing_option(args) -> None:
+    """``--timing``: 'chip' only; 'layer-sync' (the removed layer-synchronous kernel) is refused with the
+    reason and the float reference (UsageError, exit 2), before any work."""
+    timing = getattr(args, "timing", None)
+    if timing in (None, "chip"):
+        return
+    from rules.onchip import check_timing
+
+    try:
+        check_timing(timing, "--timing")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def add_chip_arguments(p: argparse.ArgumentParser) -> None:
     """Options of the on-chip OTTT circuit (``train --backend chip`` and ``crosscheck``)."""
     p.add_argument("--local-blocks", action="store_true",
@@ -78,9 +92,10 @@ def add_chip_arguments(p: argparse.ArgumentParser) -> None:
                         "or weight bits + 7)")
     p.add_argument("--tag-bits", type=_bits("--tag-bits", 1, 16), default=None,
                    help="tag bits, 1..16 (OTTT_A accumulates there; default: 8, or the weight bits)")
-    p.add_argument("--timing", default=None, choices=("chip", "layer-sync"),
-                   help="chip: the OTTT network on the one Simulator, Lava's timing (one step per projection); "
-                        "layer-sync: the idealized layer-synchronous reference kernel (default: chip)")
+    p.add_argument("--timing", default=None, metavar="chip",
+                   help="chip, the only value: the OTTT network on the one Simulator, Lava's timing (one step "
+                        "per projection); layer-sync was removed (one chip): its layer-synchronous reference "
+                        "is the float OTTT, --backend float --rule ottt-a (default: chip)")
     p.add_argument("--weight-range", type=float_type("--weight-range", 1.0, 2.0 ** 20), default=None,
                    help="chip weight range as a multiple of the largest initial weight, rounded up to a "
                         "power of two, in [1, 2**20] (default: 8)")
@@ -167,6 +182,7 @@ def _resolve(args) -> None:
     Raises UsageError naming the option. Runs before any data is loaded.
     """
     chip = args.backend == "chip"
+    check_timing_option(args)
     if not getattr(args, "resume", None):          # a resumed run's dataset is the checkpoint's (_resume)
         check_data_dir(args.dataset, args.data_dir)
     if chip:
@@ -226,6 +242,7 @@ def config_from_args(args):
 def chip_config_from_args(args, **extra):
     from rules.onchip import ChipTrainConfig
 
+    check_timing_option(args)
     tb = args.trace_bits or 7
     kw = dict(rule=args.rule, local_blocks=args.local_blocks, feedback=args.feedback, T=args.T,
               hidden=args.hidden, weight_bits=args.weight_bits, trace_bits=args.trace_bits,
@@ -285,9 +302,6 @@ def run_chip(args) -> int:
               f"{start['epochs_done'] + 1}..{cfg.epochs}")
     else:
         cfg = chip_config_from_args(args)
-    if (args.save or args.resume) and cfg.timing != "chip":
-        raise UsageError("--save/--resume with --backend chip need --timing chip (the layer-synchronous reference "
-                         "kernel keeps no learning-state checkpoint)")
     check_chip_size(cfg)
     _preflight_outputs(args)
     check_output(args.save, "--save")

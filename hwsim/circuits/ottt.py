@@ -1,6 +1,6 @@
 """On-chip OTTT as a Network: the builder, the host protocol, and the runner on the Simulator.
 
-:func:`ottt_network` turns the integer parameters of an :class:`~hwsim.circuits.ottt_sync.OTTTCircuit`
+:func:`ottt_network` turns the integer parameters of an :class:`~hwsim.circuits.ottt_circuit.OTTTCircuit`
 and its weights into chip IR (docs/onchip.md, "The circuit as a network"):
 
 * ``input`` (graded; message ``2 x`` for an input value ``x`` in ``[0, 2**in_bits - 1]``, so that
@@ -41,7 +41,7 @@ import numpy as np
 
 from ..constants import VTH_SHIFT
 from ..counters import FIELDS, Counters
-from .ottt_sync import OTTTCircuit, check_labels, check_order, check_payload
+from .ottt_circuit import OTTTCircuit, check_labels, check_order, check_payload
 from ..learning.rule import LearningRule
 from ..mapper import Mapping
 from ..network import Network
@@ -189,10 +189,9 @@ def _add(a: Counters, b: Counters) -> Counters:
 
 
 class OTTTNetwork:
-    """On-chip OTTT run by the Simulator: the learning network, the host protocol, inference.
-
-    Same interface as :class:`hwsim.circuits.ottt_sync.OTTTChip` (``train``, ``readout``, ``predict``,
-    ``weights``, ``heads``, ``feedback``, ``counters``, ``samples_seen``, ``mapping``, ``network``).
+    """On-chip OTTT run by the Simulator: the learning network, the host protocol, inference
+    (``train``, ``readout``, ``predict``, ``weights``, ``heads``, ``feedback``, ``counters``,
+    ``samples_seen``, ``mapping``, ``network``).
     """
 
     def __init__(self, circuit: OTTTCircuit, weights: Sequence, heads: Sequence,

@@ -7,7 +7,7 @@ from rules.study import PRESETS, StudyError, load_study_file, parse_study, prese
 from scripts.cli import main
 
 TINY = {"base": "onchip", "epochs": 1, "limit": 48, "seeds": [0, 1],
-        "fixed": {"hidden": [16], "T": 4, "in_bits": "auto", "timing": "layer-sync"},
+        "fixed": {"hidden": [16], "T": 4, "in_bits": "auto", "timing": "chip"},
         "axes": {"weight_bits": [6, 8], "trace_bits": [5, 7]}}
 
 
@@ -40,7 +40,7 @@ def test_reference_mode_shares_one_float_twin_per_seed():
 
 def test_toml_file_and_presets(tmp_path):
     f = tmp_path / "s.toml"
-    f.write_text('base = "onchip"\nepochs = 1\nseeds = [3]\n[fixed]\nhidden = [8]\nin_bits = "auto"\ntiming = "layer-sync"\n'
+    f.write_text('base = "onchip"\nepochs = 1\nseeds = [3]\n[fixed]\nhidden = [8]\nin_bits = "auto"\ntiming = "chip"\n'
                  '[axes]\ntrace_bits = [4, 7]\nrounding = ["stochastic"]\n')
     s = parse_study(load_study_file(f))
     assert s.seeds == (3,) and [p["trace_bits"] for p in s.points] == [4, 7]
@@ -50,11 +50,12 @@ def test_toml_file_and_presets(tmp_path):
     assert {p["trace_bits"] for p in lp.points} == {4, 5, 7, 9, 12}
     ptq = parse_study(preset("ptq"))
     assert len(ptq.points) == 6 * 7
-    # rounding: on chip timing (the Simulator's learning engine); the layer-sync kernel refuses it up front
+    # rounding: on chip timing (the Simulator's learning engine), the only timing
     assert len(parse_study(preset("rounding")).points) == 9
     sync = preset("rounding")
     sync["fixed"]["timing"] = "layer-sync"
-    with pytest.raises(StudyError, match="rounding='nearest' needs timing='chip'"):
+    with pytest.raises(StudyError, match=r"fixed: timing='layer-sync': the layer-synchronous integer kernel was "
+                                         r"removed \(one chip\); allowed: 'chip'"):
         parse_study(sync)
     assert set(PRESETS) == {"learning-precision", "ptq", "rounding"}
 
@@ -89,6 +90,11 @@ BAD = [
     ({"axes": {"weight_bits": [8], "accumulator_bits": [6]}},
      r"accumulator_bits=6 must be >= weight_bits=8"),
     ({"reference": {"weight_bits": 8}}, r"reference is used with float='reference' only"),
+    ({"axes": {"timing": ["chip", "layer-sync"]}},
+     r"axes: timing='layer-sync': the layer-synchronous integer kernel was removed \(one chip\); allowed: 'chip'; "
+     r"the layer-synchronous reference is the float OTTT \(--backend float --rule ottt-a\)"),
+    ({"fixed": {"hidden": [16], "timing": "layer-sync"}}, r"fixed: timing='layer-sync': the layer-synchronous"),
+    ({"axes": {"timing": ["lava"]}}, r"timing='lava' is not allowed; allowed: 'chip'"),
 ]
 
 
@@ -132,7 +138,14 @@ def test_cli_refuses_before_running_anything(tmp_path, capsys):
     assert rc == 2 and "unknown axis 'nobits'; known axes" in capsys.readouterr().err
     rc = main(["sweep", "--base", "onchip", "--axis", "rounding=stochastic,floor", "--set", "timing=layer-sync",
                "--out", str(out)])
-    assert rc == 2 and not out.exists() and "needs timing='chip'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert rc == 2 and not out.exists() and len(err.strip().splitlines()) == 1
+    assert ("timing='layer-sync': the layer-synchronous integer kernel was removed (one chip); allowed: 'chip'; "
+            "the layer-synchronous reference is the float OTTT (--backend float --rule ottt-a)") in err
+    toml = tmp_path / "sync.toml"
+    toml.write_text('base = "onchip"\nepochs = 1\n[axes]\ntiming = ["chip", "layer-sync"]\n')
+    rc = main(["sweep", str(toml), "--out", str(out)])
+    assert rc == 2 and not out.exists() and "the layer-synchronous integer kernel was removed" in capsys.readouterr().err
     rc = main(["sweep", "report", str(tmp_path / "nothing")])
     assert rc == 2 and "does not exist" in capsys.readouterr().err
     rc = main(["sweep", "report", str(tmp_path), "--epochs", "3"])
@@ -141,7 +154,7 @@ def test_cli_refuses_before_running_anything(tmp_path, capsys):
 
 def test_cli_check_lists_cells_and_builds_networks(capsys):
     rc = main(["sweep", "--base", "onchip", "--axis", "weight_bits=6,8", "--set", "hidden=[16]", "--set", "T=4",
-               "--set", "timing=layer-sync",
+               "--set", "timing=chip",
                "--seeds", "0", "1", "--epochs", "1", "--limit", "48", "--check"])
     cap = capsys.readouterr()
     assert rc == 0 and len(cap.out.strip().splitlines()) == 4

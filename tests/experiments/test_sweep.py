@@ -18,7 +18,7 @@ from rules.sweep_report import format_summary, pareto_front, plots, summarize, w
 ROOT = Path(__file__).resolve().parents[2]
 # 4 points x 2 seeds of a tiny on-chip network (seconds per cell)
 TINY = {"name": "tiny", "base": "onchip", "epochs": 2, "limit": 64, "seeds": [0, 1], "crosscheck_samples": 8,
-        "fixed": {"hidden": [16], "T": 4, "in_bits": "auto", "timing": "layer-sync"},
+        "fixed": {"hidden": [16], "T": 4, "in_bits": "auto", "timing": "chip"},
         "axes": {"weight_bits": [6, 8], "trace_bits": [5, 7]}}
 TOML = """name = "tiny"
 base = "onchip"
@@ -30,7 +30,7 @@ crosscheck_samples = 8
 hidden = [16]
 T = 4
 in_bits = "auto"
-timing = "layer-sync"
+timing = "chip"
 [axes]
 weight_bits = [6, 8]
 trace_bits = [5, 7]

@@ -15,7 +15,7 @@ import pytest
 
 from hwsim.circuits.ottt import OTTTNetwork
 from hwsim.export.lava_protocol import SampleProtocol, Segment, check_segments
-from hwsim.circuits.ottt_sync import OTTTCircuit
+from hwsim.circuits.ottt_circuit import OTTTCircuit
 from hwsim.simulator import Simulator
 
 N_IN, HIDDEN, C, T = 10, (8, 6), 3, 3

@@ -1,4 +1,4 @@
-"""On-chip OTTT against its float form (autograd): the cross-check's acceptance checks, the local /
+"""On-chip OTTT against its float twin (chip timing): the cross-check's acceptance checks, the local /
 random-feedback float rule against closed forms, and the chip trainer."""
 import numpy as np
 import pytest
@@ -84,17 +84,29 @@ def test_chip_config_errors_name_parameter():
 
 def test_chip_timing_rule_exponents_stay_in_lavas_range():
     """accumulator_bits > weight_bits + 7 (6-bit weights, derived 15-bit accumulator) would ask for a
-    rule exponent below Lava's -7; on chip timing the post factors are halved instead, so the rule
-    strings parse and the network builds (it raised RuleError before)."""
+    rule exponent below Lava's -7 (one accumulator fraction bit, -frac = -9); the post factors are halved
+    instead, so the rule strings parse and the network builds (it raised RuleError before)."""
     from rules.onchip import build
     from hwsim.learning import LearningRule
 
-    kw = dict(weight_bits=6, trace_bits=5, in_bits=5, hidden=(32,), limit=64, epochs=1)
-    chip = build(ChipTrainConfig(timing="chip", **kw))[0]
-    sync = build(ChipTrainConfig(timing="layer-sync", **kw))[0]
-    assert min(chip.circuit.e) >= -7
-    assert min(sync.circuit.e) < -7              # the layer-synchronous kernel takes -frac = -9
+    cfg = ChipTrainConfig(weight_bits=6, trace_bits=5, in_bits=5, hidden=(32,), limit=64, epochs=1)
+    chip = build(cfg)[0]
+    assert chip.circuit.frac == 9 and min(chip.circuit.e) >= -7
+    assert min(chip.scales.lr_halvings) > 0       # the exponent's floor is paid with coarser post factors
     for s in chip.circuit.rule_strings():
         LearningRule(dt=s, x1_impulse=1, x1_tau=2, kind="3F", rng_seed=1)
-    # the same float learning rate on both: the chip trades the exponent for a coarser post factor
-    np.testing.assert_allclose(chip.scales.lr_eff, sync.scales.lr_eff, rtol=0.5)
+    # the requested float learning rate is still what the chip realises (to the rule's 4-bit mantissa)
+    np.testing.assert_allclose(chip.scales.lr_eff, cfg.lr, rtol=0.5)
+
+
+def test_layer_sync_timing_is_refused_naming_the_float_reference():
+    """The layer-synchronous integer kernel was removed (one chip): timing='chip' is the only value, the
+    one saved configs hold; 'layer-sync' is refused with the reason and where the reference is now."""
+    assert ChipTrainConfig().timing == "chip" and ChipTrainConfig(timing="chip").timing == "chip"
+    with pytest.raises(ValueError) as exc:
+        ChipTrainConfig(timing="layer-sync")
+    msg = str(exc.value)
+    assert msg.startswith("timing='layer-sync': the layer-synchronous integer kernel was removed (one chip)")
+    assert "allowed: 'chip'" in msg and "float OTTT (--backend float --rule ottt-a)" in msg
+    with pytest.raises(ValueError, match=r"timing='lava' is not allowed; allowed: 'chip'"):
+        ChipTrainConfig(timing="lava")

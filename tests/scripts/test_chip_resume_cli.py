@@ -35,6 +35,8 @@ def test_resume_refusals(tmp_path, capsys):
     assert main(BASE[:-1] + ["--hidden", "16", "--resume", b, "--epochs", "1"]) == 2
     assert "options differ from the saved run" in capsys.readouterr().err
     assert main(BASE + ["--epochs", "1", "--timing", "layer-sync", "--save", b]) == 2
-    assert "--timing chip" in capsys.readouterr().err
+    assert "--timing='layer-sync': the layer-synchronous integer kernel was removed" in capsys.readouterr().err
+    assert main(["train", "--backend", "chip", "--resume", b, "--epochs", "1", "--timing", "layer-sync"]) == 2
+    assert "allowed: 'chip'" in capsys.readouterr().err
     assert main(["train", "--rule", "bptt", "--timing", "chip", "--epochs", "1"]) == 2
     assert "--timing" in capsys.readouterr().err

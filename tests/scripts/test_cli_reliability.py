@@ -129,16 +129,34 @@ def test_numeric_options_exit_0_or_2_with_one_line_naming_the_option(no_work, ca
 # ---------------------------------------------------------------------------------------------
 def test_chip_mapping_fails_before_training(monkeypatch, capsys):
     import hwsim.circuits.ottt as circuit
-    import hwsim.circuits.ottt_sync as ottt
 
-    monkeypatch.setattr(ottt.OTTTChip, "train", _work)             # training must not start (either timing)
-    monkeypatch.setattr(circuit.OTTTNetwork, "train", _work)
-    for timing, fan_in in (("chip", "4100"), ("layer-sync", "4110")):
+    monkeypatch.setattr(circuit.OTTTNetwork, "train", _work)        # training must not start
+    for timing in ([], ["--timing", "chip"]):
         code, err = run_cli(["train", "--backend", "chip", "--rule", "ottt-a", "--hidden", "4100,8", "--limit", "64",
-                             "--timing", timing, "--no-progress"], capsys)
+                             *timing, "--no-progress"], capsys)
         assert code == 3, err
-        assert "does not fit the chip (nothing was trained)" in err and fan_in in err, err
+        assert "does not fit the chip (nothing was trained)" in err and "4100" in err, err
         assert len(err.strip().splitlines()) == 1
+
+
+LAYER_SYNC_REMOVED = ("--timing='layer-sync': the layer-synchronous integer kernel was removed (one chip); "
+                      "allowed: 'chip'; the layer-synchronous reference is the float OTTT (--backend float --rule ottt-a)")
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--backend", "chip", "--rule", "ottt-a", "--timing", "layer-sync"],
+    ["train", "--backend", "chip", "--rule", "ottt-o", "--timing", "layer-sync", "--save", "RUN"],
+    ["train", "--backend", "float", "--rule", "ottt-a", "--timing", "layer-sync"],
+    ["crosscheck", "--rule", "ottt-a", "--timing", "layer-sync"],
+])
+def test_layer_sync_timing_is_refused_before_any_work(no_work, tmp_path, capsys, argv):
+    """The layer-synchronous integer kernel was removed (one chip): --timing layer-sync exits 2 with one
+    line naming the option, the value, the allowed value and the float reference; nothing is written."""
+    run = tmp_path / "c.h5"
+    code, err = run_cli([str(run) if a == "RUN" else a for a in argv], capsys)
+    assert code == 2, err                                           # not 'work': refused before it
+    assert err.strip().endswith(LAYER_SYNC_REMOVED) and len(err.strip().splitlines()) == 1, err
+    assert not run.exists()
 
 
 @pytest.mark.parametrize("backend", ["float", "chip"])

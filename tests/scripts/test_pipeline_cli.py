@@ -65,7 +65,8 @@ def test_bad_checkpoints_and_backend_are_refused(trained, tmp_path, capsys):
     assert not (tmp_path / "n.h5").exists()
     assert main(["train", "--backend", "chip", "--rule", "ottt-a", "--timing", "layer-sync", "--save",
                  str(tmp_path / "c.h5")]) == 2
-    assert "--timing chip" in capsys.readouterr().err
+    assert "--timing='layer-sync': the layer-synchronous integer kernel was removed" in capsys.readouterr().err
+    assert not (tmp_path / "c.h5").exists()
     assert main(["train", "--backend", "chip", "--resume", str(tmp_path / "trunc.h5"), "--epochs", "1"]) == 2
     assert "expected format 'hwlearn-run'" in capsys.readouterr().err     # a float checkpoint is not a chip run
     assert main(["train", "--epochs", "1", "--no-progress"]) == 2
