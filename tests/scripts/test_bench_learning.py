@@ -5,7 +5,7 @@ from scripts.bench_learning import hwsim_ottt_steps_per_s
 
 
 # the layer-synchronous circuit kernel this side timed was removed (one chip, issue 8): bench_learning.py
-# still builds it (timing='layer-sync', OTTTChip) until it takes that baseline from git history
+# still builds it (timing='layer-sync' and the removed kernel class) until it takes that baseline from git history
 @pytest.mark.xfail(raises=(ValueError, ImportError), strict=False,
                    reason="bench_learning.py still times the removed layer-synchronous kernel (timing='layer-sync')")
 def test_hwsim_side_reports_work_and_speed():
