@@ -72,7 +72,7 @@ def check_timing(value, name: str = "timing") -> str:
     if value in TIMINGS:
         return value
     allowed = ", ".join(repr(t) for t in TIMINGS)
-    if value in REMOVED_TIMINGS:
+    if isinstance(value, str) and value in REMOVED_TIMINGS:
         raise ValueError(f"{name}={value!r}: {REMOVED_TIMINGS[value]}; allowed: {allowed}; {FLOAT_REFERENCE}")
     raise ValueError(f"{name}={value!r} is not allowed; allowed: {allowed}")
 

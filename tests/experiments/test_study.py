@@ -95,6 +95,7 @@ BAD = [
      r"the layer-synchronous reference is the float OTTT \(--backend float --rule ottt-a\)"),
     ({"fixed": {"hidden": [16], "timing": "layer-sync"}}, r"fixed: timing='layer-sync': the layer-synchronous"),
     ({"axes": {"timing": ["lava"]}}, r"timing='lava' is not allowed; allowed: 'chip'"),
+    ({"fixed": {"timing": ["chip"]}}, r"timing=\['chip'\] is not allowed; allowed: 'chip'"),
 ]
 
 
