@@ -1,32 +1,41 @@
-"""On-chip OTTT_O training speed: hwsim's integer OTTT circuit against Lava's ``LearningDense`` with a
-three-factor rule of the same size, measured in the same run.
+"""On-chip learning speed on the one Simulator, against Lava and against the code it replaced, all
+measured in the same run on the same machine.
 
-hwsim side: :class:`rules.onchip.OnChipOTTT` with ``rule='ottt-o'``, global mode, 784 -> 512 -> 10
-(one hidden LIF layer, one readout with its error compartments, mirrored feedback, learning on both
-projections every step: ``dw = m 2**e u0 x1 y2``), Loihi widths. Input: Bernoulli spikes at
-``input_rate`` (payload 1.0), random labels, T=8 steps per sample; the first layer's weights are
-scaled so the hidden layer fires at about 14 %, as Lava's side does; timed: ``OTTTChip.train`` over
-``samples`` samples (after one untimed warm-up call that compiles the kernels), best and median of
-``repeats``. A "step" is one time step of the whole network, forward, error, feedback and learning.
+**OTTT_O** (``simulator_ottt``): :class:`hwsim.circuits.ottt.OTTTNetwork` (the OTTT network run by the
+Simulator on the chip's timing: one step per projection, ``T + 3`` steps per sample with global
+feedback), 784 -> 512 -> 10, global mode (one hidden LIF layer, one readout with its error
+compartments, mirrored feedback, learning on both projections: ``dw = m 2**e u0 x1 y2``), Loihi
+widths. Input: Bernoulli spikes at ``input_rate`` (payload 1.0, ``input_trace='step'``), random
+labels, T = 8 input steps per sample; the first layer's weights scaled (2**(k/4)) so that the hidden
+layer fires at about 14 % without learning, as Lava's side does. Timed: ``OTTTNetwork.train`` over
+``samples`` samples after one untimed warm-up call (numba compilation), median and best of
+``repeats``.
 
-Lava side: ``scripts.bench_lava_learning.lava_learning_steps_per_s`` (RingBuffer -> LearningDense 3F
--> LIF(512) -> LearningDense 3F -> LIF(10), y2 from RingBuffers, fixed_pt), same sizes and input rate.
+**The circuit kernel** (``circuit_kernel``): the removed layer-synchronous OTTT kernel (``OTTTChip``),
+run by :mod:`scripts.bench_history` from git history in a subprocess with that commit's own
+``scripts/bench_learning.hwsim_ottt_steps_per_s`` (same sizes, seeds and input rate; it tunes its own
+first layer to 14 %): ``filed`` at the commit issue 8 was filed on (``bench_history.FILED``: "today's
+circuit kernel" of the goal) and ``last`` at its last commit (``bench_history.LAST_CIRCUIT_KERNEL``).
+``vs_circuit_kernel_per_sample`` = kernel time per sample / Simulator time per sample (equal work: one
+sample; the kernel needs T steps per sample, the chip's timing T + 3). Goal >= 1 against ``filed``
+(``SIM_GOAL_VS_KERNEL``).
 
-``speedup_vs_lava`` = hwsim steps/s (median) / Lava steps/s (median). Goal: >= 300.
+**Lava** (``lava``): ``scripts.bench_lava_learning.lava_learning_steps_per_s`` (RingBuffer ->
+LearningDense 3F -> LIF(512) -> LearningDense 3F -> LIF(10), y2 from RingBuffers, fixed_pt), same
+sizes and input rate. ``simulator_ottt.speedup_vs_lava`` = Simulator steps/s / Lava steps/s (median;
+goal >= 1000, ``SIM_GOAL_VS_LAVA``).
 
-The Simulator's on-chip OTTT_O (``simulator_ottt``, chip timing) is compared with both in the same run:
-``vs_circuit_kernel_per_sample`` (circuit-kernel time per sample / Simulator time per sample; goal >= 1,
-``SIM_GOAL_VS_KERNEL``) and ``simulator_ottt.speedup_vs_lava`` (Simulator steps/s / Lava steps/s; goal
->= 1000, ``SIM_GOAL_VS_LAVA``); ``meets_simulator_goals`` says whether both hold in this run.
+**STDP** (``simulator_stdp``): the Simulator running a network with an STDP learning projection
+(``n_in -> n_hidden`` learning, ``n_hidden -> 10`` static) in its compiled time loop, against the
+Simulator of ``bench_history.FILED``, whose learning path was a per-step Python loop (numba step of the
+static network with T = 1, then every learning projection of every instance), run from git history on
+the same network (built by the same ``_stdp_net`` source) and the same input. ``identical_weights``:
+both learned the same weights; ``speedup_vs_step_loop`` = old seconds / new seconds (medians). Goal
+>= 50 (``STDP_GOAL``). Sizes: small networks where the loop's per-step cost dominates, and
+784-512-10 where the learning arithmetic dominates.
 
-Simulator STDP (``simulator_stdp``): :class:`hwsim.simulator.Simulator` running a network with an
-STDP learning projection (``n_in -> n_hidden`` learning, ``n_hidden -> 10`` static) in its compiled
-time loop, against ``step_loop``, the per-step Python driver the Simulator used before learning moved
-into numba (kept here, reproduced exactly, only as the baseline: the numba step of the static network
-with T = 1, then every learning projection of every instance through
-``LearningDenseEngine.step``). Both give identical weights (checked); ``speedup_vs_step_loop`` =
-step-loop seconds / compiled seconds, same run. Sizes: a small network where the loop's per-step
-Python cost dominates, and 784-512-10 where the learning arithmetic dominates.
+``meets_simulator_goals``: the three goals in this run. A checkout without that history (a
+tarball) reports the reason in place of each baseline.
 
 Usage::
 
@@ -36,9 +45,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import time
@@ -49,81 +60,51 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 import numpy as np
 
-GOAL = 300.0
+from scripts import bench_history
+
 SIM_GOAL_VS_KERNEL = 1.0       # issue 8: the Simulator at least as fast as the circuit kernel, per sample
 SIM_GOAL_VS_LAVA = 1000.0      # issue 8: and >= 1000x Lava's LearningDense 3F per step
+STDP_GOAL = 50.0               # issue 8: the compiled STDP path >= 50x the former per-step Python loop
 
 
-def _with_hidden_rate(chip, X, target: float):
-    """A copy of ``chip`` whose first-layer weights are scaled (factor 2**(k/4)) so that the hidden
-    layer fires at about ``target`` on ``X`` without learning (Lava's side runs at ~14 %)."""
-    from hwsim.circuits.ottt_sync import OTTTChip
-
-    lo, hi = chip.circuit.weight_range
-    best = None
-    for k in range(0, 25):
-        f = 2.0 ** (k / 4)
-        W = [np.clip(np.round(chip.weights[0] * f), lo, hi).astype(np.int64)] + chip.weights[1:]
-        cand = OTTTChip(chip.circuit, W, chip.heads, None if chip.circuit.feedback == "mirror" else chip.feedback)
-        rate = float(cand.record(X, None, learn=False).spikes[0].mean())
-        if best is None or abs(rate - target) < abs(best[0] - target):
-            best = (rate, cand)
-    return best[1]
-
-
-def _bench_circuit(n_in, n_hidden, n_out, T, samples, input_rate, seed, hidden_rate):
-    """The benchmark's OTTT_O circuit (global, 784 -> 512 -> 10 by default) mapped on the layer-synchronous
-    timing, its Bernoulli inputs and labels, and the layer-synchronous chip with the first layer scaled to
-    ``hidden_rate``: ``(model, tuned chip, X, y)``. Both sides of the comparison start from these."""
+def _bench_network(n_in, n_hidden, n_out, T, samples, input_rate, seed, hidden_rate):
+    """The benchmark's OTTT_O circuit (global, 784 -> 512 -> 10 by default, per-step inputs), its
+    Bernoulli inputs ``X`` (samples, T, n_in) and labels ``y``, and the first-layer weight factor
+    ``2**(k/4)`` (k in 0..24) whose hidden rate without learning is nearest ``hidden_rate`` (measured
+    on ``X[:50]`` by the Simulator's static inference network): ``(OTTTNetwork, X, y, rate)``."""
+    from hwsim.circuits.ottt import OTTTNetwork, inference_network
+    from hwsim.simulator import Simulator
     from rules.onchip import ChipTrainConfig, OnChipOTTT
 
     rng = np.random.default_rng(seed)
-    cfg = ChipTrainConfig(rule="ottt-o", local_blocks=False, hidden=(n_hidden,), T=T, seed=seed, timing="layer-sync")
+    cfg = ChipTrainConfig(rule="ottt-o", local_blocks=False, hidden=(n_hidden,), T=T, seed=seed)
     x_cal = (rng.random((64, n_in)) < input_rate).astype(np.float64)
     y_cal = rng.integers(0, n_out, 64)
     model = OnChipOTTT(cfg, n_in, n_out, x_cal, y_cal)
     X = (rng.random((samples, T, n_in)) < input_rate).astype(np.int64) * model.in_unit
     y = rng.integers(0, n_out, samples)
-    return model, _with_hidden_rate(model.chip, X[:50], hidden_rate), X, y
-
-
-def hwsim_ottt_steps_per_s(n_in=784, n_hidden=512, n_out=10, T=8, samples=200, input_rate=0.1, seed=0,
-                           repeats=3, hidden_rate=0.14) -> dict:
-    """Steps/s of on-chip OTTT_O training (see the module docstring)."""
-    model, model.chip, X, y = _bench_circuit(n_in, n_hidden, n_out, T, samples, input_rate, seed, hidden_rate)
-    model.chip.train(X[:2], y[:2])                       # compile (numba cache) outside the timing
-    times, counts = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        cnt = model.chip.train(X, y)
-        times.append(time.perf_counter() - t0)
-        counts = cnt.total()
-    steps = samples * T
-    med = statistics.median(times)
-    per_pop = cnt.per_population()
-    return {"steps": steps, "seconds": times, "us_per_step_min": 1e6 * min(times) / steps,
-            "us_per_step_median": 1e6 * med / steps, "steps_per_s": steps / med,
-            "hidden_rate": per_pop["hidden1"]["spikes"] / (steps * n_hidden),
-            "synapse_updates_per_step": counts["synapse_updates"] / steps,
-            "synaptic_ops_per_step": counts["synaptic_ops"] / steps,
-            "weight_writebacks_per_step": counts["weight_writebacks"] / steps,
-            "rule_strings": list(model.circuit.rule_strings()), "n_in": n_in, "n_hidden": n_hidden,
-            "n_out": n_out, "T": T, "samples": samples, "input_rate": input_rate}
+    circuit = dataclasses.replace(model.circuit, input_trace="step")
+    base = OTTTNetwork(circuit, model.chip.weights, model.chip.heads, None)
+    lo, hi = circuit.weight_range
+    xs = X[:50]
+    frames = np.ascontiguousarray(base._frames(xs, np.arange(len(xs))).transpose(1, 0, 2))   # (T_s, B, n0)
+    best = None
+    for k in range(0, 25):
+        W = [np.clip(np.round(base.weights[0] * 2.0 ** (k / 4)), lo, hi).astype(np.int64)] + base.weights[1:]
+        sim = Simulator(inference_network(circuit, W, base.heads[-1], circuit.head_layers[-1]))
+        rate = float(sim.run(base.steps, inputs={"input": frames}).spikes["hidden1"][:T].mean())
+        if best is None or abs(rate - hidden_rate) < abs(best[0] - hidden_rate):
+            best = (rate, W)
+    return OTTTNetwork(circuit, best[1], base.heads, None), X, y, best[0]
 
 
 def simulator_ottt_steps_per_s(n_in=784, n_hidden=512, n_out=10, T=8, samples=200, input_rate=0.1, seed=0,
                                repeats=3, hidden_rate=0.14) -> dict:
-    """Steps/s of on-chip OTTT_O training on the one Simulator (``timing='chip'``: the OTTT network of
-    :mod:`hwsim.circuits.ottt`, Lava's one step per projection, ``sample_steps`` = T + 3 steps per sample
-    with global feedback), on the same inputs and the same (activity-scaled) weights as the circuit
-    kernel's measurement. ``us_per_step`` divides by the Simulator's steps; ``us_per_sample`` compares
-    the two forms on equal work."""
-    from hwsim.circuits.ottt import OTTTNetwork
-
-    model, tuned, X, y = _bench_circuit(n_in, n_hidden, n_out, T, samples, input_rate, seed, hidden_rate)
-    # per-step Bernoulli inputs: the first layer's trace is the step's input, as in the circuit kernel
-    circuit = dataclasses.replace(model.circuit, input_trace="step")
-    chip = OTTTNetwork(circuit, tuned.weights, tuned.heads, None)
+    """Steps/s and time per sample of on-chip OTTT_O training on the Simulator (module docstring).
+    ``us_per_step`` divides by the Simulator's steps (T + 3 per sample); ``us_per_sample`` compares with
+    the circuit kernel on equal work."""
+    chip, X, y, rate = _bench_network(n_in, n_hidden, n_out, T, samples, input_rate, seed, hidden_rate)
+    w0 = [w.copy() for w in chip.weights]
     chip.train(X[:2], y[:2])                              # compile (numba cache) outside the timing
     times, cnt = [], None
     for _ in range(repeats):
@@ -133,13 +114,33 @@ def simulator_ottt_steps_per_s(n_in=784, n_hidden=512, n_out=10, T=8, samples=20
     counts = cnt.total()
     steps = samples * chip.steps
     med = statistics.median(times)
+    per_pop = cnt.per_population()
     return {"steps": steps, "steps_per_sample": chip.steps, "seconds": times,
-            "us_per_step_median": 1e6 * med / steps, "us_per_sample_median": 1e6 * med / samples,
-            "steps_per_s": steps / med, "synapse_updates_per_step": counts["synapse_updates"] / steps,
-            "n_in": n_in, "n_hidden": n_hidden, "n_out": n_out, "T": T, "samples": samples}
+            "us_per_step_median": 1e6 * med / steps, "us_per_step_min": 1e6 * min(times) / steps,
+            "us_per_sample_median": 1e6 * med / samples, "us_per_sample_min": 1e6 * min(times) / samples,
+            "steps_per_s": steps / med, "hidden_rate_untrained": rate,
+            "hidden_rate": per_pop["hidden1"]["spikes"] / (samples * T * n_hidden),
+            "synapse_updates_per_step": counts["synapse_updates"] / steps,
+            "weights_changed": [float(np.mean(a != b)) for a, b in zip(w0, chip.weights)],
+            "rule_strings": {k: {t: getattr(p.learning, t) for t in ("dw", "dt") if getattr(p.learning, t)}
+                             for k, p in chip.net.projections.items() if p.learning is not None},
+            "n_in": n_in, "n_hidden": n_hidden, "n_out": n_out, "T": T, "samples": samples,
+            "input_rate": input_rate}
+
+
+def circuit_kernel(commit: str, **kw) -> dict:
+    """The removed circuit kernel's ``hwsim_ottt_steps_per_s(**kw)`` at ``commit`` (git history, a
+    subprocess), or ``{"commit": commit, "unavailable": reason}``."""
+    try:
+        return bench_history.call(commit, "scripts.bench_learning", "hwsim_ottt_steps_per_s", **kw)
+    except bench_history.HistoryUnavailable as exc:
+        return {"commit": commit, "unavailable": str(exc)}
 
 
 def _stdp_net(n_in, n_hidden, seed=0):
+    """The STDP benchmark network (its source also builds it in the old Simulator: only API that
+    commit ``bench_history.FILED`` has)."""
+    import numpy as np
     from hwsim import Network
     from hwsim.learning import stdp_loihi
 
@@ -154,70 +155,74 @@ def _stdp_net(n_in, n_hidden, seed=0):
     return net
 
 
-def step_loop(sim, T: int, x: np.ndarray) -> dict:
-    """The Simulator's former per-step learning path (baseline only): per step the numba step of the
-    static network (``run_serial`` with T = 1), then each learning projection of each instance through
-    :meth:`LearningDenseEngine.step`, its activation added to the input ring of t + 1. Binary input
-    ``x`` (T, B, n_in) into the network's only input; population-sourced learning projections only
-    read the step's spikes. Returns the learned weights per projection, (B, n_post, n_pre)."""
-    from hwsim.kernels import engine
-    from hwsim.simulator import _NO_LCTR, _bt
-
-    p = sim.program
-    B = x.shape[1]
-    state = sim._state_for(B)
-    _, _, ev, _ = sim._input_events(T, {"in": x}, None)
-    ev_ptr, ev_src, ev_val = ev
-    probe = np.zeros(0, np.int64)
-    spk = np.zeros((1, B, p.n_comp), np.int8)
-    none = np.zeros((1, B, 0), np.int32)
-    st = state
-    ctr = np.zeros((1, 1, max(p.n_cores, 1), engine.N_COUNTERS), np.int64)
-    ovf = np.zeros((B, len(p.pop_names)), np.int64)
-    status = np.zeros((B, 4), np.int64)
-    R = state.ring.shape[1]
-    for ti in range(T):
-        t = ti + 1
-        spk[:] = 0
-        engine.run_serial(1, t - 1, int(sim.policy), p.n_in_src, p.neu, p.syn, p.prj, p.cnt, st.u, st.v, st.ring,
-                          st.acc32, st.acc64, st.y, st.vh, np.ascontiguousarray(ev_ptr[:, ti:ti + 2]), ev_src, ev_val,
-                          _bt(spk), probe, _bt(none), probe, _bt(none), probe, _bt(none), ctr, ovf, status, None,
-                          _NO_LCTR)
-        for lk, engs in zip(sim._links, sim._engines):
-            for b, eng in enumerate(engs):
-                pre = x[ti, b] if lk.src_input is not None else spk[0, b, lk.src_slice]
-                bap = spk[0, b, lk.dst_slice] if lk.bap else None
-                eng.step(t, pre, bap)
-                ring = state.ring[b, (t + 1) % R, lk.dst_slice]
-                ring += eng.a_pending
-    return {lk.name: np.stack([e.weights for e in engs]) for lk, engs in zip(sim._links, sim._engines)}
+_STDP_TIMED = """
+import json, sys, time
+import numpy as np
+from hwsim.simulator import Simulator
+{builder}
+out, n_in, n_hidden, seed, repeats, x_path = sys.argv[1], *map(int, sys.argv[2:6]), sys.argv[6]
+x = np.load(x_path)
+net = _stdp_net(n_in, n_hidden, seed)
+Simulator(net).run(2, inputs={{"in": x[:2]}})          # compile outside the timing
+times = []
+for _ in range(repeats):
+    sim = Simulator(net)
+    t0 = time.perf_counter()
+    rec = sim.run(x.shape[0], inputs={{"in": x}})
+    times.append(time.perf_counter() - t0)
+np.save(out + "/w1.npy", np.asarray(rec.weights["w1"]))
+with open(out + "/result.json", "w") as f:
+    json.dump({{"seconds": times}}, f)
+"""
 
 
-def simulator_stdp(n_in, n_hidden, T, batch, input_rate=0.1, repeats=3, seed=0) -> dict:
-    """Seconds per step of the compiled Simulator and of ``step_loop`` on the same STDP network/input."""
+def simulator_stdp(n_in, n_hidden, T, batch, input_rate=0.1, repeats=3, seed=0, old_commit=bench_history.FILED) -> dict:
+    """Seconds per step of the compiled Simulator and of ``old_commit``'s Simulator (its per-step Python
+    learning loop, from git history; None: no baseline) on the same STDP network and input."""
+    import tempfile
+
     from hwsim.simulator import Simulator
 
     net = _stdp_net(n_in, n_hidden, seed)
     rng = np.random.default_rng(seed + 1)
     x = (rng.random((T, batch, n_in)) < input_rate).astype(np.int8)
+    if batch == 1:
+        x = x[:, 0]
     Simulator(net).run(2, inputs={"in": x[:2]})          # compile outside the timing
-    new, old, same = [], [], True
+    new = []
     for _ in range(repeats):
         sim = Simulator(net)
         t0 = time.perf_counter()
         rec = sim.run(T, inputs={"in": x})
         new.append(time.perf_counter() - t0)
-        base = Simulator(net)
-        t0 = time.perf_counter()
-        w = step_loop(base, T, x)
-        old.append(time.perf_counter() - t0)
-        same &= bool(np.array_equal(w["w1"], rec.weights["w1"]))
-    med_new, med_old = statistics.median(new), statistics.median(old)
-    return {"n_in": n_in, "n_hidden": n_hidden, "T": T, "batch": batch, "input_rate": input_rate,
-            "hidden_rate": float(rec.spikes["h"].mean()),
-            "compiled_us_per_step_median": 1e6 * med_new / T, "step_loop_us_per_step_median": 1e6 * med_old / T,
-            "speedup_vs_step_loop": med_old / med_new, "identical_weights": same,
-            "compiled_seconds": new, "step_loop_seconds": old}
+    med_new = statistics.median(new)
+    res = {"n_in": n_in, "n_hidden": n_hidden, "T": T, "batch": batch, "input_rate": input_rate,
+           "hidden_rate": float(rec.spikes["h"].mean()), "compiled_us_per_step_median": 1e6 * med_new / T,
+           "compiled_seconds": new, "step_loop_commit": old_commit}
+    if old_commit is None:
+        return res
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(os.path.join(tmp, "x.npy"), x)
+        src = _STDP_TIMED.format(builder=inspect.getsource(_stdp_net))
+        try:
+            out = bench_history.run_source(old_commit, src, str(n_in), str(n_hidden), str(seed), str(repeats),
+                                           os.path.join(tmp, "x.npy"))
+        except bench_history.HistoryUnavailable as exc:
+            res["step_loop_unavailable"] = str(exc)
+            return res
+    try:
+        old = json.loads((out / "result.json").read_text())["seconds"]
+        w_old = np.load(out / "w1.npy")
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    w_new = np.asarray(rec.weights["w1"])
+    med_old = statistics.median(old)
+    res.update({"step_loop_commit": bench_history.resolve(old_commit),
+                "step_loop_us_per_step_median": 1e6 * med_old / T, "step_loop_seconds": old,
+                "speedup_vs_step_loop": med_old / med_new,
+                "identical_weights": bool(w_old.size == w_new.size
+                                          and np.array_equal(w_old.reshape(w_new.shape), w_new))})
+    return res
 
 
 def _cpu_model() -> str:
@@ -234,56 +239,81 @@ def _cpu_model() -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", default=None, metavar="PATH", help="write the results as JSON to PATH")
-    p.add_argument("--samples", type=int, default=200, help="hwsim: samples per timed repeat (default: 200)")
+    p.add_argument("--samples", type=int, default=200, help="OTTT: samples per timed repeat (default: 200)")
     p.add_argument("--repeats", type=int, default=3, help="repeats on each side (default: 3)")
     p.add_argument("--lava-T", type=int, default=200, help="Lava: timed steps per repeat (default: 200)")
     p.add_argument("--input-rate", type=float, default=0.1, help="input spike rate (default: 0.1)")
-    p.add_argument("--skip-lava", action="store_true", help="hwsim only (no speedup is reported)")
+    p.add_argument("--skip-lava", action="store_true", help="no Lava side (no speedup_vs_lava)")
+    p.add_argument("--skip-history", action="store_true",
+                   help="no baselines from git history (circuit kernel, former STDP loop)")
     p.add_argument("--skip-stdp", action="store_true", help="skip the Simulator STDP comparison")
     args = p.parse_args(argv)
+    for name, v, lo in (("--samples", args.samples, 2), ("--repeats", args.repeats, 1), ("--lava-T", args.lava_T, 1)):
+        if v < lo:
+            p.error(f"{name}={v}: must be >= {lo}")
+    if not 0.0 < args.input_rate <= 1.0:
+        p.error(f"--input-rate={args.input_rate}: must be in (0, 1]")
+    if args.json:
+        from scripts.options import UsageError, check_output
+
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        try:
+            check_output(args.json, "--json")
+        except UsageError as exc:
+            p.error(str(exc))
     load0 = os.getloadavg()
     out = {"machine": {"platform": platform.platform(), "cpu_model": _cpu_model(), "python": platform.python_version(),
-                       "cpu_count": os.cpu_count(), "loadavg_start": load0}, "goal_speedup": GOAL,
-           "goal_simulator_vs_circuit_kernel": SIM_GOAL_VS_KERNEL, "goal_simulator_speedup_vs_lava": SIM_GOAL_VS_LAVA}
+                       "cpu_count": os.cpu_count(), "loadavg_start": load0},
+           "goal_simulator_vs_circuit_kernel": SIM_GOAL_VS_KERNEL, "goal_simulator_speedup_vs_lava": SIM_GOAL_VS_LAVA,
+           "goal_stdp_speedup_vs_step_loop": STDP_GOAL}
+    goals = []
     if not args.skip_stdp:
         out["simulator_stdp"] = []
         for n_in, n_h, T, B in ((64, 32, 2000, 1), (64, 32, 500, 16), (784, 512, 300, 1)):
-            r = simulator_stdp(n_in, n_h, T, B, repeats=args.repeats)
+            r = simulator_stdp(n_in, n_h, T, B, repeats=args.repeats,
+                               old_commit=None if args.skip_history else bench_history.FILED)
             out["simulator_stdp"].append(r)
-            print(f"Simulator STDP {n_in}-{n_h}-10 B={B}: compiled {r['compiled_us_per_step_median']:.1f} us/step, "
-                  f"step loop {r['step_loop_us_per_step_median']:.1f} us/step: "
-                  f"{r['speedup_vs_step_loop']:.1f}x (identical weights: {r['identical_weights']})")
-    out["hwsim"] = hwsim_ottt_steps_per_s(samples=args.samples, repeats=args.repeats, input_rate=args.input_rate)
-    h = out["hwsim"]
-    print(f"hwsim OTTT_O 784-512-10: {h['us_per_step_median']:.1f} us/step (median; best "
-          f"{h['us_per_step_min']:.1f}), {h['steps_per_s']:.0f} steps/s, hidden rate {h['hidden_rate']:.3f}, "
-          f"{h['synapse_updates_per_step']:.0f} synapse updates/step")
-    out["simulator_ottt"] = so = simulator_ottt_steps_per_s(samples=args.samples, repeats=args.repeats,
-                                                             input_rate=args.input_rate)
-    so["vs_circuit_kernel_per_sample"] = h["us_per_step_median"] * h["T"] / so["us_per_sample_median"]
+            if "speedup_vs_step_loop" in r:
+                goals.append(r["speedup_vs_step_loop"] >= STDP_GOAL and r["identical_weights"])
+                print(f"Simulator STDP {n_in}-{n_h}-10 B={B}: compiled {r['compiled_us_per_step_median']:.1f} us/step, "
+                      f"former step loop ({r['step_loop_commit'][:7]}) {r['step_loop_us_per_step_median']:.1f} "
+                      f"us/step: {r['speedup_vs_step_loop']:.1f}x (identical weights: {r['identical_weights']})")
+    kw = dict(samples=args.samples, repeats=args.repeats, input_rate=args.input_rate)
+    out["simulator_ottt"] = so = simulator_ottt_steps_per_s(**kw)
     print(f"Simulator OTTT_O 784-512-10 (chip timing, {so['steps_per_sample']} steps/sample): "
-          f"{so['us_per_step_median']:.1f} us/step, {so['us_per_sample_median'] / 1e3:.2f} ms/sample; circuit "
-          f"kernel {h['us_per_step_median'] * h['T'] / 1e3:.2f} ms/sample: {so['vs_circuit_kernel_per_sample']:.2f}x")
-    out["speedup_vs_lava"] = None
+          f"{so['us_per_step_median']:.1f} us/step, {so['us_per_sample_median']:.0f} us/sample, hidden rate "
+          f"{so['hidden_rate']:.3f}")
+    if not args.skip_history:
+        out["circuit_kernel"] = ck = {"filed": circuit_kernel(bench_history.FILED, **kw),
+                                      "last": circuit_kernel(bench_history.LAST_CIRCUIT_KERNEL, **kw)}
+        so["vs_circuit_kernel_per_sample"] = {}
+        for which, h in ck.items():
+            if "unavailable" in h:
+                print(f"circuit kernel ({which}, {h['commit']}): unavailable: {h['unavailable']}")
+                continue
+            so["vs_circuit_kernel_per_sample"][which] = h["us_per_step_median"] * h["T"] / so["us_per_sample_median"]
+            print(f"circuit kernel ({which}, {h['commit'][:7]}): {h['us_per_step_median'] * h['T']:.0f} us/sample "
+                  f"(hidden rate {h['hidden_rate']:.3f}): Simulator {so['vs_circuit_kernel_per_sample'][which]:.2f}x")
+        if "filed" in so["vs_circuit_kernel_per_sample"]:
+            goals.append(so["vs_circuit_kernel_per_sample"]["filed"] >= SIM_GOAL_VS_KERNEL)
     if not args.skip_lava:
         from scripts.bench_lava_learning import lava_learning_steps_per_s
 
         lv = lava_learning_steps_per_s(T=args.lava_T, repeats=args.repeats, input_rate=args.input_rate)
         out["lava"] = lv
-        out["speedup_vs_lava"] = h["steps_per_s"] / lv["lava_steps_per_s"]
-        out["meets_goal"] = out["speedup_vs_lava"] >= GOAL
         so["speedup_vs_lava"] = so["steps_per_s"] / lv["lava_steps_per_s"]
-        out["meets_simulator_goals"] = bool(so["vs_circuit_kernel_per_sample"] >= SIM_GOAL_VS_KERNEL
-                                            and so["speedup_vs_lava"] >= SIM_GOAL_VS_LAVA)
-        print(f"Simulator speedup_vs_lava (per step): {so['speedup_vs_lava']:.0f}x (goal >= {SIM_GOAL_VS_LAVA:.0f}x)")
+        goals.append(so["speedup_vs_lava"] >= SIM_GOAL_VS_LAVA)
         print(f"Lava LearningDense 3F 784-512-10: {lv['lava_ms_per_step_median']:.2f} ms/step (median), "
               f"{lv['lava_steps_per_s']:.1f} steps/s")
-        print(f"speedup_vs_lava: {out['speedup_vs_lava']:.0f}x (goal >= {GOAL:.0f}x)")
+        print(f"Simulator speedup_vs_lava (per step): {so['speedup_vs_lava']:.0f}x (goal >= {SIM_GOAL_VS_LAVA:.0f}x)")
+    complete = not (args.skip_lava or args.skip_history or args.skip_stdp) and all(
+        "speedup_vs_step_loop" in r for r in out.get("simulator_stdp", []))
+    out["meets_simulator_goals"] = bool(all(goals)) if complete else None
     out["machine"]["loadavg_end"] = os.getloadavg()
     if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as fh:
-            json.dump(out, fh, indent=2)
+        from hwsim.io import atomic_write_bytes
+
+        atomic_write_bytes(args.json, json.dumps(out, indent=2).encode())
     return 0
 
 
