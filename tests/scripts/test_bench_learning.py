@@ -1,8 +1,6 @@
 """scripts/bench_learning.py at tiny sizes (the Lava side: test_bench_lava_learning.py), and its
 baselines from git history (scripts/bench_history.py)."""
-import json
 
-import numpy as np
 import pytest
 
 from scripts import bench_history
