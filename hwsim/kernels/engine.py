@@ -32,7 +32,7 @@ import numpy as np
 from numba import njit, prange, uint64
 
 from ..learning.kernels import (CNT_SYN_D, CNT_SYN_T, CNT_SYN_W, CNT_TRACE_UPDATES, F_TMIN, PAR_WEIGHT_EXP, S_CNT,
-                                S_FAST, S_SV, S_TX, S_TY, S_XTR, S_YTR, X_ACC, X_HX, X_HY,
+                                S_FAST, S_SV, S_TX, S_TY, S_XTR, S_YTR, X_A32, X_ACC, X_HX, X_HY, X_ROWS,
                                 dense_backward_graded, dense_forward, dense_forward_graded, learn_step)
 from ..overflow import RAISE
 from .compartments import error_block, learning_block
@@ -112,80 +112,96 @@ def learn_phase(ti, t, b, s_row, inp, y, ring, lrn, lctr, ovf, policy):
     r = ring.shape[0]
     slot = ring[(t + 1) % r]
     for k in range(meta.shape[0]):
-        scratch, args = links[k * batch + b]
-        a_buff, s_in, bap, Y, use_y, P, MY, MA, MB = scratch
-        par = args[0][0]
-        SV = args[1][S_SV]
-        cnt = args[1][S_CNT]
-        acc = args[3][X_ACC]
-        src0 = meta[k, M_SRC0]
-        n_pre = meta[k, M_NPRE]
-        dst0 = meta[k, M_DST0]
-        n_post = meta[k, M_NPOST]
-        graded = meta[k, M_GRADED] != 0
-        if graded:
-            for i in range(n_pre):
-                P[i] = inp[src0 + i]
-                s_in[i] = P[i] != 0
-        elif meta[k, M_SRC_INPUT] != 0:
-            for i in range(n_pre):
-                s_in[i] = inp[src0 + i] != 0
-        else:
-            for i in range(n_pre):
-                s_in[i] = s_row[src0 + i] != 0
-        use_bap = meta[k, M_BAP] != 0
-        if use_bap:
-            for j in range(n_post):
-                bap[j] = s_row[dst0 + j] != 0
-        for q in range(3):
-            y0 = meta[k, M_Y1 + q]
-            if y0 >= 0:
-                if meta[k, M_YPOP1 + q] != 0:
-                    for j in range(n_post):
-                        Y[q, j] = y[y0 + j]
-                else:
-                    for j in range(n_post):
-                        Y[q, j] = inp[y0 + j]
-        tr0 = cnt[CNT_TRACE_UPDATES]
-        syn0 = cnt[CNT_SYN_W] + cnt[CNT_SYN_D] + cnt[CNT_SYN_T]
-        w0 = cnt[CNT_SYN_W]
-        m0 = meta[k, M_MIR_SRC]
-        if m0 >= 0:
-            for j in range(n_post):
-                MY[j] = y[m0 + j]
-            ops, m_wrap = dense_backward_graded(SV[0], MY, meta[k, M_MIR_EXP], MA, MB)
-            md = meta[k, M_MIR_DST]
-            for i in range(n_pre):
-                x = np.int64(slot[md + i]) + np.int64(MB[i])
-                w = wrap32(x)
-                m_wrap += w != x
-                slot[md + i] = w
-            lctr[ti, k, L_MIRROR_OPS] += ops
-            if m_wrap != 0:
-                ovf[meta[k, M_MIR_DSTPOP]] += m_wrap
-                if policy == RAISE:
-                    return k
-        if graded:
-            _, n_wrap = dense_forward_graded(SV[0], P, par[PAR_WEIGHT_EXP], acc[0], a_buff)
-            learn_step(t, s_in, bap, use_bap, Y[0], Y[1], Y[2], use_y, args, P)
-        else:
-            _, n_wrap = dense_forward(SV[0], s_in, par[PAR_WEIGHT_EXP], acc[0], a_buff)
-            learn_step(t, s_in, bap, use_bap, Y[0], Y[1], Y[2], use_y, args)
-        for j in range(n_post):
-            x = np.int64(slot[dst0 + j]) + np.int64(a_buff[j])
-            w = wrap32(x)
-            n_wrap += w != x
-            slot[dst0 + j] = w
-        if n_wrap != 0:
-            ovf[meta[k, M_DSTPOP]] += n_wrap
-            if policy == RAISE:
-                return k
-        lctr[ti, k, L_TRACE] += cnt[CNT_TRACE_UPDATES] - tr0
-        lctr[ti, k, L_SYN_UPDATES] += cnt[CNT_SYN_W] + cnt[CNT_SYN_D] + cnt[CNT_SYN_T] - syn0
-        lctr[ti, k, L_WRITES] += cnt[CNT_SYN_W] - w0
-        if every > 0 and (ti + 1) % every == 0:
-            hist[k][(ti + 1) // every - 1, b] = SV[0]
+        scratch, args = links[k * batch + b]          # the typed list is read with reference counts
+        if _learn_link(ti, t, b, k, s_row, inp, y, slot, meta, scratch, args, hist[k], every, lctr, ovf, policy):
+            return k
     return -1
+
+
+@njit(cache=True, _nrt=False)
+def _learn_link(ti, t, b, k, s_row, inp, y, slot, meta, scratch, args, hist_k, every, lctr, ovf, policy):
+    """Link k of :func:`learn_phase` (instance b, step t): True if an int32 wrap stops the run
+    (RAISE). Compiled without reference counting (``_nrt=False``): it and everything it calls only read
+    and write arrays the caller owns, and allocate nothing (the scratch holds their work arrays)."""
+    a_buff, s_in, bap, Y, use_y, P, MY, MA, MB = scratch
+    par = args[0][0]
+    SV = args[1][S_SV]
+    cnt = args[1][S_CNT]
+    acc = args[3][X_ACC]
+    src0 = meta[k, M_SRC0]
+    n_pre = meta[k, M_NPRE]
+    dst0 = meta[k, M_DST0]
+    n_post = meta[k, M_NPOST]
+    graded = meta[k, M_GRADED] != 0
+    if graded:
+        for i in range(n_pre):
+            P[i] = inp[src0 + i]
+            s_in[i] = P[i] != 0
+    elif meta[k, M_SRC_INPUT] != 0:
+        for i in range(n_pre):
+            s_in[i] = inp[src0 + i] != 0
+    else:
+        for i in range(n_pre):
+            s_in[i] = s_row[src0 + i] != 0
+    use_bap = meta[k, M_BAP] != 0
+    if use_bap:
+        for j in range(n_post):
+            bap[j] = s_row[dst0 + j] != 0
+    for q in range(3):
+        y0 = meta[k, M_Y1 + q]
+        if y0 >= 0:
+            if meta[k, M_YPOP1 + q] != 0:
+                for j in range(n_post):
+                    Y[q, j] = y[y0 + j]
+            else:
+                for j in range(n_post):
+                    Y[q, j] = inp[y0 + j]
+    tr0 = cnt[CNT_TRACE_UPDATES]
+    syn0 = cnt[CNT_SYN_W] + cnt[CNT_SYN_D] + cnt[CNT_SYN_T]
+    w0 = cnt[CNT_SYN_W]
+    m0 = meta[k, M_MIR_SRC]
+    if m0 >= 0:
+        for j in range(n_post):
+            MY[j] = y[m0 + j]
+        ops, m_wrap = dense_backward_graded(SV[0], MY, meta[k, M_MIR_EXP], MA, MB)
+        md = meta[k, M_MIR_DST]
+        for i in range(n_pre):
+            x = np.int64(slot[md + i]) + np.int64(MB[i])
+            w = wrap32(x)
+            m_wrap += w != x
+            slot[md + i] = w
+        lctr[ti, k, L_MIRROR_OPS] += ops
+        if m_wrap != 0:
+            ovf[meta[k, M_MIR_DSTPOP]] += m_wrap
+            if policy == RAISE:
+                return True
+    if graded:
+        _, n_wrap = dense_forward_graded(SV[0], P, par[PAR_WEIGHT_EXP], acc[0], a_buff, args[3][X_ROWS],
+                                         args[3][X_A32])
+        learn_step(t, s_in, bap, use_bap, Y[0], Y[1], Y[2], use_y, args, P)
+    else:
+        _, n_wrap = dense_forward(SV[0], s_in, par[PAR_WEIGHT_EXP], acc[0], a_buff, args[3][X_ROWS],
+                                  args[3][X_A32])
+        learn_step(t, s_in, bap, use_bap, Y[0], Y[1], Y[2], use_y, args)
+    for j in range(n_post):
+        x = np.int64(slot[dst0 + j]) + np.int64(a_buff[j])
+        w = wrap32(x)
+        n_wrap += w != x
+        slot[dst0 + j] = w
+    if n_wrap != 0:
+        ovf[meta[k, M_DSTPOP]] += n_wrap
+        if policy == RAISE:
+            return True
+    lctr[ti, k, L_TRACE] += cnt[CNT_TRACE_UPDATES] - tr0
+    lctr[ti, k, L_SYN_UPDATES] += cnt[CNT_SYN_W] + cnt[CNT_SYN_D] + cnt[CNT_SYN_T] - syn0
+    lctr[ti, k, L_WRITES] += cnt[CNT_SYN_W] - w0
+    if every > 0 and (ti + 1) % every == 0:
+        h = hist_k[(ti + 1) // every - 1, b]
+        W = SV[0]
+        for i in range(W.shape[0]):
+            for j in range(W.shape[1]):
+                h[i, j] = W[i, j]
+    return False
 
 
 @njit(cache=True)

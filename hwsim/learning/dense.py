@@ -25,13 +25,12 @@ def _send(acc, n_post, weight_exp, a_buff):
 
 
 @njit(cache=True)
-def _forward_sum(W, x, acc):
+def _forward_sum(W, x, acc, rows, acc32):
     """``acc = sum_i x_i W[i, :]`` (exact integers) over the rows with ``x_i != 0``, for binary (bool) or
     graded (int) pre values ``x``; returns the number of those rows. When ``rows x max|W| x max|x| <
     2**31`` bounds every partial sum (binary spikes on int16 weights always; tens of 8-bit payloads) the
     sum runs in int32 vector lanes, which gives the same integers, else in int64."""
     n_pre, n_post = W.shape
-    rows = np.empty(n_pre, np.int64)
     n = 0
     x_max = np.int64(0)
     for i in range(n_pre):                      # branch-free compaction of the non-zero rows
@@ -40,7 +39,8 @@ def _forward_sum(W, x, acc):
         n += v != 0
         x_max = max(x_max, abs(v))
     if n * (np.int64(1) << (8 * W.itemsize - 1)) * x_max < (np.int64(1) << 31):
-        acc32 = np.zeros(n_post, np.int32)
+        for j in range(n_post):
+            acc32[j] = 0
         for r in range(n):
             i = rows[r]
             p = np.int32(x[i])
@@ -61,21 +61,21 @@ def _forward_sum(W, x, acc):
 
 
 @njit(cache=True)
-def dense_forward(W, s_in, weight_exp, acc, a_buff):
+def dense_forward(W, s_in, weight_exp, acc, a_buff, rows, acc32):
     """Dense accumulation of binary spikes: ``a_buff = wrap32(shift(sum_{i: s_i} W[i, :], weight_exp))``.
 
     W is fan-out major (n_pre, n_post). Returns ``(synaptic operations, int32 wraps)``: spikes x n_post,
     and the entries whose shifted sum left int32 (Lava wraps them on its int32 output port).
     """
-    n = _forward_sum(W, s_in, acc)
+    n = _forward_sum(W, s_in, acc, rows, acc32)
     return n * W.shape[1], _send(acc, W.shape[1], weight_exp, a_buff)
 
 
 @njit(cache=True)
-def dense_forward_graded(W, payload, weight_exp, acc, a_buff):
+def dense_forward_graded(W, payload, weight_exp, acc, a_buff, rows, acc32):
     """Dense accumulation of graded spikes (Lava ``num_message_bits > 0``):
     ``a_buff = wrap32(shift(sum_i payload_i W[i, :], weight_exp))``. Returns ``(synaptic operations, wraps)``."""
-    n = _forward_sum(W, payload, acc)
+    n = _forward_sum(W, payload, acc, rows, acc32)
     return n * W.shape[1], _send(acc, W.shape[1], weight_exp, a_buff)
 
 

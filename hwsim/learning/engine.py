@@ -294,6 +294,10 @@ class LearningDenseEngine:
         self._Dx = np.zeros((3, T1, self.n_post), np.int16)
         self._raw_pre = np.zeros(self.n_pre, np.int64)
         self._raw_post = np.zeros(self.n_post, np.int64)
+        self._rows = np.zeros(self.n_pre, np.int64)        # kernels' scratch: they allocate nothing
+        self._a32 = np.zeros(self.n_post, np.int32)
+        self._d16 = np.zeros(self.n_post, np.int16)
+        self._small = np.zeros(32, np.int64)
         self._zeros_post = np.zeros((1, self.n_post), np.int64)
         self._nobap = np.zeros((1, self.n_post), np.bool_)
         # fast path of outer-product rules (hwsim.learning.outer); derived, not part of the state
@@ -478,7 +482,8 @@ class LearningDenseEngine:
         state = (self._xtr, self._ytr, self._tx, self._ty, self._SV, self._cnt, self._fast)
         rng = (r.trace[0], r.trace[1], r.trace[2], r.trace[3], r.r_off, r.conn, r.c_off)
         scratch = (self._Hx, self._Hy, self._A, self._B, self._G, self._TA, self._TB, self._acc, self._gb,
-                   self._R, self._dvec, self._y0m, self._y0b, self._Dx, self._raw_pre, self._raw_post)
+                   self._R, self._dvec, self._y0m, self._y0b, self._Dx, self._raw_pre, self._raw_post, self._rows,
+                   self._a32, self._d16, self._small)
         return prog, state, rng, scratch
 
     # ---- running -----------------------------------------------------------------------
@@ -524,7 +529,8 @@ class LearningDenseEngine:
             K.engine_step(t, s, bap_arr, b is not None, ys[0], ys[1], ys[2], use_y, self._a_buff, a_out, args)
         else:
             a_out[:] = self._a_buff
-            ops, _ = K.dense_forward_graded(self._SV[0], payload, self.weight_exp, self._acc[0], self._a_buff)
+            ops, _ = K.dense_forward_graded(self._SV[0], payload, self.weight_exp, self._acc[0], self._a_buff,
+                                            self._rows, self._a32)
             self._cnt[K.CNT_SYN_OPS] += ops
             K.learn_step(t, s, bap_arr, b is not None, ys[0], ys[1], ys[2], use_y, args, payload)
         self.t = t

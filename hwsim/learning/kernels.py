@@ -77,13 +77,18 @@ from .traces import overwrite_value, recv_spikes, trace_history  # noqa: F401
 
 
 # ---- the engine's entry points: arguments grouped as LearningDenseEngine.kernel_args -------------
+#   The per-step entry points (learn_step, engine_step; hwsim.kernels.engine._learn_link) compile with
+#   ``_nrt=False``: no reference counts on the ~50 arrays of these tuples at every call and unpacking
+#   (they cost more than a small network's learning arithmetic). So nothing they call may allocate:
+#   every work array is in ``scratch`` (a kernel that allocates fails to compile there).
 #   args = (prog, state, rng, scratch)
 #   prog    = (par, prod, fac, fac_c, tgt, imp_int, imp_frac, decay, tau_nz, need)  compiled rule, fixed
 #   state   = (xtr, ytr, tx, ty, SV, cnt, fast)                                     changes every step
 #   rng     = (r_xd, r_xi, r_yd, r_yi, r_off, r_conn, c_off)                        random-draw windows
-#   scratch = (Hx, Hy, A, B, G, TA, TB, acc, gb, R, dvec, y0m, y0b, Dx, raw_pre, raw_post)
+#   scratch = (Hx, Hy, A, B, G, TA, TB, acc, gb, R, dvec, y0m, y0b, Dx, raw_pre, raw_post, rows, a32, d16,
+#              small): rows int64 (n_pre), a32 int32 / d16 int16 (n_post), small int64 (32)
 S_XTR, S_YTR, S_TX, S_TY, S_SV, S_CNT, S_FAST = range(7)        # indices into ``state``
-X_HX, X_HY, X_ACC, X_GB = 0, 1, 7, 8                            # indices into ``scratch``
+X_HX, X_HY, X_ACC, X_GB, X_ROWS, X_A32 = 0, 1, 7, 8, 16, 17    # indices into ``scratch``
 
 
 @njit(cache=True)
@@ -105,7 +110,8 @@ def learn_epoch(t, prog, state, scratch, r_xd, r_xi, r_yd, r_yi, r_conn):
     of :mod:`.outer` where the program is outer, else :func:`learn_rows`). ``r_*``: this epoch's draws."""
     par, prod, fac, fac_c, tgt, imp_int, imp_frac, decay, tau_nz, need = prog
     xtr, ytr, tx, ty, SV, cnt, fast = state
-    Hx, Hy, A, B, G, TA, TB, acc, gb, R, dvec, y0m, y0b, Dx, raw_pre, raw_post = scratch
+    (Hx, Hy, A, B, G, TA, TB, acc, gb, R, dvec, y0m, y0b, Dx, raw_pre, raw_post, rows, a32, d16,
+     small) = scratch
     T = par[PAR_T_EPOCH]
     trace_max = par[PAR_TRACE_MAX]
     cnt[CNT_EPOCHS] += 1
@@ -127,11 +133,11 @@ def learn_epoch(t, prog, state, scratch, r_xd, r_xi, r_yd, r_yi, r_conn):
         done = False
         if fast[F_OUTER] != 0:
             done = learn_outer(u, prod, tgt, tx, A, B, SV, r_conn, par[PAR_ROUNDING], par[PAR_ACC_LO],
-                               par[PAR_ACC_HI], cnt, gb[3], gb[4], fast)
+                               par[PAR_ACC_HI], cnt, gb[3], gb[4], fast, rows, a32, d16)
         if not done:               # the generic evaluation also reads the finished terms
             build_terms(prod, fac, fac_c, A, B, G, TA, TB, par[PAR_ACC_LO], par[PAR_ACC_HI])
             learn_rows(prod, fac, fac_c, tgt, u, r_conn, tx, ty, R, nR, A, B, G, TA, TB, SV, acc, gb,
-                       dvec, y0m, y0b, Dx, par[PAR_ACC_LO], par[PAR_ACC_HI], cnt, par[PAR_ROUNDING])
+                       dvec, y0m, y0b, Dx, par[PAR_ACC_LO], par[PAR_ACC_HI], cnt, small, par[PAR_ROUNDING])
             if fast[F_OUTER] != 0:
                 fast[F_TMIN] = 1 if tmin_present(SV, tgt) else 0
     for k in range(2):
@@ -147,7 +153,7 @@ def learn_epoch(t, prog, state, scratch, r_xd, r_xi, r_yd, r_yi, r_conn):
         ty[j] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def learn_step(t, s_in, bap, use_bap, y1, y2, y3, use_y, args, payload=None):
     """The learning part of step t (1-based) of a LearningDense, for a simulator that does the
     dense accumulation itself: record the pre spikes ``s_in`` and bap spikes of step t in the
@@ -191,7 +197,7 @@ def learn_step(t, s_in, bap, use_bap, y1, y2, y3, use_y, args, payload=None):
         learn_epoch(t, prog, state, scratch, r_xd[d], r_xi[d], r_yd[d], r_yi[d], r_conn[t // T - c_off])
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def engine_step(t, s_in, bap, use_bap, y1, y2, y3, use_y, a_buff, a_out, args):
     """One LoihiProtocol step t (1-based) of a LearningDense: ``run_spk`` (send ``a_buff``, the
     activation computed at t-1, into ``a_out``; accumulate the binary spikes ``s_in`` with the
@@ -202,7 +208,7 @@ def engine_step(t, s_in, bap, use_bap, y1, y2, y3, use_y, a_buff, a_out, args):
     acc = args[3][X_ACC]
     for j in range(a_out.shape[0]):
         a_out[j] = a_buff[j]
-    ops, _ = dense_forward(SV[0], s_in, par[PAR_WEIGHT_EXP], acc[0], a_buff)
+    ops, _ = dense_forward(SV[0], s_in, par[PAR_WEIGHT_EXP], acc[0], a_buff, args[3][X_ROWS], args[3][X_A32])
     cnt[CNT_SYN_OPS] += ops
     learn_step(t, s_in, bap, use_bap, y1, y2, y3, use_y, args)
 

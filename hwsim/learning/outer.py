@@ -65,13 +65,12 @@ def tmin_new_of(tgt, r_conn, rounding, acc_lo, acc_hi):
 
 
 @njit(cache=True)
-def _rows_int32(g, p, rows, n_rows, A, Bv, SV, n_post, rs, ls, sh, thr, acc_lo, acc_hi, sat_lo, sat_hi, lo, hi):
+def _rows_int32(g, p, rows, n_rows, A, Bv, SV, n_post, rs, ls, sh, thr, acc_lo, acc_hi, sat_lo, sat_hi, lo, hi, b32):
     """The rows of target g in int32 lanes, for an epoch whose terms cannot wrap or clip (the caller
     checked ``max|A| * max|B|``): ``a = clip((v << sh) + ((A[i] B[j]) >> rs << ls))`` to the accumulator
     and the sign mode, then ``v = clip((a + c) >> sh, lo, hi)`` with ``c = 2**sh - 1 - thr`` (0 for floor
     rounding), which is ``floor(a / 2**sh) + (remainder > thr)``, on the ``n_rows`` rows ``rows``. Returns
-    True if a value landed on ``lo``."""
-    b32 = np.empty(n_post, np.int32)
+    True if a value landed on ``lo``. ``b32``: int32 scratch (n_post)."""
     for j in range(n_post):
         b32[j] = Bv[j]
     rs32 = np.int32(rs)
@@ -100,15 +99,14 @@ def _rows_int32(g, p, rows, n_rows, A, Bv, SV, n_post, rs, ls, sh, thr, acc_lo, 
 
 
 @njit(cache=True)
-def _rows_int16_delta(g, p, rows, n_rows, A, Bv, SV, n_post, rs, ls, sh, thr, lo, hi):
+def _rows_int16_delta(g, p, rows, n_rows, A, Bv, SV, n_post, rs, ls, sh, thr, lo, hi, b32, d16):
     """The rows of w or tag_2 (not tag_1) with int16 storage, in int16 lanes: ``v = clip(v + d, lo, hi)``,
     ``d = ((A[i] B[j]) >> rs << ls + c) >> sh`` (the single-product delta form of the kernels module
     docstring, exact for targets whose values start inside the accumulator range). The caller checked
-    that no term wraps or leaves the accumulator and that ``|lo|, |hi| + max|d|`` fit int16."""
-    b32 = np.empty(n_post, np.int32)
+    that no term wraps or leaves the accumulator and that ``|lo|, |hi| + max|d|`` fit int16. ``b32``, ``d16``:
+    int32 / int16 scratch (n_post)."""
     for j in range(n_post):
         b32[j] = Bv[j]
-    d16 = np.empty(n_post, np.int16)
     rs32 = np.int32(rs)
     ls32 = np.int32(ls)
     sh32 = np.int32(sh)
@@ -158,9 +156,10 @@ def _rows_int64(g, p, dep, tx, A, Bv, SV, n_post, cols, bcol, nc, rs, ls, sh, th
 
 
 @njit(cache=True)
-def learn_outer(u, prod, tgt, tx, A, B, SV, r_conn, rounding, acc_lo, acc_hi, cnt, cols, bcol, fast):
+def learn_outer(u, prod, tgt, tx, A, B, SV, r_conn, rounding, acc_lo, acc_hi, cnt, cols, bcol, fast, rows, b32, d16):
     """One epoch of an outer program on ``SV`` (3, n_pre, n_post), after ``build_tables``. ``cols``
-    and ``bcol`` (int64, n_post) are scratch. Returns False, having changed nothing, when this epoch
+    and ``bcol`` (int64, n_post), ``rows`` (int64, n_pre), ``b32`` (int32, n_post) and ``d16`` (int16,
+    n_post) are scratch. Returns False, having changed nothing, when this epoch
     needs the generic evaluation (the ``t_min`` case of the module docstring).
 
     Rows whose terms cannot wrap or leave the accumulator (``max|A| max|B|`` bounds them; OTTT at
@@ -168,7 +167,6 @@ def learn_outer(u, prod, tgt, tx, A, B, SV, r_conn, rounding, acc_lo, acc_hi, cn
     the others in Lava's int64 sequence (:func:`_rows_int64`), on the columns with ``B[j] != 0``."""
     n_pre = tx.shape[0]
     n_post = B.shape[2]
-    rows = np.empty(n_pre, np.int64)
     if tgt[T_T, G_ACTIVE] and fast[F_TMIN] != 0:
         t_min, t_new = tmin_new_of(tgt, r_conn, rounding, acc_lo, acc_hi)
         if t_new != t_min:
@@ -219,12 +217,12 @@ def learn_outer(u, prod, tgt, tx, A, B, SV, r_conn, rounding, acc_lo, acc_hi, cn
                   and max(abs(lo), abs(hi)) < (big >> sh))
         d_max = (((prod_max >> rs) + 1) << ls >> sh) + 1
         if narrow and g != T_T and SV.itemsize == 2 and max(abs(lo), abs(hi)) + d_max < 32767:
-            _rows_int16_delta(g, p, rows, n_rows, A, Bv, SV, n_post, rs, ls, sh, thr, lo, hi)
+            _rows_int16_delta(g, p, rows, n_rows, A, Bv, SV, n_post, rs, ls, sh, thr, lo, hi, b32, d16)
             hit = False
         elif narrow:
             sat_lo, sat_hi, _, _ = fused_bounds(tgt[g, G_SAT], False, acc_lo, acc_hi)
             hit = _rows_int32(g, p, rows, n_rows, A, Bv, SV, n_post, rs, ls, sh, thr, acc_lo, acc_hi, sat_lo,
-                              sat_hi, lo, hi)
+                              sat_hi, lo, hi, b32)
         else:
             hit = _rows_int64(g, p, dep, tx, A, Bv, SV, n_post, cols, bcol, nc if 4 * nc < n_post else -1, rs, ls,
                               sh, thr, acc_lo, acc_hi, lo, hi, tgt[g, G_SAT])

@@ -564,12 +564,13 @@ def _delta_sweep(g, masked, skip_x0, narrow, T, R, nR, tx, ty, y0m, y0b, dvec, l
 
 @njit(cache=True)
 def learn_rows(prod, fac, fac_c, tgt, u, r_conn, tx, ty, R, nR, A, B, G, TA, TB, SV, acc, gb, dvec,
-               y0m, y0b, Dx, acc_lo, acc_hi, cnt, rounding=ROUND_STOCHASTIC):
+               y0m, y0b, Dx, acc_lo, acc_hi, cnt, small, rounding=ROUND_STOCHASTIC):
     """Apply dw, dd, dt to the synapses their products touch (see the module docstring).
 
     SV (3, n_pre, n_post) is updated in place. R (uint32) lists the nR post neurons that spiked.
     Scratch: acc int64 (3, n_post), gb int64 (5, n_post), dvec int64 (3, n_pre, t_epoch + 1),
-    y0m int64 (n_post,), y0b bool (n_post,), Dx int16 (3, t_epoch + 1, n_post). ``rounding``: one
+    y0m int64 (n_post,), y0b bool (n_post,), Dx int16 (3, t_epoch + 1, n_post), small int64 (>= 24:
+    this function's own small arrays, so that it allocates nothing). ``rounding``: one
     of ROUND_STOCHASTIC (Lava's, with ``r_conn``), ROUND_NEAREST, ROUND_FLOOR (:func:`round_threshold`).
     """
     n_pre = tx.shape[0]
@@ -578,9 +579,17 @@ def learn_rows(prod, fac, fac_c, tgt, u, r_conn, tx, ty, R, nR, A, B, G, TA, TB,
     T = TA.shape[1] - 1
     no = np.bool_(False)     # typed flags: literal True/False arguments would compile callees twice
     yes = np.bool_(True)
-    terms = np.zeros((2, 4), dtype=np.int64)
-    thr = np.zeros(3, dtype=np.int64)
-    delta_p = np.full(3, -1, dtype=np.int64)
+    terms = small[0:8].reshape((2, 4))
+    thr = small[8:11]
+    delta_p = small[11:14]
+    split_p = small[14:17]
+    kinds = small[17:19]
+    ps = small[19:21]
+    mode = small[21:24]
+    for k in range(24):
+        small[k] = 0
+    for g in range(3):
+        delta_p[g] = -1
     # direct: no product reads a synaptic variable, so each target can be written as soon as it is
     # computed; otherwise all targets of a row are computed from the old values first
     direct = True
@@ -631,7 +640,8 @@ def learn_rows(prod, fac, fac_c, tgt, u, r_conn, tx, ty, R, nR, A, B, G, TA, TB,
         # split rows: a w / tag_2 target whose only non-y0 product is one x0 product of mode COL or
         # ROW sees a single product outside the post-spike columns; there the update is
         # clip(v + delta) in int16 lanes, and only the post-spike columns are computed in full
-        split_p = np.full(3, -1, dtype=np.int64)
+        for g in range(3):
+            split_p[g] = -1
         for g in range(2):
             # worth it while the gathered exact columns cost less than a whole exact row
             if (not tgt[g, G_ACTIVE] or (u != 0 and tgt[g, G_HAS_U]) or SV.itemsize != 2
@@ -657,8 +667,7 @@ def learn_rows(prod, fac, fac_c, tgt, u, r_conn, tx, ty, R, nR, A, B, G, TA, TB,
         # phase 1: rows of pre neurons with x0 work (or every row when u = 1): whole rows. Rows
         # with the same pre spike state have the same active products, so each class of rows is
         # classified once and, when the terms fit the fused form, updated by one kernel
-        kinds = np.zeros(2, dtype=np.int64)
-        ps = np.zeros(2, dtype=np.int64)
+        kinds[0] = kinds[1] = ps[0] = ps[1] = 0
         for g in range(3):
             if not tgt[g, G_ACTIVE]:
                 continue
@@ -722,7 +731,7 @@ def learn_rows(prod, fac, fac_c, tgt, u, r_conn, tx, ty, R, nR, A, B, G, TA, TB,
                             SV[g, i, j] = t_min_new
         return
     # products read synaptic variables: compute every target of a row from the old values, then write
-    mode = np.zeros(3, dtype=np.int64)
+    mode[0] = mode[1] = mode[2] = 0
     for i in range(n_pre):
         xa = tx[i] > 0
         any_work = False

@@ -197,7 +197,7 @@ def test_learn_rows_py_func_matches_compiled():
                        eng._TA, eng._TB, eng._raw_pre, eng._raw_post, p.acc_lo, p.acc_hi)
         fn(p.prod, p.fac, p.fac_c, p.tgt, 1, 0.37, tx, ty, eng._R, len(R), eng._A, eng._B, eng._G,
            eng._TA, eng._TB, eng._SV, eng._acc, eng._gb, eng._dvec, eng._y0m, eng._y0b, eng._Dx, p.acc_lo,
-           p.acc_hi, eng._cnt)
+           p.acc_hi, eng._cnt, eng._small)
         outs.append(eng._SV.copy())
     np.testing.assert_array_equal(outs[0], outs[1])
 
@@ -238,12 +238,13 @@ def test_dense_forward_sums_equal_numpy_int64_on_both_lanes(dtype, rate, pmax):
     P = (rng.random(n_pre) < rate) * rng.integers(1, pmax + 1, n_pre)
     for e in (0, -3, 2):
         a = np.zeros(n_post, np.int32)
-        K.dense_forward_graded(W, P.astype(np.int64), e, np.zeros(n_post, np.int64), a)
+        K.dense_forward_graded(W, P.astype(np.int64), e, np.zeros(n_post, np.int64), a, np.zeros(n_pre, np.int64),
+                               np.zeros(n_post, np.int32))
         ref = (W.astype(np.int64) * P[:, None]).sum(axis=0)
         ref = ref << e if e >= 0 else ref >> -e
         np.testing.assert_array_equal(a, ((ref + 2 ** 31) % 2 ** 32 - 2 ** 31).astype(np.int32))
         b = np.zeros(n_post, np.int32)
-        K.dense_forward(W, P != 0, e, np.zeros(n_post, np.int64), b)
+        K.dense_forward(W, P != 0, e, np.zeros(n_post, np.int64), b, np.zeros(n_pre, np.int64), np.zeros(n_post, np.int32))
         ref = W.astype(np.int64)[P != 0].sum(axis=0)
         ref = ref << e if e >= 0 else ref >> -e
         np.testing.assert_array_equal(b, ((ref + 2 ** 31) % 2 ** 32 - 2 ** 31).astype(np.int32))
