@@ -281,10 +281,9 @@ class OTTTNetwork:
         c = self.circuit
         dt = np.int16 if c.in_bits + PAYLOAD_SHIFT < 15 else np.int32
         out = np.zeros((len(idx), self.steps, c.layer_sizes[0]), dt)
-        xs = X[np.asarray(idx)]                     # (S, Tx, n0): whole samples first (contiguous copies)
-        if xs.shape[1] != c.T:
-            xs = xs[:, np.arange(c.T) % xs.shape[1]]
-        out[:, :c.T] = xs                           # the payloads fit dt (checked by check_payload)
+        frames = np.arange(c.T) % X.shape[1]
+        for s, n in enumerate(np.asarray(idx)):     # sample by sample: cast into dt without an int64 copy
+            out[s, :c.T] = X[n] if X.shape[1] == c.T else X[n, frames]   # payloads fit dt (check_payload)
         out[:, :c.T] <<= PAYLOAD_SHIFT
         return out
 

@@ -176,8 +176,8 @@ class OTTTCircuit:
 
 
 def check_payload(X, c: OTTTCircuit, where: str) -> np.ndarray:
-    """Input payloads (N, n0) or (N, Tx, n0), integers in [0, 2**in_bits - 1], as (N, Tx, n0) of the
-    narrowest of int16 / int32 that holds them (no copy when ``X`` already has that type)."""
+    """Input payloads (N, n0) or (N, Tx, n0), integers in [0, 2**in_bits - 1], as (N, Tx, n0): an integer
+    array as it is (a view, no copy), floats (integer-valued) as int32."""
     X = np.asarray(X)
     if X.ndim == 2:
         X = X[:, None, :]
@@ -187,7 +187,7 @@ def check_payload(X, c: OTTTCircuit, where: str) -> np.ndarray:
     if X.dtype.kind == "f" and (not np.all(np.isfinite(X)) or np.any(X != np.round(X))):
         raise SpecError("input payload must be integers (no NaN)")
     check_array_range("input payload", X, 0, (1 << c.in_bits) - 1, where)
-    return X.astype(np.int16 if c.in_bits <= 15 else np.int32, copy=False)
+    return X if X.dtype.kind in "iu" else X.astype(np.int32)
 
 
 def check_labels(y, n: int, c: OTTTCircuit, where: str) -> np.ndarray:
