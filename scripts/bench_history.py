@@ -46,7 +46,10 @@ def _git(*args: str) -> str:
 
 def resolve(commit: str) -> str:
     """The full sha of ``commit`` in this repository's history."""
-    return _git("rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}")
+    try:
+        return _git("rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}")
+    except HistoryUnavailable as exc:
+        raise HistoryUnavailable(f"commit {commit} is not in the history of {ROOT} ({exc})") from None
 
 
 def cache_dir() -> Path:

@@ -7,6 +7,21 @@ from scripts import bench_history
 from scripts.bench_learning import circuit_kernel, main, simulator_ottt_steps_per_s, simulator_stdp
 
 
+def _history_or_skip(commit):
+    """Skip (naming why) only where this checkout cannot hold the commit: no git repository, or a
+    shallow clone without it; in a full clone a missing baseline commit fails the tests."""
+    try:
+        bench_history.resolve(commit)
+    except bench_history.HistoryUnavailable as exc:
+        try:
+            shallow = bench_history._git("rev-parse", "--is-shallow-repository") == "true"
+        except bench_history.HistoryUnavailable:
+            shallow = True                      # not a git checkout at all (a tarball)
+        if not shallow:
+            raise
+        pytest.skip(f"baseline commit {commit} not in this shallow / non-git checkout: {exc}")
+
+
 def test_simulator_side_reports_work_and_speed():
     r = simulator_ottt_steps_per_s(n_in=40, n_hidden=24, n_out=4, T=4, samples=6, input_rate=0.3, repeats=1)
     assert r["steps_per_sample"] == 7 and r["steps"] == 42 and r["steps_per_s"] > 0
@@ -19,12 +34,14 @@ def test_simulator_side_reports_work_and_speed():
 def test_former_step_loop_from_history_learns_the_same_weights():
     # the filing-time Simulator (per-step Python learning loop) run from git history: the compiled path
     # must learn bit-identical weights on the same network and input (batch 2: each instance its own)
+    _history_or_skip(bench_history.FILED)
     r = simulator_stdp(16, 8, 40, 2, input_rate=0.3, repeats=1)
     assert r["step_loop_commit"] == bench_history.resolve(bench_history.FILED)
     assert r["identical_weights"] is True and r["speedup_vs_step_loop"] > 0
 
 
 def test_circuit_kernel_from_history():
+    _history_or_skip(bench_history.LAST_CIRCUIT_KERNEL)
     r = circuit_kernel(bench_history.LAST_CIRCUIT_KERNEL, n_in=40, n_hidden=24, n_out=4, T=4, samples=6,
                        input_rate=0.3, repeats=1)
     assert r["commit"] == bench_history.resolve(bench_history.LAST_CIRCUIT_KERNEL)
