@@ -155,21 +155,29 @@ def _stdp_net(n_in, n_hidden, seed=0):
     return net
 
 
+def _time_stdp(net, x, repeats):
+    """Seconds of ``repeats`` runs of ``net`` on ``x`` by fresh Simulators (after one untimed run that
+    compiles), and the last run's record (its source also times the old Simulator)."""
+    import time
+    from hwsim.simulator import Simulator
+
+    Simulator(net).run(2, inputs={"in": x[:2]})
+    times = []
+    for _ in range(repeats):
+        sim = Simulator(net)
+        t0 = time.perf_counter()
+        rec = sim.run(x.shape[0], inputs={"in": x})
+        times.append(time.perf_counter() - t0)
+    return times, rec
+
+
 _STDP_TIMED = """
-import json, sys, time
+import json, sys
 import numpy as np
-from hwsim.simulator import Simulator
 {builder}
+{timer}
 out, n_in, n_hidden, seed, repeats, x_path = sys.argv[1], *map(int, sys.argv[2:6]), sys.argv[6]
-x = np.load(x_path)
-net = _stdp_net(n_in, n_hidden, seed)
-Simulator(net).run(2, inputs={{"in": x[:2]}})          # compile outside the timing
-times = []
-for _ in range(repeats):
-    sim = Simulator(net)
-    t0 = time.perf_counter()
-    rec = sim.run(x.shape[0], inputs={{"in": x}})
-    times.append(time.perf_counter() - t0)
+times, rec = _time_stdp(_stdp_net(n_in, n_hidden, seed), np.load(x_path), repeats)
 np.save(out + "/w1.npy", np.asarray(rec.weights["w1"]))
 with open(out + "/result.json", "w") as f:
     json.dump({{"seconds": times}}, f)
@@ -181,20 +189,11 @@ def simulator_stdp(n_in, n_hidden, T, batch, input_rate=0.1, repeats=3, seed=0, 
     learning loop, from git history; None: no baseline) on the same STDP network and input."""
     import tempfile
 
-    from hwsim.simulator import Simulator
-
-    net = _stdp_net(n_in, n_hidden, seed)
     rng = np.random.default_rng(seed + 1)
     x = (rng.random((T, batch, n_in)) < input_rate).astype(np.int8)
     if batch == 1:
         x = x[:, 0]
-    Simulator(net).run(2, inputs={"in": x[:2]})          # compile outside the timing
-    new = []
-    for _ in range(repeats):
-        sim = Simulator(net)
-        t0 = time.perf_counter()
-        rec = sim.run(T, inputs={"in": x})
-        new.append(time.perf_counter() - t0)
+    new, rec = _time_stdp(_stdp_net(n_in, n_hidden, seed), x, repeats)
     med_new = statistics.median(new)
     res = {"n_in": n_in, "n_hidden": n_hidden, "T": T, "batch": batch, "input_rate": input_rate,
            "hidden_rate": float(rec.spikes["h"].mean()), "compiled_us_per_step_median": 1e6 * med_new / T,
@@ -203,7 +202,7 @@ def simulator_stdp(n_in, n_hidden, T, batch, input_rate=0.1, repeats=3, seed=0, 
         return res
     with tempfile.TemporaryDirectory() as tmp:
         np.save(os.path.join(tmp, "x.npy"), x)
-        src = _STDP_TIMED.format(builder=inspect.getsource(_stdp_net))
+        src = _STDP_TIMED.format(builder=inspect.getsource(_stdp_net), timer=inspect.getsource(_time_stdp))
         try:
             out = bench_history.run_source(old_commit, src, str(n_in), str(n_hidden), str(seed), str(repeats),
                                            os.path.join(tmp, "x.npy"))

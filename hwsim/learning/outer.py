@@ -157,7 +157,7 @@ def _rows_int64(g, p, dep, tx, A, Bv, SV, n_post, cols, bcol, nc, rs, ls, sh, th
 
 @njit(cache=True)
 def learn_outer(u, prod, tgt, tx, A, B, SV, r_conn, rounding, acc_lo, acc_hi, cnt, cols, bcol, fast, rows, b32, d16):
-    """One epoch of an outer program on ``SV`` (3, n_pre, n_post), after ``build_tables``. ``cols``
+    """One epoch of an outer program on ``SV`` (3, n_pre, n_post), after ``build_factors``. ``cols``
     and ``bcol`` (int64, n_post), ``rows`` (int64, n_pre), ``b32`` (int32, n_post) and ``d16`` (int16,
     n_post) are scratch. Returns False, having changed nothing, when this epoch
     needs the generic evaluation (the ``t_min`` case of the module docstring).

@@ -590,6 +590,7 @@ def learn_rows(prod, fac, fac_c, tgt, u, r_conn, tx, ty, R, nR, A, B, G, TA, TB,
         small[k] = 0
     for g in range(3):
         delta_p[g] = -1
+        split_p[g] = -1
     # direct: no product reads a synaptic variable, so each target can be written as soon as it is
     # computed; otherwise all targets of a row are computed from the old values first
     direct = True
@@ -640,8 +641,6 @@ def learn_rows(prod, fac, fac_c, tgt, u, r_conn, tx, ty, R, nR, A, B, G, TA, TB,
         # split rows: a w / tag_2 target whose only non-y0 product is one x0 product of mode COL or
         # ROW sees a single product outside the post-spike columns; there the update is
         # clip(v + delta) in int16 lanes, and only the post-spike columns are computed in full
-        for g in range(3):
-            split_p[g] = -1
         for g in range(2):
             # worth it while the gathered exact columns cost less than a whole exact row
             if (not tgt[g, G_ACTIVE] or (u != 0 and tgt[g, G_HAS_U]) or SV.itemsize != 2
@@ -667,7 +666,6 @@ def learn_rows(prod, fac, fac_c, tgt, u, r_conn, tx, ty, R, nR, A, B, G, TA, TB,
         # phase 1: rows of pre neurons with x0 work (or every row when u = 1): whole rows. Rows
         # with the same pre spike state have the same active products, so each class of rows is
         # classified once and, when the terms fit the fused form, updated by one kernel
-        kinds[0] = kinds[1] = ps[0] = ps[1] = 0
         for g in range(3):
             if not tgt[g, G_ACTIVE]:
                 continue
@@ -731,7 +729,6 @@ def learn_rows(prod, fac, fac_c, tgt, u, r_conn, tx, ty, R, nR, A, B, G, TA, TB,
                             SV[g, i, j] = t_min_new
         return
     # products read synaptic variables: compute every target of a row from the old values, then write
-    mode[0] = mode[1] = mode[2] = 0
     for i in range(n_pre):
         xa = tx[i] > 0
         any_work = False
