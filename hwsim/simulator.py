@@ -481,6 +481,8 @@ class Simulator:
                 hl.append(hist[lk.name][c0 // every:c1 // every] if every else self._no_hist)
             K, tags, reset = self._host
             host = np.array([K, int(tags), int(reset), c0], np.int64)
+            if len(links) != n_links * B or len(hl) != n_links:     # learn_phase reads them unchecked
+                raise RuntimeError(f"learning links: {len(links)} for {n_links} links x {B} instances")
             lrn = (self._meta, links, hl, every, B, host, self._uv0)
             ctr_c = ctr if n == T else np.zeros((n_chunks, n, n_cores, engine.N_COUNTERS), np.int64)
             lctr_c = np.zeros((n_chunks, n, n_links, engine.N_LEARN_COUNTERS), np.int64)

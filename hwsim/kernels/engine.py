@@ -38,6 +38,7 @@ from ..overflow import RAISE
 from .compartments import error_block, learning_block
 from .neuron import ERROR, LEARNING, LIF_RESET, lif_block
 from .arith import wrap32
+from .borrow import borrowed_item
 from .synapse import deliver, handoff, wraps_of
 
 C_SYN_OPS = 0        # synaptic operations (one per (spike, target synapse))
@@ -86,7 +87,7 @@ def count_event(g, sc_ptr, sc_core, sc_nsyn, sc_bytes, cstep):
         row[C_SYN_BYTES] += sc_bytes[k]
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True)
 def learn_phase(ti, t, b, s_row, inp, y, ring, lrn, lctr, ovf, policy):
     """Phase 6 of step ``t`` for instance ``b``: every learning projection accumulates the step's pre
     spikes (``s_row`` for a population source, the step's input values ``inp`` for an input) with its
@@ -112,8 +113,11 @@ def learn_phase(ti, t, b, s_row, inp, y, ring, lrn, lctr, ovf, policy):
     r = ring.shape[0]
     slot = ring[(t + 1) % r]
     for k in range(meta.shape[0]):
-        scratch, args = links[k * batch + b]          # the typed list is read with reference counts
-        if _learn_link(ti, t, b, k, s_row, inp, y, slot, meta, scratch, args, hist[k], every, lctr, ovf, policy):
+        # compiled without reference counting (``_nrt=False``) and reading the typed lists borrowed
+        # (hwsim.kernels.borrow): the caller holds them; len(links) == n_links * batch, len(hist) == n_links
+        scratch, args = borrowed_item(links, k * batch + b)
+        if _learn_link(ti, t, b, k, s_row, inp, y, slot, meta, scratch, args, borrowed_item(hist, k), every,
+                       lctr, ovf, policy):
             return k
     return -1
 
@@ -133,43 +137,54 @@ def _learn_link(ti, t, b, k, s_row, inp, y, slot, meta, scratch, args, hist_k, e
     dst0 = meta[k, M_DST0]
     n_post = meta[k, M_NPOST]
     graded = meta[k, M_GRADED] != 0
+    # views at the offsets (the loops below then read contiguously: an index ``o + i`` of a possibly
+    # negative ``o`` compiles to a gather for numba's wrap-around)
+    dst_slot = slot[dst0:dst0 + n_post]
     if graded:
+        src = inp[src0:src0 + n_pre]
         for i in range(n_pre):
-            P[i] = inp[src0 + i]
-            s_in[i] = P[i] != 0
+            P[i] = src[i]
+            s_in[i] = src[i] != 0
     elif meta[k, M_SRC_INPUT] != 0:
+        src = inp[src0:src0 + n_pre]
         for i in range(n_pre):
-            s_in[i] = inp[src0 + i] != 0
+            s_in[i] = src[i] != 0
     else:
+        s_src = s_row[src0:src0 + n_pre]
         for i in range(n_pre):
-            s_in[i] = s_row[src0 + i] != 0
+            s_in[i] = s_src[i] != 0
     use_bap = meta[k, M_BAP] != 0
     if use_bap:
+        s_dst = s_row[dst0:dst0 + n_post]
         for j in range(n_post):
-            bap[j] = s_row[dst0 + j] != 0
+            bap[j] = s_dst[j] != 0
     for q in range(3):
         y0 = meta[k, M_Y1 + q]
         if y0 >= 0:
             if meta[k, M_YPOP1 + q] != 0:
+                yq = y[y0:y0 + n_post]
                 for j in range(n_post):
-                    Y[q, j] = y[y0 + j]
+                    Y[q, j] = yq[j]
             else:
+                iq = inp[y0:y0 + n_post]
                 for j in range(n_post):
-                    Y[q, j] = inp[y0 + j]
+                    Y[q, j] = iq[j]
     tr0 = cnt[CNT_TRACE_UPDATES]
     syn0 = cnt[CNT_SYN_W] + cnt[CNT_SYN_D] + cnt[CNT_SYN_T]
     w0 = cnt[CNT_SYN_W]
     m0 = meta[k, M_MIR_SRC]
     if m0 >= 0:
+        ym = y[m0:m0 + n_post]
         for j in range(n_post):
-            MY[j] = y[m0 + j]
+            MY[j] = ym[j]
         ops, m_wrap = dense_backward_graded(SV[0], MY, meta[k, M_MIR_EXP], MA, MB)
         md = meta[k, M_MIR_DST]
+        mir_slot = slot[md:md + n_pre]
         for i in range(n_pre):
-            x = np.int64(slot[md + i]) + np.int64(MB[i])
+            x = np.int64(mir_slot[i]) + np.int64(MB[i])
             w = wrap32(x)
             m_wrap += w != x
-            slot[md + i] = w
+            mir_slot[i] = w
         lctr[ti, k, L_MIRROR_OPS] += ops
         if m_wrap != 0:
             ovf[meta[k, M_MIR_DSTPOP]] += m_wrap
@@ -184,10 +199,10 @@ def _learn_link(ti, t, b, k, s_row, inp, y, slot, meta, scratch, args, hist_k, e
                                   args[3][X_A32])
         learn_step(t, s_in, bap, use_bap, Y[0], Y[1], Y[2], use_y, args)
     for j in range(n_post):
-        x = np.int64(slot[dst0 + j]) + np.int64(a_buff[j])
+        x = np.int64(dst_slot[j]) + np.int64(a_buff[j])
         w = wrap32(x)
         n_wrap += w != x
-        slot[dst0 + j] = w
+        dst_slot[j] = w
     if n_wrap != 0:
         ovf[meta[k, M_DSTPOP]] += n_wrap
         if policy == RAISE:

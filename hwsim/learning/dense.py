@@ -88,11 +88,19 @@ def dense_backward_graded(W, y, weight_exp, acc, out):
     n_pre, n_post = W.shape
     n = 0
     for j in range(n_post):
-        if y[j] != 0:
-            n += 1
-    for i in range(n_pre):
-        a = np.int64(0)
+        n += y[j] != 0
+    if 4 * n < n_post:                  # few non-zero values (an error mostly is): a strided pass per value
+        for i in range(n_pre):
+            acc[i] = 0
         for j in range(n_post):
-            a += np.int64(W[i, j]) * y[j]
-        acc[i] = a
+            yj = np.int64(y[j])
+            if yj != 0:
+                for i in range(n_pre):
+                    acc[i] += np.int64(W[i, j]) * yj
+    else:
+        for i in range(n_pre):
+            a = np.int64(0)
+            for j in range(n_post):
+                a += np.int64(W[i, j]) * y[j]
+            acc[i] = a
     return n * n_pre, _send(acc, n_pre, weight_exp, out)

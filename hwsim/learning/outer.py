@@ -104,21 +104,39 @@ def _rows_int16_delta(g, p, rows, n_rows, A, Bv, SV, n_post, rs, ls, sh, thr, lo
     ``d = ((A[i] B[j]) >> rs << ls + c) >> sh`` (the single-product delta form of the kernels module
     docstring, exact for targets whose values start inside the accumulator range). The caller checked
     that no term wraps or leaves the accumulator and that ``|lo|, |hi| + max|d|`` fit int16. ``b32``, ``d16``:
-    int32 / int16 scratch (n_post)."""
+    int32 / int16 scratch (n_post).
+
+    Wide rows compute the delta vector ``d`` once per run of rows with the same ``A[i]`` (a spike
+    payload, a trace value: often one value for all the rows of a step) and then add it; narrow rows
+    (``n_post < 32``: a head) add in the same pass, where two passes would cost more than they save."""
     for j in range(n_post):
         b32[j] = Bv[j]
     rs32 = np.int32(rs)
     ls32 = np.int32(ls)
     sh32 = np.int32(sh)
     c32 = np.int32(max(0, (1 << sh) - 1 - thr))
+    if n_post < 32:
+        lo32 = np.int32(lo)
+        hi32 = np.int32(hi)
+        for r in range(n_rows):
+            i = rows[r]
+            a = np.int32(A[p, i])
+            row = SV[g, i]
+            for j in range(n_post):
+                d = (np.int32(np.int32(np.int32(a * b32[j]) >> rs32) << ls32) + c32) >> sh32
+                row[j] = min(max(np.int32(row[j]) + d, lo32), hi32)
+        return
     lo16 = np.int16(lo)
     hi16 = np.int16(hi)
+    a_prev = np.int64(0)                 # no row has A[i] == 0: the first row computes d
     for r in range(n_rows):
         i = rows[r]
-        a = np.int32(A[p, i])
+        if A[p, i] != a_prev:
+            a_prev = A[p, i]
+            a = np.int32(a_prev)
+            for j in range(n_post):
+                d16[j] = np.int16((np.int32(np.int32(np.int32(a * b32[j]) >> rs32) << ls32) + c32) >> sh32)
         row = SV[g, i]
-        for j in range(n_post):
-            d16[j] = np.int16((np.int32(np.int32(np.int32(a * b32[j]) >> rs32) << ls32) + c32) >> sh32)
         for j in range(n_post):
             v = np.int16(row[j] + d16[j])
             row[j] = min(max(v, lo16), hi16)

@@ -248,3 +248,22 @@ def test_dense_forward_sums_equal_numpy_int64_on_both_lanes(dtype, rate, pmax):
         ref = W.astype(np.int64)[P != 0].sum(axis=0)
         ref = ref << e if e >= 0 else ref >> -e
         np.testing.assert_array_equal(b, ((ref + 2 ** 31) % 2 ** 32 - 2 ** 31).astype(np.int32))
+
+
+@pytest.mark.parametrize("density", [0.0, 0.1, 0.5, 1.0])
+def test_dense_backward_sums_equal_numpy_int64_on_both_passes(density):
+    """The mirror's transpose sums (one strided pass per non-zero value when under a quarter of ``y``
+    is non-zero, one pass over the rows otherwise) against numpy's int64 sum, shifted and wrapped."""
+    rng = np.random.default_rng(int(density * 10))
+    n_pre, n_post = 300, 40
+    W = rng.choice([-2 ** 15, 2 ** 15 - 1, 5, -9], size=(n_pre, n_post)).astype(np.int16)
+    y = ((rng.random(n_post) < density) * rng.integers(-2 ** 20, 2 ** 20, n_post)).astype(np.int64)
+    for e in (0, -4, 3):
+        out = np.zeros(n_pre, np.int32)
+        ops, wraps = K.dense_backward_graded(W, y, e, np.zeros(n_pre, np.int64), out)
+        ref = (W.astype(np.int64) * y[None, :]).sum(axis=1)
+        ref = ref << e if e >= 0 else ref >> -e
+        want = ((ref + 2 ** 31) % 2 ** 32 - 2 ** 31)
+        np.testing.assert_array_equal(out, want.astype(np.int32))
+        assert ops == np.count_nonzero(y) * n_pre
+        assert wraps == np.count_nonzero(want != ref)

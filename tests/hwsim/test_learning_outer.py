@@ -47,9 +47,10 @@ def outer_rules(draw):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rule=outer_rules(), spec=st.sampled_from(SPECS), sign_mode=st.sampled_from(["mixed", "excitatory", "inhibitory"]),
        rounding=st.sampled_from(["stochastic", "nearest", "floor"]), pre_rate=st.sampled_from([0.05, 0.4]),
-       y_density=st.sampled_from([0.1, 1.0]), seed=st.integers(0, 1000))
-def test_outer_rules_match_reference(rule, spec, sign_mode, rounding, pre_rate, y_density, seed):
-    n_pre, n_post, T = 11, 17, 14
+       y_density=st.sampled_from([0.1, 1.0]), n_post=st.sampled_from([17, 40]), seed=st.integers(0, 1000))
+def test_outer_rules_match_reference(rule, spec, sign_mode, rounding, pre_rate, y_density, n_post, seed):
+    """n_post 17 and 40: the narrow (one pass) and wide (a delta vector per run of equal row parts) int16 rows."""
+    n_pre, T = 11, 14
     rng = np.random.default_rng(seed)
     lo, hi = spec.weight_range(sign_mode)
     th = 2 ** spec.tag_bits - 1
