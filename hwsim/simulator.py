@@ -503,12 +503,12 @@ class Simulator:
     def _link_list(self, t_first: int, t_last: int):
         """The typed list of ``(scratch, kernel args)`` per learning link and instance for steps
         ``t_first .. t_last`` (see :func:`hwsim.kernels.engine.learn_phase`); rebuilt only when an
-        engine's random-draw window moved."""
+        engine's random-draw buffers were replaced (they keep their identity while they have room)."""
         args = [[eng.kernel_args(t_first, t_last) for eng in engs] for engs in self._engines]
-        # kernel_args holds the engines' state arrays (stable) and their random-draw windows, which
-        # RandomStreams.ensure replaces together when it extends or drops draws
-        key = tuple((id(e.rng.trace[0]), id(e.rng.conn), e.rng.r_off, e.rng.c_off)
-                    for engs in self._engines for e in engs)
+        # kernel_args holds the engines' state arrays (stable, written in place) and their random-draw
+        # buffers and offsets, which RandomStreams.ensure replaces only to grow them (and
+        # load_state_dict always); the cached list holds the arrays, so their ids cannot be reused
+        key = tuple((*map(id, e.rng.trace), id(e.rng.conn), id(e.rng.offs)) for engs in self._engines for e in engs)
         if self._links_cache is not None and self._links_cache[0] == key:
             return self._links_cache[1]
         out = NumbaList()

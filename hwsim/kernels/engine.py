@@ -33,7 +33,7 @@ from numba import njit, prange, uint64
 
 from ..learning.kernels import (CNT_SYN_D, CNT_SYN_T, CNT_SYN_W, CNT_TRACE_UPDATES, F_TMIN, PAR_WEIGHT_EXP, S_CNT,
                                 S_FAST, S_SV, S_TX, S_TY, S_XTR, S_YTR, X_A32, X_ACC, X_HX, X_HY, X_ROWS,
-                                dense_backward_graded, dense_forward, dense_forward_graded, learn_step)
+                                dense_backward_graded, dense_forward, dense_forward_graded, learn_step, weight_bound)
 from ..overflow import RAISE
 from .compartments import error_block, learning_block
 from .neuron import ERROR, LEARNING, LIF_RESET, lif_block
@@ -192,11 +192,11 @@ def _learn_link(ti, t, b, k, s_row, inp, y, slot, meta, scratch, args, hist_k, e
                 return True
     if graded:
         _, n_wrap = dense_forward_graded(SV[0], P, par[PAR_WEIGHT_EXP], acc[0], a_buff, args[3][X_ROWS],
-                                         args[3][X_A32])
+                                         args[3][X_A32], weight_bound(args[0][4]))
         learn_step(t, s_in, bap, use_bap, Y[0], Y[1], Y[2], use_y, args, P)
     else:
         _, n_wrap = dense_forward(SV[0], s_in, par[PAR_WEIGHT_EXP], acc[0], a_buff, args[3][X_ROWS],
-                                  args[3][X_A32])
+                                  args[3][X_A32], weight_bound(args[0][4]))
         learn_step(t, s_in, bap, use_bap, Y[0], Y[1], Y[2], use_y, args)
     for j in range(n_post):
         x = np.int64(dst_slot[j]) + np.int64(a_buff[j])

@@ -25,20 +25,40 @@ def _send(acc, n_post, weight_exp, a_buff):
 
 
 @njit(cache=True)
-def _forward_sum(W, x, acc, rows, acc32):
+def _forward_sum(W, x, acc, rows, acc32, w_abs):
     """``acc = sum_i x_i W[i, :]`` (exact integers) over the rows with ``x_i != 0``, for binary (bool) or
-    graded (int) pre values ``x``; returns the number of those rows. When ``rows x max|W| x max|x| <
-    2**31`` bounds every partial sum (binary spikes on int16 weights always; tens of 8-bit payloads) the
-    sum runs in int32 vector lanes, which gives the same integers, else in int64."""
+    graded (int) pre values ``x``; returns the number of those rows. ``w_abs`` bounds ``|W|`` (the sign
+    mode's weight range, which learning and the host operations clip to).
+
+    Lanes narrower than int64 give the same integers where the rows bound every partial sum: int16
+    lanes (int16 weights) when every non-zero ``x_i`` is one value p (spikes; a graded input's
+    constant payload) and ``rows x w_abs < 2**15``, the sum then multiplied by p; int32 lanes when
+    ``rows x max|W| x max|x| < 2**31`` (binary spikes on int16 weights always; tens of 8-bit
+    payloads); int64 otherwise. ``acc32`` (int32, n_post) is the narrow lanes' scratch."""
     n_pre, n_post = W.shape
     n = 0
     x_max = np.int64(0)
+    p0 = np.int64(0)
+    same = True
     for i in range(n_pre):                      # branch-free compaction of the non-zero rows
         v = np.int64(x[i])
+        nz = v != 0
         rows[n] = i
-        n += v != 0
+        n += nz
         x_max = max(x_max, abs(v))
-    if n * (np.int64(1) << (8 * W.itemsize - 1)) * x_max < (np.int64(1) << 31):
+        p0 = v if (nz and p0 == 0) else p0
+        same = same and (v == p0 or not nz)
+    if W.itemsize == 2 and same and n * w_abs < (np.int64(1) << 15):
+        acc16 = acc32.view(np.int16)[:n_post]
+        for j in range(n_post):
+            acc16[j] = 0
+        for r in range(n):
+            row = W[rows[r]]
+            for j in range(n_post):
+                acc16[j] = np.int16(acc16[j] + row[j])
+        for j in range(n_post):
+            acc[j] = np.int64(acc16[j]) * p0
+    elif n * (np.int64(1) << (8 * W.itemsize - 1)) * x_max < (np.int64(1) << 31):
         for j in range(n_post):
             acc32[j] = 0
         for r in range(n):
@@ -61,21 +81,22 @@ def _forward_sum(W, x, acc, rows, acc32):
 
 
 @njit(cache=True)
-def dense_forward(W, s_in, weight_exp, acc, a_buff, rows, acc32):
+def dense_forward(W, s_in, weight_exp, acc, a_buff, rows, acc32, w_abs):
     """Dense accumulation of binary spikes: ``a_buff = wrap32(shift(sum_{i: s_i} W[i, :], weight_exp))``.
 
-    W is fan-out major (n_pre, n_post). Returns ``(synaptic operations, int32 wraps)``: spikes x n_post,
-    and the entries whose shifted sum left int32 (Lava wraps them on its int32 output port).
+    W is fan-out major (n_pre, n_post), ``|W| <= w_abs``. Returns ``(synaptic operations, int32 wraps)``:
+    spikes x n_post, and the entries whose shifted sum left int32 (Lava wraps them on its int32 output port).
     """
-    n = _forward_sum(W, s_in, acc, rows, acc32)
+    n = _forward_sum(W, s_in, acc, rows, acc32, w_abs)
     return n * W.shape[1], _send(acc, W.shape[1], weight_exp, a_buff)
 
 
 @njit(cache=True)
-def dense_forward_graded(W, payload, weight_exp, acc, a_buff, rows, acc32):
+def dense_forward_graded(W, payload, weight_exp, acc, a_buff, rows, acc32, w_abs):
     """Dense accumulation of graded spikes (Lava ``num_message_bits > 0``):
-    ``a_buff = wrap32(shift(sum_i payload_i W[i, :], weight_exp))``. Returns ``(synaptic operations, wraps)``."""
-    n = _forward_sum(W, payload, acc, rows, acc32)
+    ``a_buff = wrap32(shift(sum_i payload_i W[i, :], weight_exp))``, ``|W| <= w_abs``. Returns
+    ``(synaptic operations, wraps)``."""
+    n = _forward_sum(W, payload, acc, rows, acc32, w_abs)
     return n * W.shape[1], _send(acc, W.shape[1], weight_exp, a_buff)
 
 

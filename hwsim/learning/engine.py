@@ -62,6 +62,12 @@ def lava_rounding_problem(projection: str, rounding) -> Optional[str]:
 class RandomStreams:
     """Pre-generated windows of Lava's trace and connection random streams.
 
+    The windows live in buffers that keep their identity while they have room: :meth:`ensure`
+    drops old draws by moving the kept ones to the front in place and appends new draws behind
+    them, and the windows' first draw numbers are in the int64 array ``offs`` = ``[r_off, c_off]``
+    (read by the kernels). So a compiled caller may hold the buffers (a typed list of kernel
+    arguments) across calls; they are replaced (larger) only when a request exceeds their room.
+
     Parameters
     ----------
     seed : int
@@ -80,8 +86,19 @@ class RandomStreams:
         self.trace = [np.empty(0, np.float64), np.empty(0, np.int64), np.empty(0, np.float64),
                       np.empty(0, np.int64)]
         self.conn = np.empty(0, np.float64)
-        self.r_off = 0
-        self.c_off = 0
+        self.n_trace = 0            # draws held: trace[k][:n_trace], conn[:n_conn]
+        self.n_conn = 0
+        self.offs = np.zeros(2, np.int64)
+
+    @property
+    def r_off(self) -> int:
+        """Number of the first trace draw held (``trace[k][0]``)."""
+        return int(self.offs[0])
+
+    @property
+    def c_off(self) -> int:
+        """Number of the first connection draw held (``conn[0]``)."""
+        return int(self.offs[1])
 
     def _draw(self, k: int, n: int) -> np.ndarray:
         g = self._gens[k]
@@ -94,8 +111,8 @@ class RandomStreams:
         integers exceed int64) and the windows of draws held."""
         return {"gens": [json.dumps(g.bit_generator.state) for g in self._gens],
                 "conn_gen": json.dumps(self._conn_gen.bit_generator.state),
-                "trace": [a.copy() for a in self.trace], "conn": self.conn.copy(),
-                "r_off": int(self.r_off), "c_off": int(self.c_off)}
+                "trace": [a[:self.n_trace].copy() for a in self.trace], "conn": self.conn[:self.n_conn].copy(),
+                "r_off": self.r_off, "c_off": self.c_off}
 
     def load_state_dict(self, d: dict) -> None:
         for g, st in zip(self._gens, d["gens"]):
@@ -103,26 +120,41 @@ class RandomStreams:
         self._conn_gen.bit_generator.state = json.loads(d["conn_gen"])
         self.trace = [np.array(a) for a in d["trace"]]
         self.conn = np.array(d["conn"])
-        self.r_off, self.c_off = int(d["r_off"]), int(d["c_off"])
+        self.n_trace, self.n_conn = self.trace[0].shape[0], self.conn.shape[0]
+        self.offs = np.array([int(d["r_off"]), int(d["c_off"])], np.int64)
+
+    def _window(self, bufs: list, n: int, k: int, first: int, last: int, draw) -> tuple:
+        """Draws ``first .. last`` of the streams ``bufs`` (``n`` held from ``offs[k]``) available:
+        ``(bufs, n)``, the buffers the same objects unless they had to grow."""
+        drop = first - int(self.offs[k])
+        if drop > self._chunk:
+            keep = max(n - drop, 0)
+            for a in bufs:
+                a[:keep] = a[n - keep:n]
+            n = keep
+            self.offs[k] = first
+        need = last + 1 - (int(self.offs[k]) + n)
+        if need > 0:
+            m = max(need, self._chunk)
+            if n + m > bufs[0].shape[0]:
+                cap = max(n + m, 2 * bufs[0].shape[0])
+                grown = []
+                for a in bufs:
+                    b = np.empty(cap, a.dtype)
+                    b[:n] = a[:n]
+                    grown.append(b)
+                bufs = grown
+            for j, a in enumerate(bufs):
+                a[n:n + m] = draw(j, m)
+            n += m
+        return bufs, n
 
     def ensure(self, trace_first: int, trace_last: int, conn_first: int, conn_last: int) -> None:
         """Make trace draws [trace_first, trace_last] and connection draws [conn_first, conn_last]
-        available, dropping older ones."""
-        drop = trace_first - self.r_off
-        if drop > self._chunk:
-            self.trace = [a[drop:] for a in self.trace]
-            self.r_off = trace_first
-        need = trace_last + 1 - (self.r_off + self.trace[0].shape[0])
-        if need > 0:
-            n = max(need, self._chunk)
-            self.trace = [np.concatenate([a, self._draw(k, n)]) for k, a in enumerate(self.trace)]
-        drop = conn_first - self.c_off
-        if drop > self._chunk:
-            self.conn = self.conn[drop:]
-            self.c_off = conn_first
-        need = conn_last + 1 - (self.c_off + self.conn.shape[0])
-        if need > 0:
-            self.conn = np.concatenate([self.conn, self._conn_gen.random(max(need, self._chunk))])
+        available, dropping older ones (the same draws, in the same order, whatever the calls)."""
+        self.trace, self.n_trace = self._window(self.trace, self.n_trace, 0, trace_first, trace_last, self._draw)
+        (self.conn,), self.n_conn = self._window([self.conn], self.n_conn, 1, conn_first, conn_last,
+                                                 lambda j, m: self._conn_gen.random(m))
 
 
 @dataclass(frozen=True)
@@ -412,6 +444,11 @@ class LearningDenseEngine:
             a = np.asarray(a)
             if a.shape != mine[k].shape or a.dtype != mine[k].dtype:
                 raise ValueError(f"engine state {k}: {a.dtype}{a.shape}, this engine {mine[k].dtype}{mine[k].shape}")
+        lo, hi = self.spec.weight_range(self.sign_mode)
+        w = np.asarray(d["arrays"]["_SV"])[0]
+        if w.size and (int(w.min()) < lo or int(w.max()) > hi):
+            raise ValueError(f"engine state weights span [{int(w.min())}, {int(w.max())}], outside the sign mode "
+                             f"{self.sign_mode!r}'s range [{lo}, {hi}]")
         held = ROUNDINGS[int(np.asarray(d["arrays"]["_par"])[K.PAR_ROUNDING])]
         if held != self.rounding:
             raise ValueError(f"engine state has rounding={held!r}, this engine rounding={self.rounding!r}")
@@ -480,7 +517,7 @@ class LearningDenseEngine:
             self._fast[F_TMIN] = int(K.tmin_present(self._SV, p.tgt))
         prog = (self._par, p.prod, p.fac, p.fac_c, p.tgt, p.imp_int, p.imp_frac, p.decay, p.tau_nz, p.trace_need)
         state = (self._xtr, self._ytr, self._tx, self._ty, self._SV, self._cnt, self._fast)
-        rng = (r.trace[0], r.trace[1], r.trace[2], r.trace[3], r.r_off, r.conn, r.c_off)
+        rng = (r.trace[0], r.trace[1], r.trace[2], r.trace[3], r.offs, r.conn)
         scratch = (self._Hx, self._Hy, self._A, self._B, self._G, self._TA, self._TB, self._acc, self._gb,
                    self._R, self._dvec, self._y0m, self._y0b, self._Dx, self._raw_pre, self._raw_post, self._rows,
                    self._a32, self._d16, self._small)
@@ -530,7 +567,7 @@ class LearningDenseEngine:
         else:
             a_out[:] = self._a_buff
             ops, _ = K.dense_forward_graded(self._SV[0], payload, self.weight_exp, self._acc[0], self._a_buff,
-                                            self._rows, self._a32)
+                                            self._rows, self._a32, K.weight_bound(self.program.tgt))
             self._cnt[K.CNT_SYN_OPS] += ops
             K.learn_step(t, s, bap_arr, b is not None, ys[0], ys[1], ys[2], use_y, args, payload)
         self.t = t

@@ -63,8 +63,9 @@ from numba import njit
 from .dense import _send, dense_backward_graded, dense_forward, dense_forward_graded  # noqa: F401
 from .outer import F_OUTER, F_TMIN, learn_outer
 from .program import (CNT_EPOCHS, CNT_STEPS, CNT_SYN_D, CNT_SYN_OPS, CNT_SYN_T, CNT_SYN_W,  # noqa: F401
-                      CNT_TRACE_UPDATES, G_ACTIVE, G_LO, KIND_2F, KIND_3F, KIND_PLAIN, N_CNT, N_PAR, PAR_ACC_HI,
-                      PAR_ACC_LO, PAR_DECIM, PAR_KIND, PAR_ROUNDING, PAR_T_EPOCH, PAR_TRACE_MAX, PAR_WEIGHT_EXP, T_T)
+                      CNT_TRACE_UPDATES, G_ACTIVE, G_HI, G_LO, KIND_2F, KIND_3F, KIND_PLAIN, N_CNT, N_PAR, PAR_ACC_HI,
+                      PAR_ACC_LO, PAR_DECIM, PAR_KIND, PAR_ROUNDING, PAR_T_EPOCH, PAR_TRACE_MAX, PAR_WEIGHT_EXP, T_T,
+                      T_W)
 from .rows import learn_rows  # noqa: F401
 from .tables import build_factors, build_tables, build_terms  # noqa: F401
 from .terms import (ROUND_FLOOR, ROUND_NEAREST, ROUND_STOCHASTIC, ROUNDINGS, add_impulse, clip,  # noqa: F401
@@ -84,7 +85,7 @@ from .traces import overwrite_value, recv_spikes, trace_history  # noqa: F401
 #   args = (prog, state, rng, scratch)
 #   prog    = (par, prod, fac, fac_c, tgt, imp_int, imp_frac, decay, tau_nz, need)  compiled rule, fixed
 #   state   = (xtr, ytr, tx, ty, SV, cnt, fast)                                     changes every step
-#   rng     = (r_xd, r_xi, r_yd, r_yi, r_off, r_conn, c_off)                        random-draw windows
+#   rng     = (r_xd, r_xi, r_yd, r_yi, offs, r_conn)     random-draw windows, offs = [r_off, c_off]
 #   scratch = (Hx, Hy, A, B, G, TA, TB, acc, gb, R, dvec, y0m, y0b, Dx, raw_pre, raw_post, rows, a32, d16,
 #              small): rows int64 (n_pre), a32 int32 / d16 int16 (n_post), small int64 (32)
 S_XTR, S_YTR, S_TX, S_TY, S_SV, S_CNT, S_FAST = range(7)        # indices into ``state``
@@ -102,6 +103,13 @@ def tmin_present(SV, tgt):
             if SV[2, i, j] == t_min:
                 return True
     return False
+
+
+@njit(cache=True, inline="always")
+def weight_bound(tgt):
+    """Bound on ``|w|``: the weight target's range (the sign mode's; weights are validated into it and
+    learning and the host operations clip to it), for the dense sums' narrow lanes."""
+    return max(abs(tgt[T_W, G_LO]), abs(tgt[T_W, G_HI]))
 
 
 @njit(cache=True)
@@ -163,7 +171,7 @@ def learn_step(t, s_in, bap, use_bap, y1, y2, y3, use_y, args, payload=None):
 
     ``args`` is :meth:`hwsim.learning.LearningDenseEngine.kernel_args` (the grouped tuples above).
     Trace random draws are indexed ``d - r_off`` (draw d = 2t-1, 2t), connection draws
-    ``n - c_off`` (epoch n = t / t_epoch). ``use_y`` holds three flags for y1..y3 (3F only); an
+    ``n - c_off`` (``offs = [r_off, c_off]``) (epoch n = t / t_epoch). ``use_y`` holds three flags for y1..y3 (3F only); an
     unused input reads as zeros. With graded pre spikes (``GradedSpikeCfg.OVERWRITE``), ``payload``
     holds the step's payloads in [0, 255]: a spiking pre neuron's x1 becomes :func:`overwrite_value`
     of its payload after the spike phase (the rule's x1 impulse is 0, so the regular impulse adds
@@ -174,7 +182,9 @@ def learn_step(t, s_in, bap, use_bap, y1, y2, y3, use_y, args, payload=None):
     imp_int = prog[5]
     imp_frac = prog[6]
     xtr, ytr, tx, ty, SV, cnt, fast = state
-    r_xd, r_xi, r_yd, r_yi, r_off, r_conn, c_off = rng
+    r_xd, r_xi, r_yd, r_yi, offs, r_conn = rng
+    r_off = offs[0]
+    c_off = offs[1]
     T = par[PAR_T_EPOCH]
     te = t % T
     if te == 0:
@@ -208,7 +218,8 @@ def engine_step(t, s_in, bap, use_bap, y1, y2, y3, use_y, a_buff, a_out, args):
     acc = args[3][X_ACC]
     for j in range(a_out.shape[0]):
         a_out[j] = a_buff[j]
-    ops, _ = dense_forward(SV[0], s_in, par[PAR_WEIGHT_EXP], acc[0], a_buff, args[3][X_ROWS], args[3][X_A32])
+    ops, _ = dense_forward(SV[0], s_in, par[PAR_WEIGHT_EXP], acc[0], a_buff, args[3][X_ROWS], args[3][X_A32],
+                           weight_bound(args[0][4]))
     cnt[CNT_SYN_OPS] += ops
     learn_step(t, s_in, bap, use_bap, y1, y2, y3, use_y, args)
 

@@ -50,7 +50,10 @@ def trace_history(H, tr, tspk, base, decay, tau_nz, imp_int, imp_frac, r_decay, 
 
     ``need[base + k]`` False marks a trace whose history nothing reads (a 3F rule's y trace that no
     factor reads: the third factors overwrite y every step): with one step per epoch only its
-    count is taken. Returns the number of trace values decayed (non-zero values of traces with tau != 0).
+    count is taken. With one step per epoch (``t_epoch == 1``) ``H[0]`` is not written: every reader
+    takes ``H[1]`` (a table entry read at s = 0 is multiplied by a zero dependency), so step 1 is
+    computed from ``tr`` directly. Returns the number of trace values decayed (non-zero values of
+    traces with tau != 0).
     """
     n_s = H.shape[0]
     K, n = tr.shape
@@ -62,15 +65,17 @@ def trace_history(H, tr, tspk, base, decay, tau_nz, imp_int, imp_frac, r_decay, 
                 for i in range(n):
                     count += tr[k, i] != 0
             continue
-        for i in range(n):
-            H[0, k, i] = tr[k, i]
+        if n_s > 2:
+            for i in range(n):
+                H[0, k, i] = tr[k, i]
         ii = imp_int[b]
         fr = imp_frac[b]
         for s in range(1, n_s):
+            prev = tr[k] if s == 1 else H[s - 1, k]
             if tau_nz[b]:
                 fk = decay[b]
                 for i in range(n):
-                    v = H[s - 1, k, i]
+                    v = prev[i]
                     count += v != 0
                     h = decay_value(v, fk, r_decay)
                     H[s, k, i] = add_impulse(h, r_imp, ii, fr, trace_max) if tspk[i] == s else h

@@ -5,6 +5,7 @@ import pytest
 
 from hwsim.learning import (LearningDenseEngine, LearningRule, RuleError, reward_modulated_stdp,
                             stdp_loihi)
+from hwsim.learning.engine import CONN_SEED, RandomStreams
 from hwsim.learning.reference import ReferenceLearningDense
 from hwsim.spec import ChipSpec, SpecError
 
@@ -130,6 +131,42 @@ def test_long_run_crosses_random_windows():
     for t in range(1, T + 1):
         ref.step(t, S[t - 1], bap=kw["bap"][t - 1])
     _check_same(eng, ref)
+
+
+def test_random_windows_keep_their_buffers_and_draws():
+    """RandomStreams moves its windows in place (a compiled caller may hold the buffers): draw d of
+    each stream is numpy's generator output d (blocks of ``chunk`` draws from seed + k), whatever
+    the sequence of windows, and the buffers stay the same objects once they have room."""
+    chunk, seed, hi = 64, 11, 1 << 8
+    rs = RandomStreams(seed, hi, chunk=chunk)
+    n_total = 120 * chunk
+    gens = [np.random.default_rng(seed + k) for k in range(4)]
+    want = [np.concatenate([g.random(chunk) if k in (0, 2) else g.integers(0, hi, chunk, dtype=np.int64)
+                            for _ in range(n_total // chunk)]) for k, g in enumerate(gens)]
+    conn_g = np.random.default_rng(CONN_SEED)
+    want_conn = np.concatenate([conn_g.random(chunk) for _ in range(n_total // chunk)])
+    rng = np.random.default_rng(3)
+    t, ids = 0, []
+    while t + 3 * chunk < n_total:
+        n = int(rng.integers(1, chunk // 2))          # contiguous windows of irregular length
+        rs.ensure(t, t + n - 1, t // 2, (t + n - 1) // 2)
+        ids.append(tuple(map(id, rs.trace)) + (id(rs.conn), id(rs.offs)))
+        for k in range(4):
+            np.testing.assert_array_equal(rs.trace[k][t - rs.r_off:t + n - rs.r_off], want[k][t:t + n])
+        np.testing.assert_array_equal(rs.conn[t // 2 - rs.c_off:(t + n - 1) // 2 + 1 - rs.c_off],
+                                      want_conn[t // 2:(t + n - 1) // 2 + 1])
+        t += n
+    assert rs.r_off > 2 * chunk                       # old draws were dropped ...
+    assert len(set(ids[-len(ids) // 3:])) == 1        # ... in place, without new buffers
+    st = rs.state_dict()                              # the held window only, as before
+    assert st["trace"][0].shape[0] == rs.n_trace and st["r_off"] == rs.r_off
+    rs2 = RandomStreams(seed, hi, chunk=chunk)
+    rs2.load_state_dict(st)
+    rs.ensure(t, t + chunk, t // 2, (t + chunk) // 2)
+    rs2.ensure(t, t + chunk, t // 2, (t + chunk) // 2)
+    for a, b in zip(rs.trace + [rs.conn], rs2.trace + [rs2.conn]):
+        np.testing.assert_array_equal(a[:rs.n_trace if a is not rs.conn else rs.n_conn],
+                                      b[:rs2.n_trace if b is not rs2.conn else rs2.n_conn])
 
 
 def test_counters_are_event_counts():

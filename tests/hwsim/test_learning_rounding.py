@@ -158,3 +158,20 @@ def test_engine_state_keeps_its_rounding():
     np.testing.assert_array_equal(b.weights, a.weights)
     with pytest.raises(ValueError, match="engine state has rounding='floor', this engine rounding='nearest'"):
         LearningDenseEngine(W, rule, rounding="nearest").load_state_dict(a.state_dict())
+
+
+def test_engine_state_refuses_weights_outside_the_sign_mode_range():
+    """A checkpointed engine state whose weights leave the sign mode's range is refused by name (the
+    dense sums' narrow lanes rely on weights inside it), before anything is restored."""
+    rule = RULES["reads_tags"]
+    W = np.random.default_rng(1).integers(-50, 50, (6, 5))
+    a = LearningDenseEngine(W, rule)
+    st = a.state_dict()
+    st["arrays"]["_SV"] = np.array(st["arrays"]["_SV"])
+    st["arrays"]["_SV"][0, 2, 3] = 300
+    b = LearningDenseEngine(W, rule)
+    w0 = b.weights.copy()
+    with pytest.raises(ValueError, match=r"engine state weights span \[-\d+, 300\], outside the sign mode "
+                                         r"'mixed''s range \[-256, 255\]"):
+        b.load_state_dict(st)
+    np.testing.assert_array_equal(b.weights, w0)
