@@ -37,17 +37,16 @@ def _forward_sum(W, x, acc, rows, acc32, w_abs):
     payloads); int64 otherwise. ``acc32`` (int32, n_post) is the narrow lanes' scratch."""
     n_pre, n_post = W.shape
     n = 0
-    x_max = np.int64(0)
-    p0 = np.int64(0)
-    same = True
     for i in range(n_pre):                      # branch-free compaction of the non-zero rows
-        v = np.int64(x[i])
-        nz = v != 0
         rows[n] = i
-        n += nz
+        n += x[i] != 0
+    x_max = np.int64(0)
+    p0 = np.int64(x[rows[0]]) if n > 0 else np.int64(0)
+    same = True
+    for r in range(n):
+        v = np.int64(x[rows[r]])
         x_max = max(x_max, abs(v))
-        p0 = v if (nz and p0 == 0) else p0
-        same = same and (v == p0 or not nz)
+        same &= v == p0
     if W.itemsize == 2 and same and n * w_abs < (np.int64(1) << 15):
         acc16 = acc32.view(np.int16)[:n_post]
         for j in range(n_post):

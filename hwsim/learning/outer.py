@@ -64,6 +64,19 @@ def tmin_new_of(tgt, r_conn, rounding, acc_lo, acc_hi):
     return t_min, clip(delta_of(a, sh, thr), t_min, tgt[T_T, G_HI])
 
 
+@njit(cache=True, inline="always")
+def _term32(a, b, rs32, ls32):
+    """A product's accumulator term ``(a b) >> rs << ls`` in int32 lanes (the caller checked that
+    ``a b`` and the term fit int32, so no wrap or clip applies)."""
+    return np.int32(np.int32(np.int32(a * b) >> rs32) << ls32)
+
+
+@njit(cache=True, inline="always")
+def _delta32(a, b, rs32, ls32, c32, sh32):
+    """The single-product delta ``(term + c) >> sh`` (see :func:`_rows_int16_delta`) in int32 lanes."""
+    return (_term32(a, b, rs32, ls32) + c32) >> sh32
+
+
 @njit(cache=True)
 def _rows_int32(g, p, rows, n_rows, A, Bv, SV, n_post, rs, ls, sh, thr, acc_lo, acc_hi, sat_lo, sat_hi, lo, hi, b32):
     """The rows of target g in int32 lanes, for an epoch whose terms cannot wrap or clip (the caller
@@ -87,7 +100,7 @@ def _rows_int32(g, p, rows, n_rows, A, Bv, SV, n_post, rs, ls, sh, thr, acc_lo, 
         a = np.int32(A[p, i])
         row = SV[g, i]
         for j in range(n_post):
-            x = np.int32(np.int32(np.int32(a * b32[j]) >> rs32) << ls32)
+            x = _term32(a, b32[j], rs32, ls32)
             acc = np.int32((np.int32(row[j]) << sh32) + x)
             acc = min(max(acc, a_lo), a_hi)
             v = np.int32((acc + c32) >> sh32)
@@ -123,7 +136,7 @@ def _rows_int16_delta(g, p, rows, n_rows, A, Bv, SV, n_post, rs, ls, sh, thr, lo
             a = np.int32(A[p, i])
             row = SV[g, i]
             for j in range(n_post):
-                d = (np.int32(np.int32(np.int32(a * b32[j]) >> rs32) << ls32) + c32) >> sh32
+                d = _delta32(a, b32[j], rs32, ls32, c32, sh32)
                 row[j] = min(max(np.int32(row[j]) + d, lo32), hi32)
         return
     lo16 = np.int16(lo)
@@ -135,7 +148,7 @@ def _rows_int16_delta(g, p, rows, n_rows, A, Bv, SV, n_post, rs, ls, sh, thr, lo
             a_prev = A[p, i]
             a = np.int32(a_prev)
             for j in range(n_post):
-                d16[j] = np.int16((np.int32(np.int32(np.int32(a * b32[j]) >> rs32) << ls32) + c32) >> sh32)
+                d16[j] = np.int16(_delta32(a, b32[j], rs32, ls32, c32, sh32))
         row = SV[g, i]
         for j in range(n_post):
             v = np.int16(row[j] + d16[j])
@@ -201,13 +214,10 @@ def learn_outer(u, prod, tgt, tx, A, B, SV, r_conn, rounding, acc_lo, acc_hi, cn
         if dep == D_U and u == 0:
             continue
         Bv = B[p, 1] if dep == D_X0 else B[p, 0]
-        # branch-free compactions of the non-zero columns and rows (their density is irregular)
         nc = 0
         b_max = np.int64(0)
-        for j in range(n_post):
+        for j in range(n_post):              # a reduction (vector lanes); the int64 rows compact below
             b = Bv[j]
-            cols[nc] = j
-            bcol[nc] = b
             nc += b != 0
             b_max = max(b_max, abs(b))
         if nc == 0:
@@ -215,7 +225,7 @@ def learn_outer(u, prod, tgt, tx, A, B, SV, r_conn, rounding, acc_lo, acc_hi, cn
         a_max = np.int64(0)
         n_rows = 0
         x0 = dep == D_X0
-        for i in range(n_pre):
+        for i in range(n_pre):               # branch-free compaction of the rows (irregular density)
             a = A[p, i]
             ok = (a != 0) & ((not x0) | (tx[i] > 0))
             rows[n_rows] = i
@@ -242,8 +252,17 @@ def learn_outer(u, prod, tgt, tx, A, B, SV, r_conn, rounding, acc_lo, acc_hi, cn
             hit = _rows_int32(g, p, rows, n_rows, A, Bv, SV, n_post, rs, ls, sh, thr, acc_lo, acc_hi, sat_lo,
                               sat_hi, lo, hi, b32)
         else:
-            hit = _rows_int64(g, p, dep, tx, A, Bv, SV, n_post, cols, bcol, nc if 4 * nc < n_post else -1, rs, ls,
-                              sh, thr, acc_lo, acc_hi, lo, hi, tgt[g, G_SAT])
+            if 4 * nc < n_post:              # few columns: compact them
+                nc = 0
+                for j in range(n_post):
+                    b = Bv[j]
+                    cols[nc] = j
+                    bcol[nc] = b
+                    nc += b != 0
+            else:
+                nc = -1
+            hit = _rows_int64(g, p, dep, tx, A, Bv, SV, n_post, cols, bcol, nc, rs, ls, sh, thr, acc_lo, acc_hi,
+                              lo, hi, tgt[g, G_SAT])
         if hit:
             fast[F_TMIN] = 1
     return True
