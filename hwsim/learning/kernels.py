@@ -131,18 +131,18 @@ def learn_epoch(t, prog, state, scratch, r_xd, r_xi, r_yd, r_yi, r_conn):
                                             imp_frac, r_xd, r_xi, trace_max, need)
     cnt[CNT_TRACE_UPDATES] += trace_history(Hy, ytr, ty, np.int64(2), decay, tau_nz, imp_int,
                                             imp_frac, r_yd, r_yi, trace_max, need)
-    nR = np.int64(0)
-    for j in range(ty.shape[0]):
-        if ty[j] > 0:
-            R[nR] = j
-            nR += 1
     if prod.shape[0] > 0:
         build_factors(prod, fac, fac_c, u, tx, ty, Hx, Hy, A, B, G, raw_pre, raw_post)
         done = False
         if fast[F_OUTER] != 0:
             done = learn_outer(u, prod, tgt, tx, A, B, SV, r_conn, par[PAR_ROUNDING], par[PAR_ACC_LO],
                                par[PAR_ACC_HI], cnt, gb[3], gb[4], fast, rows, a32, d16)
-        if not done:               # the generic evaluation also reads the finished terms
+        if not done:               # the generic evaluation also reads the finished terms and the post spikes R
+            nR = np.int64(0)
+            for j in range(ty.shape[0]):
+                if ty[j] > 0:
+                    R[nR] = j
+                    nR += 1
             build_terms(prod, fac, fac_c, A, B, G, TA, TB, par[PAR_ACC_LO], par[PAR_ACC_HI])
             learn_rows(prod, fac, fac_c, tgt, u, r_conn, tx, ty, R, nR, A, B, G, TA, TB, SV, acc, gb,
                        dvec, y0m, y0b, Dx, par[PAR_ACC_LO], par[PAR_ACC_HI], cnt, small, par[PAR_ROUNDING])

@@ -222,17 +222,18 @@ def learn_outer(u, prod, tgt, tx, A, B, SV, r_conn, rounding, acc_lo, acc_hi, cn
             b_max = max(b_max, abs(b))
         if nc == 0:
             continue
-        a_max = np.int64(0)
+        # branch-free compaction of the rows (irregular density); an x0 product's A is 0 on the rows
+        # without a pre spike (build_factors), so A != 0 selects the rows its term can touch
+        Ap = A[p]
         n_rows = 0
-        x0 = dep == D_X0
-        for i in range(n_pre):               # branch-free compaction of the rows (irregular density)
-            a = A[p, i]
-            ok = (a != 0) & ((not x0) | (tx[i] > 0))
+        for i in range(n_pre):
             rows[n_rows] = i
-            n_rows += ok
-            a_max = max(a_max, abs(a) if ok else 0)
+            n_rows += Ap[i] != 0
         if n_rows == 0:
             continue
+        a_max = np.int64(0)
+        for r in range(n_rows):
+            a_max = max(a_max, abs(Ap[rows[r]]))
         sh = tgt[g, G_SHIFT]
         lo = tgt[g, G_LO]
         hi = tgt[g, G_HI]
