@@ -41,6 +41,7 @@ import numpy as np
 
 from ..constants import VTH_SHIFT
 from ..counters import FIELDS, Counters
+from ..kernels.events import sample_frames
 from .ottt_circuit import OTTTCircuit, check_labels, check_order, check_payload
 from ..learning.rule import LearningRule
 from ..mapper import Mapping
@@ -280,11 +281,8 @@ class OTTTNetwork:
         narrowest signed type that holds a message (int16 at Loihi's widths)."""
         c = self.circuit
         dt = np.int16 if c.in_bits + PAYLOAD_SHIFT < 15 else np.int32
-        out = np.zeros((len(idx), self.steps, c.layer_sizes[0]), dt)
-        frames = np.arange(c.T) % X.shape[1]
-        for s, n in enumerate(np.asarray(idx)):     # sample by sample: cast into dt without an int64 copy
-            out[s, :c.T] = X[n] if X.shape[1] == c.T else X[n, frames]   # payloads fit dt (check_payload)
-        out[:, :c.T] <<= PAYLOAD_SHIFT
+        out = np.empty((len(idx), self.steps, c.layer_sizes[0]), dt)
+        sample_frames(X, np.ascontiguousarray(idx, np.int64), c.T, PAYLOAD_SHIFT, out)   # payloads fit (check_payload)
         return out
 
     # ---- running ------------------------------------------------------------------------------

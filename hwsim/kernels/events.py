@@ -113,3 +113,28 @@ def fill_parallel(x, src_offset, cursor, ev_src, ev_val):
         tmp_val = np.empty(n, np.int64)
         for t in range(T):
             cursor[b, t] = _fill_row(x[t, b], src_offset, cursor[b, t], ev_src, ev_val, tmp_src, tmp_val)
+
+
+@njit(cache=True)
+def sample_frames(X, idx, n_frames, shift, out):
+    """Per-sample input frames ``out`` (S, steps, n): ``out[s, t] = X[idx[s], t % X.shape[1]] << shift``
+    for the first ``n_frames`` steps of each sample, zeros for the later steps (silent drain steps);
+    every entry of ``out`` is written. The caller checked that every shifted payload fits ``out``'s
+    integer type (the cast does not wrap)."""
+    S = idx.shape[0]
+    steps = out.shape[1]
+    Tx = X.shape[1]
+    n = X.shape[2]
+    sh = out.dtype.type(shift)
+    zero = out.dtype.type(0)
+    for s in range(S):
+        xs = X[idx[s]]
+        for t in range(steps):
+            dst = out[s, t]
+            if t < n_frames:
+                src = xs[t % Tx]
+                for i in range(n):
+                    dst[i] = out.dtype.type(src[i]) << sh
+            else:
+                for i in range(n):
+                    dst[i] = zero

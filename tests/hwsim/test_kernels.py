@@ -366,6 +366,23 @@ def test_events_locate_the_first_bad_entry(value, code):
     assert got[:4] == (code, 1, 1, 2)
 
 
+
+@SETTINGS
+@given(seed=st.integers(0, 2 ** 32 - 1), N=st.integers(1, 5), Tx=st.integers(1, 4), T=st.integers(1, 6),
+       drain=st.integers(0, 3), n=st.integers(1, 9), shift=st.integers(0, 6),
+       xdtype=st.sampled_from([np.uint8, np.int32, np.int64]), odtype=st.sampled_from([np.int16, np.int32]))
+def test_sample_frames_equal_numpy_indexing(seed, N, Tx, T, drain, n, shift, xdtype, odtype):
+    """Frames of samples X[idx]: step t < T carries frame t % Tx shifted, later steps are zero (numpy
+    fancy indexing as the oracle); the output starts as garbage, so every entry must be written."""
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, 256, (N, Tx, n)).astype(xdtype)
+    idx = rng.integers(0, N, rng.integers(1, 6))
+    out = np.full((idx.size, T + drain, n), 12345, odtype)
+    events.sample_frames(X, idx.astype(np.int64), T, shift, out)
+    ref = np.zeros_like(out)
+    ref[:, :T] = X[idx][:, np.arange(T) % Tx].astype(np.int64) << shift
+    np.testing.assert_array_equal(out, ref)
+
 # ---------------------------------------------------------------------------------------------
 # greedy core packing vs a Python loop
 # ---------------------------------------------------------------------------------------------

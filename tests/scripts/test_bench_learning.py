@@ -4,7 +4,7 @@ baselines from git history (scripts/bench_history.py)."""
 import pytest
 
 from scripts import bench_history
-from scripts.bench_learning import circuit_kernel, main, simulator_ottt_steps_per_s, simulator_stdp
+from scripts.bench_learning import _pool_ottt, circuit_kernel, main, simulator_ottt_steps_per_s, simulator_stdp
 
 
 def _history_or_skip(commit):
@@ -58,7 +58,17 @@ def test_unknown_commit_is_unavailable_not_a_crash():
 def test_cli_refuses_bad_options_before_running(capsys, tmp_path):
     for argv, msg in ((["--samples", "1"], "--samples=1: must be >= 2"),
                       (["--input-rate", "0"], "--input-rate=0.0: must be in (0, 1]"),
+                      (["--settle", "-1"], "--settle=-1.0: must be in [0, 600] seconds"),
                       (["--json", str(tmp_path)], "directory")):
         with pytest.raises(SystemExit) as e:
             main(argv)
         assert e.value.code == 2 and msg in capsys.readouterr().err
+
+
+def test_simulator_timings_pool_both_sides_of_lava():
+    # the speedup's Simulator median is over the repeats before and after the Lava measurement
+    so = {"seconds": [0.3, 0.1], "seconds_after_lava": [0.2, 0.5, 0.4], "steps": 100, "samples": 10}
+    _pool_ottt(so)
+    assert so["seconds_before_lava"] == [0.3, 0.1] and so["seconds"] == [0.3, 0.1, 0.2, 0.5, 0.4]
+    assert so["us_per_step_median"] == pytest.approx(3000.0) and so["us_per_step_min"] == pytest.approx(1000.0)
+    assert so["us_per_sample_median"] == pytest.approx(30000.0) and so["steps_per_s"] == pytest.approx(1000 / 3)
