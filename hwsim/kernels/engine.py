@@ -37,7 +37,7 @@ from ..learning.kernels import (CNT_SYN_D, CNT_SYN_T, CNT_SYN_W, CNT_TRACE_UPDAT
 from ..overflow import RAISE
 from .compartments import error_block, learning_block
 from .neuron import ERROR, LEARNING, LIF_RESET, lif_block
-from .arith import wrap32
+from .arith import add_wrap32
 from .borrow import borrowed_item
 from .synapse import deliver, handoff, wraps_of
 
@@ -179,12 +179,7 @@ def _learn_link(ti, t, b, k, s_row, inp, y, slot, meta, scratch, args, hist_k, e
             MY[j] = ym[j]
         ops, m_wrap = dense_backward_graded(SV[0], MY, meta[k, M_MIR_EXP], MA, MB)
         md = meta[k, M_MIR_DST]
-        mir_slot = slot[md:md + n_pre]
-        for i in range(n_pre):
-            x = np.int64(mir_slot[i]) + np.int64(MB[i])
-            w = wrap32(x)
-            m_wrap += w != x
-            mir_slot[i] = w
+        m_wrap += add_wrap32(slot[md:md + n_pre], MB)
         lctr[ti, k, L_MIRROR_OPS] += ops
         if m_wrap != 0:
             ovf[meta[k, M_MIR_DSTPOP]] += m_wrap
@@ -198,11 +193,7 @@ def _learn_link(ti, t, b, k, s_row, inp, y, slot, meta, scratch, args, hist_k, e
         _, n_wrap = dense_forward(SV[0], s_in, par[PAR_WEIGHT_EXP], acc[0], a_buff, args[3][X_ROWS],
                                   args[3][X_A32], weight_bound(args[0][4]))
         learn_step(t, s_in, bap, use_bap, Y[0], Y[1], Y[2], use_y, args)
-    for j in range(n_post):
-        x = np.int64(dst_slot[j]) + np.int64(a_buff[j])
-        w = wrap32(x)
-        n_wrap += w != x
-        dst_slot[j] = w
+    n_wrap += add_wrap32(dst_slot, a_buff)
     if n_wrap != 0:
         ovf[meta[k, M_DSTPOP]] += n_wrap
         if policy == RAISE:

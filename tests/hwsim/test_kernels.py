@@ -48,6 +48,22 @@ def test_wrap32_is_numpy_int32_cast(x):
     assert arith.wrap32(x) == int(np.array(x, np.int64).astype(np.int32))
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2 ** 32 - 1), st.integers(1, 300))
+def test_add_wrap32_is_the_int32_sum_and_counts_its_wraps(seed, n):
+    """``add_wrap32`` against the int64 sum taken modulo 2**32 (numpy, no shared code), on random int32
+    operands mixed with the extremes (both overflow directions and the sums that just fit)."""
+    rng = np.random.default_rng(seed)
+    ends = np.array([-2 ** 31, 2 ** 31 - 1, -1, 0, 1], np.int64)
+    a = np.where(rng.random(n) < 0.3, rng.choice(ends, n), rng.integers(-2 ** 31, 2 ** 31, n)).astype(np.int32)
+    b = np.where(rng.random(n) < 0.3, rng.choice(ends, n), rng.integers(-2 ** 31, 2 ** 31, n)).astype(np.int32)
+    exact = a.astype(np.int64) + b.astype(np.int64)
+    want = (exact + 2 ** 31) % 2 ** 32 - 2 ** 31
+    dst = a.copy()
+    assert arith.add_wrap32(dst, b) == int(np.count_nonzero(want != exact))
+    np.testing.assert_array_equal(dst, want.astype(np.int32))
+
+
 @SETTINGS
 @given(x=ints(-(2 ** 40), 2 ** 40, EDGES), bits=st.integers(2, 33))
 def test_saturate_signed(x, bits):
