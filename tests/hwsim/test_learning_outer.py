@@ -1,7 +1,8 @@
 """The learning engine's fast path for outer-product rules (hwsim.learning.outer) against the slow numpy
 transcription of Lava's model (hwsim.learning.reference), property-based: random outer rules (any
 target, x0 / u / decimated u dependencies, trace, constant and sgn factors), sign modes, roundings,
-widths, tags at their lowest value, sparse and dense inputs; and that the fast path is really taken."""
+widths, tags at their lowest value, sparse and dense inputs (t_epoch = 1: the kernels' one-pass spike
+phase and trace history, ``traces.pre_epoch1`` / ``post_epoch1``); and that the fast path is really taken."""
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -75,6 +76,7 @@ def test_outer_rules_match_reference(rule, spec, sign_mode, rounding, pre_rate, 
     np.testing.assert_array_equal(eng.tag_1, ref.tag_1)
     np.testing.assert_array_equal(eng.tag_2, ref.tag_2)
     np.testing.assert_array_equal(np.stack([eng.x1, eng.x2]), ref.x)
+    np.testing.assert_array_equal(np.stack([eng.y1, eng.y2, eng.y3]), ref.y)
 
 
 @pytest.mark.parametrize("rule, outer", [
