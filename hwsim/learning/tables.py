@@ -61,16 +61,13 @@ def build_factors(prod, fac, fac_c, u, tx, ty, Hx, Hy, A, B, G, raw_pre, raw_pos
                     raw_pre[i] = 0
             else:
                 tr = fac[f, F_TRACE]
-                if dep == D_X0 and T == 1:
-                    # one step per epoch: a spiking row reads H[1]; the others have A = 0 whatever they read
-                    for i in range(n_pre):
-                        raw_pre[i] = Hx[1, tr, i]
-                elif dep == D_X0:
-                    for i in range(n_pre):
-                        raw_pre[i] = Hx[tx[i], tr, i]
-                else:
-                    for i in range(n_pre):
-                        raw_pre[i] = Hx[T, tr, i]
+                if dep != D_X0 or T == 1:
+                    # the trace at the end of the epoch, a row of the history read in place (x0 with one
+                    # step per epoch: a spiking row reads H[1]; the others have A = 0 whatever they read)
+                    mul_factor(Ap, Hx[T, tr], n_pre, f, fac, fac_c)
+                    continue
+                for i in range(n_pre):
+                    raw_pre[i] = Hx[tx[i], tr, i]
             mul_factor(Ap, raw_pre, n_pre, f, fac, fac_c)
         # ---- B: column factors
         if dep == D_X0:
@@ -80,10 +77,9 @@ def build_factors(prod, fac, fac_c, u, tx, ty, Hx, Hy, A, B, G, raw_pre, raw_pos
                     Bps[j] = 1
                 for f in range(f0, f1):
                     cl = fac[f, F_CLASS]
-                    if cl == C_CROSSY:
-                        tr = fac[f, F_TRACE]
-                        for j in range(n_post):
-                            raw_post[j] = Hy[s, tr, j]
+                    if cl == C_CROSSY:             # the post trace at the pre spike time s, read in place
+                        mul_factor(Bps, Hy[s, fac[f, F_TRACE]], n_post, f, fac, fac_c)
+                        continue
                     elif cl == C_COL:          # only y0 can be a column factor of an x0 product
                         for j in range(n_post):
                             raw_post[j] = 1 if ty[j] > 0 else 0
@@ -102,12 +98,11 @@ def build_factors(prod, fac, fac_c, u, tx, ty, Hx, Hy, A, B, G, raw_pre, raw_pos
                         raw_post[j] = 1 if ty[j] > 0 else 0
                 else:
                     tr = fac[f, F_TRACE]
-                    if dep == D_Y0:
-                        for j in range(n_post):
-                            raw_post[j] = Hy[ty[j], tr, j]
-                    else:
-                        for j in range(n_post):
-                            raw_post[j] = Hy[T, tr, j]
+                    if dep != D_Y0:                # the trace at the end of the epoch, read in place
+                        mul_factor(Bp0, Hy[T, tr], n_post, f, fac, fac_c)
+                        continue
+                    for j in range(n_post):
+                        raw_post[j] = Hy[ty[j], tr, j]
                 mul_factor(Bp0, raw_post, n_post, f, fac, fac_c)
             if dep == D_Y0 and cross:
                 for i in range(n_pre):
