@@ -116,17 +116,6 @@ def fill_parallel(x, src_offset, cursor, ev_src, ev_val):
 
 
 @njit(cache=True)
-def count_outside(x, lo, hi):
-    """Number of entries of the flat integer array ``x`` outside [lo, hi]: one branch-free pass (numpy's
-    ``min`` and ``max`` take two)."""
-    bad = 0
-    for i in range(uint64(x.shape[0])):
-        v = x[i]
-        bad += (v < lo) | (v > hi)
-    return bad
-
-
-@njit(cache=True)
 def sample_frames(X, idx, n_frames, shift, out):
     """Per-sample input frames ``out`` (S, steps, n): ``out[s, t] = X[idx[s], t % X.shape[1]] << shift``
     for the first ``n_frames`` steps of each sample, zeros for the later steps (silent drain steps);

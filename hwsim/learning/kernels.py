@@ -135,9 +135,11 @@ def one_pass_epoch(prog, state):
 
 
 @njit(cache=True)
-def learn_epoch(t, prog, state, scratch, r_xd, r_xi, r_yd, r_yi, r_conn):
+def learn_epoch(t, prog, state, scratch, r_xd, r_xi, r_yd, r_yi, r_conn, traces_done=False):
     """``run_lrn`` at step t (t % t_epoch == 0): traces over the epoch, then dw, dd, dt (the fast path
-    of :mod:`.outer` where the program is outer, else :func:`learn_rows`). ``r_*``: this epoch's draws."""
+    of :mod:`.outer` where the program is outer, else :func:`learn_rows`). ``r_*``: this epoch's draws.
+    ``traces_done``: the histories ``H[1]`` and the traces at the epoch's end were computed already
+    (:func:`~.traces.pre_epoch1` / :func:`~.traces.post_epoch1`, one step per epoch)."""
     par, prod, fac, fac_c, tgt, imp_int, imp_frac, decay, tau_nz, need = prog
     xtr, ytr, tx, ty, SV, cnt, fast = state
     (Hx, Hy, A, B, G, TA, TB, acc, gb, R, dvec, y0m, y0b, Dx, raw_pre, raw_post, rows, a32, d16,
@@ -146,10 +148,11 @@ def learn_epoch(t, prog, state, scratch, r_xd, r_xi, r_yd, r_yi, r_conn):
     trace_max = par[PAR_TRACE_MAX]
     cnt[CNT_EPOCHS] += 1
     u = u_of(par, t)
-    cnt[CNT_TRACE_UPDATES] += trace_history(Hx, xtr, tx, np.int64(0), decay, tau_nz, imp_int,
-                                            imp_frac, r_xd, r_xi, trace_max, need)
-    cnt[CNT_TRACE_UPDATES] += trace_history(Hy, ytr, ty, np.int64(2), decay, tau_nz, imp_int,
-                                            imp_frac, r_yd, r_yi, trace_max, need)
+    if not traces_done:
+        cnt[CNT_TRACE_UPDATES] += trace_history(Hx, xtr, tx, np.int64(0), decay, tau_nz, imp_int,
+                                                imp_frac, r_xd, r_xi, trace_max, need)
+        cnt[CNT_TRACE_UPDATES] += trace_history(Hy, ytr, ty, np.int64(2), decay, tau_nz, imp_int,
+                                                imp_frac, r_yd, r_yi, trace_max, need)
     if prod.shape[0] > 0:
         build_factors(prod, fac, fac_c, u, tx, ty, Hx, Hy, A, B, G, raw_pre, raw_post)
         done = False
@@ -167,13 +170,14 @@ def learn_epoch(t, prog, state, scratch, r_xd, r_xi, r_yd, r_yi, r_conn):
                        dvec, y0m, y0b, Dx, par[PAR_ACC_LO], par[PAR_ACC_HI], cnt, small, par[PAR_ROUNDING])
             if fast[F_OUTER] != 0:
                 fast[F_TMIN] = 1 if tmin_present(SV, tgt) else 0
-    for k in range(2):
-        for i in range(xtr.shape[1]):
-            xtr[k, i] = Hx[T, k, i]
-    if par[PAR_KIND] == KIND_2F:
-        for k in range(3):
-            for j in range(ytr.shape[1]):
-                ytr[k, j] = Hy[T, k, j]
+    if not traces_done:
+        for k in range(2):
+            for i in range(xtr.shape[1]):
+                xtr[k, i] = Hx[T, k, i]
+        if par[PAR_KIND] == KIND_2F:
+            for k in range(3):
+                for j in range(ytr.shape[1]):
+                    ytr[k, j] = Hy[T, k, j]
     for i in range(tx.shape[0]):
         tx[i] = 0
     for j in range(ty.shape[0]):
@@ -208,31 +212,23 @@ def learn_step(t, s_in, bap, use_bap, y1, y2, y3, use_y, args, payload=None):
     kind = par[PAR_KIND]
     if one_pass_epoch(prog, state):
         # one step per epoch: the spike phase, the trace history and the epoch's end in one pass per side
-        # (traces.pre_epoch1 / post_epoch1: the operations below, per neuron), then the factor tables and
-        # the outer fast path, as learn_epoch
-        prod, fac, fac_c, tgt, decay, tau_nz, need = prog[1], prog[2], prog[3], prog[4], prog[7], prog[8], prog[9]
-        Hx, Hy, A, B, G, gb = scratch[X_HX], scratch[X_HY], scratch[2], scratch[3], scratch[4], scratch[X_GB]
+        # (traces.pre_epoch1 / post_epoch1: the operations below and learn_epoch's, per neuron), then the
+        # rest of learn_epoch
+        decay, tau_nz, need = prog[7], prog[8], prog[9]
         d = 2 * t - r_off
         trace_max = par[PAR_TRACE_MAX]
         if payload is not None:
-            n_tr = pre_epoch1(s_in, payload, True, xtr, tx, Hx, decay, tau_nz, imp_int, imp_frac, r_xd[d], r_xi[d],
-                              trace_max)
+            n_tr = pre_epoch1(s_in, payload, True, xtr, tx, scratch[X_HX], decay, tau_nz, imp_int, imp_frac,
+                              r_xd[d], r_xi[d], trace_max)
         else:
-            n_tr = pre_epoch1(s_in, s_in, False, xtr, tx, Hx, decay, tau_nz, imp_int, imp_frac, r_xd[d], r_xi[d],
-                              trace_max)
+            n_tr = pre_epoch1(s_in, s_in, False, xtr, tx, scratch[X_HX], decay, tau_nz, imp_int, imp_frac,
+                              r_xd[d], r_xi[d], trace_max)
         n_tr += post_epoch1(bap, use_bap and kind != KIND_PLAIN, kind == KIND_3F, kind == KIND_2F, y1, y2, y3, use_y,
-                            ytr, ty, Hy, decay, tau_nz, imp_int, imp_frac, need, r_yd[d], r_yi[d], trace_max)
+                            ytr, ty, scratch[X_HY], decay, tau_nz, imp_int, imp_frac, need, r_yd[d], r_yi[d],
+                            trace_max)
         cnt[CNT_STEPS] += 1
-        cnt[CNT_EPOCHS] += 1
         cnt[CNT_TRACE_UPDATES] += n_tr
-        u = u_of(par, t)
-        build_factors(prod, fac, fac_c, u, tx, ty, Hx, Hy, A, B, G, scratch[14], scratch[15])
-        learn_outer(u, prod, tgt, tx, A, B, SV, r_conn[t - c_off], par[PAR_ROUNDING], par[PAR_ACC_LO],
-                    par[PAR_ACC_HI], cnt, gb[3], gb[4], fast, scratch[X_ROWS], scratch[X_A32], scratch[18])
-        for i in range(tx.shape[0]):
-            tx[i] = 0
-        for j in range(ty.shape[0]):
-            ty[j] = 0
+        learn_epoch(t, prog, state, scratch, r_xd[d], r_xi[d], r_yd[d], r_yi[d], r_conn[t - c_off], True)
         return
     te = t % T
     if te == 0:
