@@ -30,19 +30,19 @@ from dataclasses import dataclass, field
 
 import numba
 import numpy as np
+from numba.core import types
 from numba.typed import List as NumbaList
 
 from .counters import FIELDS, Counters
 from .kernels import engine
-from .kernels.events import (ERR_NAN, ERR_NONINT, ERR_OK, check_and_count, count_parallel, fill_events,
-                             fill_parallel)
+from .kernels.mapping import split_counts
+from .inputs import batch_hint, run_events
 from .learning.engine import LearningDenseEngine
 from .mapper import Mapping, map_network
 from .network import PROBE_VARS, Network
 from .overflow import OverflowPolicy, StateOverflowError, SynapseOverflowError
 from .program import Program, compile_network, history_len, learning_links
 
-_PARALLEL_EVENTS_MIN_BATCH = 8   # below this, converting inputs in one thread is faster
 MAX_STEPS = (1 << 31) - 1        # time steps of one run (int32 step counters in the kernels)
 
 
@@ -284,10 +284,11 @@ class Simulator:
         ----------
         T : int
             Steps to run, >= 1.
-        inputs : dict[str, array], optional
+        inputs : dict[str, array or InputEvents], optional
             Per input name, integer (or integral float/bool) array ``(T, *shape)`` or
             ``(T, B, *shape)``; binary inputs hold 0/1, graded inputs signed payloads within
-            ``spec.message_range``. Inputs not given are silent.
+            ``spec.message_range``; or the same as sparse events (:class:`~hwsim.inputs.InputEvents`,
+            identical results). Inputs not given are silent.
         probes : list of (population, var), optional
             Extra probes for this run (var in 'u', 'v', 's', 'y'), besides ``net.probes``.
         batch : int, optional
@@ -310,8 +311,9 @@ class Simulator:
         every = _check_record_every(record_weights, self.learns)
         self._host = _check_host(T, sample_steps, between_samples, self.learns)
         probe_list = self._probe_list(probes)
-        self._check_run_size(T, _batch_hint(self.net, inputs or {}, batch), probe_list, every)
-        B, batched, ev, views = self._input_events(T, inputs or {}, batch)
+        self._check_run_size(T, batch_hint(self.net, inputs or {}, batch), probe_list, every)
+        B, batched, ev = run_events(self.net, self.program.input_names, self.program.input_offsets,
+                                    self._overwrite_inputs, T, inputs or {}, batch)
         state = self._state_for(B)
         rec, lrn = self._execute(T, B, state, ev, probe_list, every)
         return self._collect(T, B, batched, rec, probe_list, lrn, learned)
@@ -351,87 +353,6 @@ class Simulator:
             if (target, var) not in out:
                 out.append((target, var))
         return out
-
-    def _input_events(self, T: int, inputs: dict, batch):
-        net, spec = self.net, self.net.spec
-        unknown = set(inputs) - set(net.inputs)
-        if unknown:
-            raise ValueError(f"inputs has unknown name(s) {sorted(unknown)}; the network's inputs are "
-                             f"{sorted(net.inputs)}")
-        views, B, batched = {}, None, False
-        for name, arr in inputs.items():
-            node = net.inputs[name]
-            a = np.asarray(arr)
-            if a.dtype == np.bool_:
-                a = a.view(np.uint8)
-            elif a.dtype == np.float16:
-                a = a.astype(np.float32)
-            if not a.dtype.isnative:
-                a = a.astype(a.dtype.newbyteorder("="))
-            if a.dtype.kind not in "iuf":
-                raise ValueError(f"inputs[{name!r}] has dtype {a.dtype}; expected an integer (or bool, or "
-                                 "integral float) array")
-            if a.shape == (T,) + node.shape:
-                x = a.reshape(T, 1, node.size)
-            elif a.ndim == len(node.shape) + 2 and a.shape[0] == T and a.shape[2:] == node.shape:
-                x = a.reshape(T, a.shape[1], node.size)
-                if B is not None and B != a.shape[1]:
-                    raise ValueError(f"inputs[{name!r}] has batch size {a.shape[1]}, another input has {B}")
-                B, batched = a.shape[1], True
-            else:
-                raise ValueError(f"inputs[{name!r}] has shape {a.shape}; expected (T, *shape) = {(T,) + node.shape} "
-                                 f"or (T, B, *shape) = {(T, 'B') + node.shape}")
-            views[name] = x
-        if batch is not None:
-            b = int(batch)
-            if b < 1 or b != batch:
-                raise ValueError(f"batch={batch!r} must be a positive integer")
-            if B is not None and B != b:
-                raise ValueError(f"batch={b} but the inputs have batch size {B}")
-            B, batched = b, True
-        B = 1 if B is None else B
-        counts = np.zeros((B, T), np.int64)
-        for name, x in views.items():
-            node = net.inputs[name]
-            if x.shape[1] != B:
-                x = np.broadcast_to(x, (T, B, node.size))
-                views[name] = x
-            lo, hi = spec.message_range if node.graded else (0, 1)
-            if name in self._overwrite_inputs:          # x1 = round(payload / 2) must fit a trace
-                lo, hi = 0, (1 << (spec.trace_bits + 1)) - 1
-            code = ERR_OK
-            if B >= _PARALLEL_EVENTS_MIN_BATCH:
-                bad = np.zeros(B, np.int64)
-                count_parallel(x, lo, hi, counts, bad)
-                if bad.any():
-                    code, t, b, i, val = check_and_count(x, lo, hi, np.zeros_like(counts))
-            else:
-                code, t, b, i, val = check_and_count(x, lo, hi, counts)
-            if code != ERR_OK:
-                where = (f"inputs[{name!r}] at row {t}" + (f", instance {b}" if batched else "")
-                         + f", channel {np.unravel_index(i, node.shape)}")
-                kind = ("graded input of a learning projection (GradedSpikeCfg.OVERWRITE)" if name in self._overwrite_inputs
-                    else "graded input: message_range" if node.graded else "binary input")
-                if code == ERR_NAN:
-                    raise ValueError(f"{where} is NaN; entries must be integers in [{lo}, {hi}] ({kind})")
-                if code == ERR_NONINT:
-                    raise ValueError(f"{where} is {val}, not an integer; allowed range [{lo}, {hi}] ({kind})")
-                shown = int(val) if float(val).is_integer() else val
-                raise ValueError(f"{where} is {shown}, outside the allowed range [{lo}, {hi}] ({kind})")
-        off = np.zeros(B * T + 1, np.int64)
-        np.cumsum(counts.reshape(-1), out=off[1:])
-        ev_ptr = np.empty((B, T + 1), np.int64)
-        ev_ptr[:, :T] = off[:-1].reshape(B, T)
-        ev_ptr[:, T] = off[1:].reshape(B, T)[:, -1]
-        n_ev = int(off[-1])
-        ev_src = np.empty(n_ev, np.int32)
-        ev_val = np.empty(n_ev, np.int32)
-        cursor = ev_ptr[:, :T].copy()
-        fill = fill_parallel if B >= _PARALLEL_EVENTS_MIN_BATCH else fill_events
-        for k, name in enumerate(self.program.input_names):
-            if name in views:
-                fill(views[name], int(self.program.input_offsets[k]), cursor, ev_src, ev_val)
-        return B, batched, (ev_ptr, ev_src, ev_val), views
 
     def _record_buffers(self, T, B, probe_list):
         """Probe indices and zeroed record arrays: ``(probe_u, probe_v, probe_y, spikes, u, v, y)``."""
@@ -476,9 +397,8 @@ class Simulator:
             c1 = min(T, c0 + step)
             n = c1 - c0
             links = self._link_list(self._t + c0 + 1, self._t + c1)
-            hl = NumbaList()
-            for k, lk in enumerate(self._links):
-                hl.append(hist[lk.name][c0 // every:c1 // every] if every else self._no_hist)
+            hl = _typed_list([hist[lk.name][c0 // every:c1 // every] if every else self._no_hist
+                              for lk in self._links])
             K, tags, reset = self._host
             host = np.array([K, int(tags), int(reset), c0], np.int64)
             if len(links) != n_links * B or len(hl) != n_links:     # learn_phase reads them unchecked
@@ -511,10 +431,7 @@ class Simulator:
         key = tuple((*map(id, e.rng.trace), id(e.rng.conn), id(e.rng.offs)) for engs in self._engines for e in engs)
         if self._links_cache is not None and self._links_cache[0] == key:
             return self._links_cache[1]
-        out = NumbaList()
-        for k, row in enumerate(args):
-            for b, a in enumerate(row):
-                out.append((self._scratch[k][b], a))
+        out = _typed_list([(self._scratch[k][b], a) for k, row in enumerate(args) for b, a in enumerate(row)])
         self._links_cache = (key, out)
         return out
 
@@ -658,22 +575,52 @@ def _probe_index(p: Program, probe_list, var: str) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate(idx).astype(np.int64)) if idx else np.zeros(0, np.int64)
 
 
+_LIST_TYPES: dict = {}       # structure of a typed list's items -> numba's list type (see _typed_list)
+
+
+def _numba_key(x):
+    """What numba's type of ``x`` depends on, for arrays, tuples of them and Python scalars (None for
+    anything else): dtype, dimensions, layout, writability and alignment of each array."""
+    if isinstance(x, np.ndarray):
+        return (x.dtype.str, x.ndim, x.flags.c_contiguous, x.flags.f_contiguous, x.flags.writeable,
+                x.flags.aligned)
+    if isinstance(x, tuple):
+        keys = tuple(_numba_key(e) for e in x)
+        return None if any(k is None for k in keys) else keys
+    if type(x) in (int, float, bool):
+        return type(x)
+    return None
+
+
+def _typed_list(items: list) -> NumbaList:
+    """``numba.typed.List(items)`` (items of one type), with the list type looked up by the items'
+    structure: numba's own typing of a tuple of ~50 arrays (a learning link) and of its list type take
+    ~1 ms per list, which a fresh Simulator paid on every run (55 us with the type looked up)."""
+    key = _numba_key(items[0]) if items else None
+    ltype = _LIST_TYPES.get(key) if key is not None else None
+    if ltype is None:
+        if not items:
+            return NumbaList()
+        ltype = types.ListType(numba.typeof(items[0]))
+        if key is not None:
+            _LIST_TYPES[key] = ltype
+    out = NumbaList(lsttype=ltype)
+    for it in items:
+        out.append(it)
+    return out
+
+
 def _split(n: np.ndarray, share: np.ndarray) -> np.ndarray:
     """Counts ``n`` (T,) split over cores in proportion to ``share`` (n_cores,): (T, n_cores), each
-    row summing exactly to its count (largest remainder, ties to the first core)."""
-    n = np.asarray(n, np.int64)
-    total = int(share.sum())
+    row summing exactly to its count (largest remainder, ties to the first core:
+    :func:`hwsim.kernels.mapping.split_counts`)."""
+    n = np.ascontiguousarray(n, np.int64)
     out = np.zeros((n.shape[0], share.size), np.int64)
-    if share.size == 1 or total == 0:
+    if share.size == 1 or int(share.sum()) == 0:
         out[:, 0] = n
         return out
-    q = n[:, None] * share[None, :]
-    out = q // total
-    rest = n - out.sum(axis=1)
-    order = np.argsort(-(q % total), axis=1, kind="stable")
-    rank = np.empty_like(order)
-    np.put_along_axis(rank, order, np.arange(share.size)[None, :].repeat(n.shape[0], axis=0), axis=1)
-    return out + (rank < rest[:, None])
+    split_counts(n, np.ascontiguousarray(share, np.int64), out)
+    return out
 
 
 HOST_OPS = ("add_tags", "reset")
@@ -725,21 +672,6 @@ def max_run_bytes() -> int:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
     except (ValueError, OSError, AttributeError):
         return 8 << 30
-
-
-def _batch_hint(net: Network, inputs: dict, batch) -> int:
-    """The batch size a run will have, read cheaply before the inputs are validated (size check only)."""
-    if batch is not None:
-        try:
-            return max(1, int(batch))
-        except (TypeError, ValueError, OverflowError):
-            return 1
-    for name, a in inputs.items():
-        node = net.inputs.get(name)
-        shape = getattr(a, "shape", None)
-        if node is not None and shape is not None and len(shape) == len(node.shape) + 2:
-            return max(1, int(shape[1]))
-    return 1
 
 
 def _check_steps(T) -> int:

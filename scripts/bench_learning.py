@@ -90,12 +90,12 @@ def _bench_network(n_in, n_hidden, n_out, T, samples, input_rate, seed, hidden_r
     base = OTTTNetwork(circuit, model.chip.weights, model.chip.heads, None)
     lo, hi = circuit.weight_range
     xs = X[:50]
-    frames = np.ascontiguousarray(base._frames(xs, np.arange(len(xs))).transpose(1, 0, 2))   # (T_s, B, n0)
+    events = base._events(*base._payload(xs), np.arange(len(xs)), batched=True)
     best = None
     for k in range(0, 25):
         W = [np.clip(np.round(base.weights[0] * 2.0 ** (k / 4)), lo, hi).astype(np.int64)] + base.weights[1:]
         sim = Simulator(inference_network(circuit, W, base.heads[-1], circuit.head_layers[-1]))
-        rate = float(sim.run(base.steps, inputs={"input": frames}).spikes["hidden1"][:T].mean())
+        rate = float(sim.run(base.steps, inputs={"input": events}).spikes["hidden1"][:T].mean())
         if best is None or abs(rate - hidden_rate) < abs(best[0] - hidden_rate):
             best = (rate, W)
     return OTTTNetwork(circuit, best[1], base.heads, None), X, y, best[0]

@@ -176,9 +176,10 @@ class OTTTCircuit:
         return tuple(f"{m}*2^{e}*u0*x1*y2" for m, e in zip(self.m, self.e))
 
 
-def check_payload(X, c: OTTTCircuit, where: str) -> np.ndarray:
-    """Input payloads (N, n0) or (N, Tx, n0), integers in [0, 2**in_bits - 1], as (N, Tx, n0): an integer
-    array as it is (a view, no copy), floats (integer-valued) as int32."""
+def check_payload(X, c: OTTTCircuit, where: str) -> tuple:
+    """Input payloads (N, n0) or (N, Tx, n0), integers in [0, 2**in_bits - 1]: ``(X, nnz)`` with X as
+    (N, Tx, n0) (an integer array as it is, a view, no copy; floats, integer-valued, as int32) and
+    ``nnz`` int64 (N, Tx) the nonzero payloads of each frame (counted in the same pass as the check)."""
     X = np.asarray(X)
     if X.ndim == 2:
         X = X[:, None, :]
@@ -189,10 +190,12 @@ def check_payload(X, c: OTTTCircuit, where: str) -> np.ndarray:
         raise SpecError("input payload must be integers (no NaN)")
     hi = (1 << c.in_bits) - 1
     if X.dtype.kind in "iu" and X.size:     # the common case in one compiled pass (numpy's min and max take two)
-        if check_and_count(X, 0, hi, np.zeros(X.shape[1::-1], np.int64))[0] == ERR_OK:
-            return X
+        counts = np.zeros(X.shape[1::-1], np.int64)
+        if check_and_count(X, 0, hi, counts)[0] == ERR_OK:
+            return X, np.ascontiguousarray(counts.T)
     check_array_range("input payload", X, 0, hi, where)      # names the first offending entry
-    return X if X.dtype.kind in "iu" else X.astype(np.int32)
+    X = X if X.dtype.kind in "iu" else X.astype(np.int32)
+    return X, np.count_nonzero(X, axis=2).astype(np.int64)
 
 
 def check_labels(y, n: int, c: OTTTCircuit, where: str) -> np.ndarray:

@@ -72,3 +72,33 @@ def pack_population(n, in_ptr, in_axon, comp_bits, n_axons, cap, max_fan_in, max
         used += 1
     starts[core + 1] = n
     return RES_OK, 0, 0, starts[:core + 2], fan_in[:core + 1], bits[:core + 1]
+
+
+@njit(cache=True)
+def split_counts(n, share, out):
+    """Counts ``n`` (T,) split over cores in proportion to ``share`` (n_cores,) into ``out`` (T, n_cores),
+    each row summing exactly to its count: ``n * share // total`` per core, and the rest one each to the
+    cores with the largest remainders ``n * share % total`` (ties to the lower core index), the
+    largest-remainder method. ``total = sum(share) > 0``."""
+    total = np.int64(0)
+    for c in range(share.shape[0]):
+        total += share[c]
+    nc = share.shape[0]
+    taken = np.zeros(nc, np.bool_)
+    for r in range(n.shape[0]):
+        rest = n[r]
+        for c in range(nc):
+            q = n[r] * share[c]
+            out[r, c] = q // total
+            rest -= out[r, c]
+            taken[c] = False
+        for _ in range(rest):
+            best = -1
+            best_rem = np.int64(-1)
+            for c in range(nc):
+                rem = (n[r] * share[c]) % total
+                if not taken[c] and rem > best_rem:
+                    best = c
+                    best_rem = rem
+            taken[best] = True
+            out[r, best] += 1

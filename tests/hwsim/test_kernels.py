@@ -385,19 +385,60 @@ def test_events_locate_the_first_bad_entry(value, code):
 
 @SETTINGS
 @given(seed=st.integers(0, 2 ** 32 - 1), N=st.integers(1, 5), Tx=st.integers(1, 4), T=st.integers(1, 6),
-       drain=st.integers(0, 3), n=st.integers(1, 9), shift=st.integers(0, 6),
-       xdtype=st.sampled_from([np.uint8, np.int32, np.int64]), odtype=st.sampled_from([np.int16, np.int32]))
-def test_sample_frames_equal_numpy_indexing(seed, N, Tx, T, drain, n, shift, xdtype, odtype):
-    """Frames of samples X[idx]: step t < T carries frame t % Tx shifted, later steps are zero (numpy
-    fancy indexing as the oracle); the output starts as garbage, so every entry must be written."""
+       drain=st.integers(0, 3), n=st.integers(1, 40), shift=st.integers(0, 6), density=st.sampled_from([0.0, 0.1, 0.5, 1.0]),
+       xdtype=st.sampled_from([np.uint8, np.int32, np.int64]))
+def test_sample_events_are_the_nonzeros_of_the_dense_frames(seed, N, Tx, T, drain, n, shift, density, xdtype):
+    """Events of samples X[idx]: step t < T carries the nonzeros of frame t % Tx shifted, later steps
+    none; the oracle is numpy's nonzero of the dense frames built by fancy indexing. The output
+    buffers start as garbage and are larger than needed."""
     rng = np.random.default_rng(seed)
-    X = rng.integers(0, 256, (N, Tx, n)).astype(xdtype)
-    idx = rng.integers(0, N, rng.integers(1, 6))
-    out = np.full((idx.size, T + drain, n), 12345, odtype)
-    events.sample_frames(X, idx.astype(np.int64), T, shift, out)
-    ref = np.zeros_like(out)
-    ref[:, :T] = X[idx][:, np.arange(T) % Tx].astype(np.int64) << shift
-    np.testing.assert_array_equal(out, ref)
+    X = (rng.integers(1, 256, (N, Tx, n)) * (rng.random((N, Tx, n)) < density)).astype(xdtype)
+    idx = rng.integers(0, N, rng.integers(1, 6)).astype(np.int64)
+    steps = T + drain
+    nnz = np.count_nonzero(X, axis=2).astype(np.int64)
+    ptr = events.sample_event_ptr(nnz, idx, T, steps)
+    total = int(ptr[-1, -1])
+    ch = np.full(total + 7, -99, np.int32)
+    val = np.full(total + 7, -99, np.int32)
+    events.sample_events(X, idx, T, shift, ptr, ch, val)
+    dense = np.zeros((idx.size, steps, n), np.int64)
+    dense[:, :T] = X[idx][:, np.arange(T) % Tx].astype(np.int64) << shift
+    k = 0
+    for s in range(idx.size):
+        for t in range(steps):
+            nzc = np.flatnonzero(dense[s, t])
+            assert ptr[s, t] == k
+            np.testing.assert_array_equal(ch[k:k + nzc.size], nzc)
+            np.testing.assert_array_equal(val[k:k + nzc.size], dense[s, t, nzc])
+            k += nzc.size
+        assert ptr[s, steps] == k
+    assert k == total and np.all(ch[total:] == -99)
+
+
+@SETTINGS
+@given(seed=st.integers(0, 2 ** 32 - 1), T=st.integers(1, 30), nc=st.integers(1, 9), big=st.booleans())
+def test_split_counts_is_the_largest_remainder_method(seed, T, nc, big):
+    """Each row's split sums to its count; the oracle is the largest-remainder method in exact
+    rationals (quota n * share / total, floors, then one more to the largest fractional parts, ties to
+    the lower core), written with Python's fractions."""
+    from fractions import Fraction
+    from hwsim.kernels.mapping import split_counts
+    rng = np.random.default_rng(seed)
+    share = rng.integers(0 if nc > 1 else 1, 2 ** 20 if big else 7, nc).astype(np.int64)
+    if share.sum() == 0:
+        share[-1] = 1
+    n = rng.integers(0, 2 ** 30 if big else 50, T).astype(np.int64)
+    out = np.full((T, nc), -1, np.int64)
+    split_counts(n, share, out)
+    total = int(share.sum())
+    for r in range(T):
+        quota = [Fraction(int(n[r]) * int(c), total) for c in share]
+        base = [q.numerator // q.denominator for q in quota]
+        rest = int(n[r]) - sum(base)
+        order = sorted(range(nc), key=lambda c: (-(quota[c] - base[c]), c))
+        expect = [b + (1 if c in order[:rest] else 0) for c, b in enumerate(base)]
+        assert out[r].tolist() == expect
+
 
 # ---------------------------------------------------------------------------------------------
 # greedy core packing vs a Python loop
