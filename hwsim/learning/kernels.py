@@ -48,12 +48,12 @@ that case is fixed up explicitly. Paths (``learn_rows``), all computing the form
   this form; the post-spike columns of those rows are computed in full from the old values;
 * when a product reads w, d or t, all targets of a row are computed before any is written.
 
-An *outer* program (``t_epoch == 1``, one x0 or u product per target, no synaptic factor: OTTT's
-``m*2^e*u0*x1*y2``) takes the fast path of :mod:`.outer` instead of ``learn_rows``: Lava's full
-sequence on the rows with a non-zero row part and the columns with a non-zero column part only (in
-int32 vector lanes where no term can wrap or leave the accumulator), which is where a term can be
-non-zero; it falls back to ``learn_rows`` for an epoch in which Lava's clip would move a tag_1 at its
-lowest value. Counters follow the generic definition on both paths. For such a program ``learn_step``
+An *outer* program (``t_epoch == 1``, products of x0, y0 or u without a synaptic factor, any number per
+target: OTTT's ``m*2^e*u0*x1*y2``, pair STDP's ``a*x0*y1 + b*y0*x1``) takes the fast path of :mod:`.outer`
+instead of ``learn_rows``: Lava's full sequence on the rows with a non-zero row part, for the products
+with a non-zero column part only (single-product rows in int16 / int32 vector lanes where no term can
+wrap or leave the accumulator), which is where a term can be non-zero; it falls back to ``learn_rows``
+for an epoch in which Lava's clip would move a tag_1 at its lowest value. Counters follow the generic definition on both paths. For such a program ``learn_step``
 also does the spike phase, the trace history and the end of the epoch in one pass over the pre and one
 over the post neurons (:func:`~.traces.pre_epoch1`, :func:`~.traces.post_epoch1`: the same operations
 in the same order per neuron, 5 % of the OTTT_O benchmark's time), then the factor tables and the fast path.
@@ -157,8 +157,8 @@ def learn_epoch(t, prog, state, scratch, r_xd, r_xi, r_yd, r_yi, r_conn, traces_
         build_factors(prod, fac, fac_c, u, tx, ty, Hx, Hy, A, B, G, raw_pre, raw_post)
         done = False
         if fast[F_OUTER] != 0:
-            done = learn_outer(u, prod, tgt, tx, A, B, SV, r_conn, par[PAR_ROUNDING], par[PAR_ACC_LO],
-                               par[PAR_ACC_HI], cnt, gb[3], gb[4], fast, rows, a32, d16)
+            done = learn_outer(u, prod, tgt, tx, ty, A, B, G, SV, r_conn, par[PAR_ROUNDING], par[PAR_ACC_LO],
+                               par[PAR_ACC_HI], cnt, gb[3], gb[4], fast, rows, raw_pre, a32, d16, small)
         if not done:               # the generic evaluation also reads the finished terms and the post spikes R
             nR = np.int64(0)
             for j in range(ty.shape[0]):

@@ -1,17 +1,21 @@
 """The learning engine's fast path for outer-product rules: one epoch of ``dw``/``dd``/``dt`` where every
 term is a row part times a column part, evaluated only on the synapses whose term can be non-zero.
 
-A program is *outer* (:func:`outer_program`) when ``t_epoch == 1`` and every active target has exactly
-one product, whose dependency is ``x0`` or ``u`` and whose factors read no synaptic variable (w, d, t).
-OTTT's ``m*2^e*u0*x1*y2`` and ``m*2^e*x0*x1*y2`` are outer, on any target. With ``t_epoch == 1`` a
-product's term on synapse (i, j) is ``finish_term(wrap32(A[i] * B[j]))`` (``build_tables``: ``A`` holds
-the dependency, the mantissa and the row factors, ``B`` the column factors), so it is 0 wherever ``A[i]``
-or ``B[j]`` is 0, and a target whose only term is 0 keeps its value: ``v << sh`` is inside the
-accumulator range with a zero remainder for w and tag_2, and for tag_1 except at its lowest value
-``t_min = -(2**tag_bits) - 1``, which Lava's accumulator clip moves (``learn_rows``' floor fix). The fast
-path therefore computes Lava's full sequence (``fused_value``: accumulate, sign saturation, rounding of
-``sh`` bits, clip) on the rows with ``A[i] != 0`` and the columns with ``B[j] != 0`` only, which is the
-generic evaluation (:func:`hwsim.learning.kernels.learn_rows`) on every synapse, bit for bit.
+A program is *outer* (:func:`outer_program`) when ``t_epoch == 1`` and every product's dependency is
+``x0``, ``y0`` or ``u`` and its factors read no synaptic variable (w, d, t); a target may have several
+products. OTTT's ``m*2^e*u0*x1*y2`` and ``m*2^e*x0*x1*y2`` and pair STDP's ``a*x0*y1 + b*y0*x1`` are outer.
+With ``t_epoch == 1`` a product's term on synapse (i, j) is ``finish_term(wrap32(A[i] * B[j]))``
+(``build_factors``: the row part ``A`` holds the dependency x0 or u, the mantissa and the row factors,
+and for a y0 product the x traces at the post spike, ``G``, folded in here; the column part ``B`` the
+column factors, y0 included), so it is 0 wherever ``A[i]`` or ``B[j]`` is 0, and a target whose terms
+are all 0 keeps its value: ``v << sh`` is inside the accumulator range with a zero remainder for w and
+tag_2, and for tag_1 except at its lowest value ``t_min = -(2**tag_bits) - 1``, which Lava's
+accumulator clip moves (``learn_rows``' floor fix). The fast path therefore computes Lava's full
+sequence (accumulate each product in rule order with the accumulator clip, sign saturation, rounding of
+``sh`` bits, clip) only on the rows where some product's row part is non-zero, for products whose
+column part is non-zero somewhere, which is the generic evaluation
+(:func:`hwsim.learning.kernels.learn_rows`) on every synapse, bit for bit. A row where one product is
+active takes the single-product forms below; a row where several are takes :func:`_rows_multi`.
 
 The one case it does not take is an epoch in which Lava's clip moves ``t_min`` while some synapse
 may hold it: the engine keeps the flag ``fast[F_TMIN]`` ("some tag_1 may equal t_min"), set from the
@@ -25,8 +29,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .program import (C_COL, C_CROSSY, C_ROW, CNT_SYN_W, D_U, D_X0, G_ACTIVE, G_HAS_U, G_HAS_X0, G_HI, G_LO, G_SAT,
-                      G_SHIFT, LearningProgram, P_DEP, P_F0, P_F1, P_LSHIFT, P_RSHIFT, P_SYN, P_TARGET, T_T)
+from .program import (C_COL, C_CROSSX, C_CROSSY, C_ROW, CNT_SYN_W, D_U, D_X0, D_Y0, G_ACTIVE, G_HAS_U, G_HAS_X0,
+                      G_HAS_Y0, G_HI, G_LO, G_SAT, G_SHIFT, LearningProgram, P_CROSS, P_DEP, P_F0, P_F1, P_LSHIFT,
+                      P_RSHIFT, P_SYN, P_TARGET, T_T)
 from .terms import clip, delta_of, finish_term, fused_bounds, fused_value, round_threshold, wrap32
 
 __all__ = ["outer_program", "learn_outer", "F_OUTER", "F_TMIN", "N_FAST"]
@@ -37,19 +42,22 @@ F_TMIN = 1           # 1: some tag_1 may equal t_min (state, conservative)
 N_FAST = 2
 
 
+MAX_PRODUCTS = 32     # products of one target the fast path takes (a bit mask per row; the engine's ``small`` scratch)
+
+
 def outer_program(p: LearningProgram) -> bool:
     """True when the compiled rule ``p`` can take the fast path (see the module docstring)."""
     if p.t_epoch != 1 or p.prod.shape[0] == 0:
         return False
     for g in range(3):
         n = int(np.count_nonzero(p.prod[:, P_TARGET] == g))
-        if p.tgt[g, G_ACTIVE] and n != 1:
+        if p.tgt[g, G_ACTIVE] and not 1 <= n <= MAX_PRODUCTS:
             return False
     for row in p.prod:
-        if row[P_DEP] not in (D_X0, D_U) or row[P_SYN]:
+        if row[P_DEP] not in (D_X0, D_Y0, D_U) or row[P_SYN]:
             return False
         for f in range(row[P_F0], row[P_F1]):
-            if p.fac[f, 1] not in (C_ROW, C_COL, C_CROSSY):
+            if p.fac[f, 1] not in (C_ROW, C_COL, C_CROSSX, C_CROSSY):
                 return False
     return True
 
@@ -120,8 +128,10 @@ def _rows_int16_delta(g, p, rows, n_rows, A, Bv, SV, n_post, rs, ls, sh, thr, lo
     int32 / int16 scratch (n_post).
 
     Wide rows compute the delta vector ``d`` once per run of rows with the same ``A[i]`` (a spike
-    payload, a trace value: often one value for all the rows of a step) and then add it; narrow rows
-    (``n_post < 32``: a head) add in the same pass, where two passes would cost more than they save."""
+    payload, a trace value: often one value for all the rows of a step) and then add it, or, where the
+    column part has a single non-zero value (y0 products), add the row's one delta on those columns;
+    narrow rows (``n_post < 32``: a head) add in the same pass, where two passes would cost more than
+    they save."""
     for j in range(n_post):
         b32[j] = Bv[j]
     rs32 = np.int32(rs)
@@ -141,6 +151,49 @@ def _rows_int16_delta(g, p, rows, n_rows, A, Bv, SV, n_post, rs, ls, sh, thr, lo
         return
     lo16 = np.int16(lo)
     hi16 = np.int16(hi)
+    # a column part with a single non-zero value b (a y0 product whose column factors are constants): the
+    # delta is one number per row, added where B != 0, as a masked pass or, with few such columns, on them
+    b_one = np.int64(0)
+    nc = 0
+    uniform = True
+    for j in range(n_post):
+        b = Bv[j]
+        if b != 0:
+            nc += 1
+            if b_one == 0:
+                b_one = b
+            elif b != b_one:
+                uniform = False
+    if uniform and nc > 0:
+        b1 = np.int32(b_one)
+        if 16 * nc > n_post:
+            for j in range(n_post):
+                d16[j] = np.int16(1) if Bv[j] != 0 else np.int16(0)
+            for r in range(n_rows):
+                i = rows[r]
+                d = np.int16(_delta32(np.int32(A[p, i]), b1, rs32, ls32, c32, sh32))
+                if d == 0:
+                    continue
+                row = SV[g, i]
+                for j in range(n_post):
+                    v = np.int16(row[j] + d16[j] * d)
+                    row[j] = min(max(v, lo16), hi16)
+        else:
+            m = 0
+            for j in range(n_post):
+                b32[m] = j
+                m += Bv[j] != 0
+            for r in range(n_rows):
+                i = rows[r]
+                d = np.int16(_delta32(np.int32(A[p, i]), b1, rs32, ls32, c32, sh32))
+                if d == 0:
+                    continue
+                row = SV[g, i]
+                for k in range(nc):
+                    j = b32[k]
+                    v = np.int16(row[j] + d)
+                    row[j] = min(max(v, lo16), hi16)
+        return
     a_prev = np.int64(0)                 # no row has A[i] == 0: the first row computes d
     for r in range(n_rows):
         i = rows[r]
@@ -156,20 +209,16 @@ def _rows_int16_delta(g, p, rows, n_rows, A, Bv, SV, n_post, rs, ls, sh, thr, lo
 
 
 @njit(cache=True)
-def _rows_int64(g, p, dep, tx, A, Bv, SV, n_post, cols, bcol, nc, rs, ls, sh, thr, acc_lo, acc_hi, lo, hi, sat):
-    """The rows of target g with Lava's full int64 sequence (wrap32 of the product, clip of the term,
-    ``fused_value``), on all columns (``nc < 0``) or on the nc columns ``cols`` with values ``bcol``.
-    Returns True if a value landed on ``lo``."""
-    n_pre = tx.shape[0]
+def _rows_int64(g, p, rows, n_rows, A, Bv, SV, n_post, cols, bcol, nc, rs, ls, sh, thr, acc_lo, acc_hi, lo, hi, sat):
+    """The ``n_rows`` rows ``rows`` of target g with Lava's full int64 sequence (wrap32 of the product,
+    clip of the term, ``fused_value``), on all columns (``nc < 0``) or on the nc columns ``cols`` with
+    values ``bcol``. Returns True if a value landed on ``lo``."""
     sat_lo, sat_hi, pre_lo, pre_hi = fused_bounds(sat, False, acc_lo, acc_hi)
     zero = np.int64(0)
     hit = False
-    for i in range(n_pre):
-        if dep == D_X0 and tx[i] == 0:
-            continue
+    for r in range(n_rows):
+        i = rows[r]
         a = A[p, i]
-        if a == 0:
-            continue
         row = SV[g, i]
         if nc < 0:
             for j in range(n_post):
@@ -186,16 +235,135 @@ def _rows_int64(g, p, dep, tx, A, Bv, SV, n_post, cols, bcol, nc, rs, ls, sh, th
     return hit
 
 
-@njit(cache=True)
-def learn_outer(u, prod, tgt, tx, A, B, SV, r_conn, rounding, acc_lo, acc_hi, cnt, cols, bcol, fast, rows, b32, d16):
-    """One epoch of an outer program on ``SV`` (3, n_pre, n_post), after ``build_factors``. ``cols``
-    and ``bcol`` (int64, n_post), ``rows`` (int64, n_pre), ``b32`` (int32, n_post) and ``d16`` (int16,
-    n_post) are scratch. Returns False, having changed nothing, when this epoch
-    needs the generic evaluation (the ``t_min`` case of the module docstring).
+@njit(cache=True, inline="always")
+def _col_part(prod, B, p):
+    """Product p's column part: ``B[p, 1]`` for an x0 product (the y factors at the pre spike, step 1),
+    else ``B[p, 0]``."""
+    return B[p, 1] if prod[p, P_DEP] == D_X0 else B[p, 0]
 
-    Rows whose terms cannot wrap or leave the accumulator (``max|A| max|B|`` bounds them; OTTT at
-    Loihi's widths: |A| <= 7 * 127, |B| <= 127) run in int32 vector lanes (:func:`_rows_int32`),
-    the others in Lava's int64 sequence (:func:`_rows_int64`), on the columns with ``B[j] != 0``."""
+
+@njit(cache=True)
+def _single(g, p, rows, n_rows, A, B, prod, tgt, SV, r_conn, rounding, acc_lo, acc_hi, a_max, b_max, nc, cols,
+            bcol, b32, d16):
+    """The rows ``rows`` of target g where product p is the only active one (its term the only non-zero
+    term): int16 delta lanes, int32 lanes or Lava's int64 sequence, whichever is exact for the bounds
+    ``a_max = max|A[p, rows]|``, ``b_max = max|B_p|`` (``nc`` columns with ``B_p != 0``). Returns True if
+    a tag_1 landed on its lowest value."""
+    n_post = B.shape[2]
+    Bv = _col_part(prod, B, p)
+    sh = tgt[g, G_SHIFT]
+    lo = tgt[g, G_LO]
+    hi = tgt[g, G_HI]
+    thr = round_threshold(r_conn, sh, rounding)
+    rs = prod[p, P_RSHIFT]
+    ls = prod[p, P_LSHIFT]
+    big = np.int64(1) << 30
+    prod_max = a_max * b_max if a_max < big and b_max < big else big * big
+    narrow = (prod_max < (np.int64(1) << 31) and (((prod_max >> rs) + 1) << ls) <= acc_hi and acc_hi < big
+              and max(abs(lo), abs(hi)) < (big >> sh))
+    d_max = (((prod_max >> rs) + 1) << ls >> sh) + 1
+    if narrow and g != T_T and SV.itemsize == 2 and max(abs(lo), abs(hi)) + d_max < 32767:
+        _rows_int16_delta(g, p, rows, n_rows, A, Bv, SV, n_post, rs, ls, sh, thr, lo, hi, b32, d16)
+        return False
+    if narrow:
+        sat_lo, sat_hi, _, _ = fused_bounds(tgt[g, G_SAT], False, acc_lo, acc_hi)
+        return _rows_int32(g, p, rows, n_rows, A, Bv, SV, n_post, rs, ls, sh, thr, acc_lo, acc_hi, sat_lo, sat_hi,
+                           lo, hi, b32)
+    if 4 * nc < n_post:              # few columns: compact them
+        nc = 0
+        for j in range(n_post):
+            b = Bv[j]
+            cols[nc] = j
+            bcol[nc] = b
+            nc += b != 0
+    else:
+        nc = -1
+    return _rows_int64(g, p, rows, n_rows, A, Bv, SV, n_post, cols, bcol, nc, rs, ls, sh, thr, acc_lo, acc_hi, lo,
+                       hi, tgt[g, G_SAT])
+
+
+@njit(cache=True)
+def _rows_multi(g, ps, n_ps, rows, n_rows, A, B, prod, tgt, SV, r_conn, rounding, acc_lo, acc_hi, narrow, acc32,
+                acc64):
+    """The rows ``rows`` of target g with Lava's whole sequence over its products ``ps[:n_ps]`` in rule
+    order: ``a = v << sh``, then per product ``a = clip(a + term)`` to the accumulator (a product inactive
+    on the row adds 0 and, on tag_1, still clips), sign saturation, rounding, clip. ``narrow``: no
+    product of the target can wrap or leave the accumulator, so int32 lanes (``acc32``) are exact; else
+    int64 (``acc64``) with ``finish_term(wrap32(A B))``. Returns True if a value landed on ``lo``."""
+    n_post = B.shape[2]
+    sh = tgt[g, G_SHIFT]
+    lo = tgt[g, G_LO]
+    hi = tgt[g, G_HI]
+    thr = round_threshold(r_conn, sh, rounding)
+    sat_lo, sat_hi, _, _ = fused_bounds(tgt[g, G_SAT], False, acc_lo, acc_hi)
+    c = max(0, (1 << sh) - 1 - thr)        # floor((a + c) / 2**sh) = floor(a / 2**sh) + (remainder > thr)
+    hit = False
+    if narrow:
+        sh32 = np.int32(sh)
+        c32 = np.int32(c)
+        lo32 = np.int32(acc_lo)
+        hi32 = np.int32(acc_hi)
+        s_lo = np.int32(max(acc_lo, sat_lo))
+        s_hi = np.int32(min(acc_hi, sat_hi))
+        v_lo = np.int32(lo)
+        v_hi = np.int32(hi)
+    for r in range(n_rows):
+        i = rows[r]
+        row = SV[g, i]
+        if narrow:
+            for j in range(n_post):
+                acc32[j] = np.int32(row[j]) << sh32
+            for q in range(n_ps):
+                p = ps[q]
+                a = np.int32(A[p, i])
+                if a == 0:
+                    if g == T_T:
+                        for j in range(n_post):
+                            acc32[j] = min(max(acc32[j], lo32), hi32)
+                    continue
+                Bv = _col_part(prod, B, p)
+                rs32 = np.int32(prod[p, P_RSHIFT])
+                ls32 = np.int32(prod[p, P_LSHIFT])
+                for j in range(n_post):
+                    x = _term32(a, np.int32(Bv[j]), rs32, ls32)
+                    acc32[j] = min(max(acc32[j] + x, lo32), hi32)
+            for j in range(n_post):
+                a = min(max(acc32[j], s_lo), s_hi)
+                row[j] = min(max(np.int32((a + c32) >> sh32), v_lo), v_hi)
+        else:
+            for j in range(n_post):
+                acc64[j] = np.int64(row[j]) << sh
+            for q in range(n_ps):
+                p = ps[q]
+                a = A[p, i]
+                Bv = _col_part(prod, B, p)
+                rs = prod[p, P_RSHIFT]
+                ls = prod[p, P_LSHIFT]
+                for j in range(n_post):
+                    acc64[j] = clip(acc64[j] + finish_term(wrap32(a * Bv[j]), rs, ls, acc_lo, acc_hi), acc_lo, acc_hi)
+            for j in range(n_post):
+                a = clip(acc64[j], sat_lo, sat_hi)
+                row[j] = clip((a + c) >> sh, lo, hi)
+        if g == T_T and not hit:
+            for j in range(n_post):
+                hit = hit or row[j] == lo
+    return hit
+
+
+@njit(cache=True)
+def learn_outer(u, prod, tgt, tx, ty, A, B, G, SV, r_conn, rounding, acc_lo, acc_hi, cnt, cols, bcol, fast, rows, mask,
+                b32, d16, ps):
+    """One epoch of an outer program on ``SV`` (3, n_pre, n_post), after ``build_factors``. ``cols``
+    and ``bcol`` (int64, n_post), ``rows`` and ``mask`` (int64, n_pre), ``b32`` (int32, n_post), ``d16``
+    (int16, n_post) and ``ps`` (int64, >= MAX_PRODUCTS) are scratch; ``A`` is overwritten (a y0 product's cross factors ``G`` are folded into
+    its row part). Returns False, having changed nothing, when this epoch needs the generic evaluation
+    (the ``t_min`` case of the module docstring).
+
+    Per target, the rows where exactly one product is active (non-zero row part, column part non-zero
+    somewhere) take :func:`_single`: int16 delta or int32 lanes where ``max|A| max|B|`` bounds the terms
+    inside the accumulator (OTTT at Loihi's widths: |A| <= 7 * 127, |B| <= 127), else Lava's int64
+    sequence; the rows where several are take :func:`_rows_multi` (so do all the touched rows of a
+    tag_1 target with several products, where a leading zero term still clips)."""
     n_pre = tx.shape[0]
     n_post = B.shape[2]
     if tgt[T_T, G_ACTIVE] and fast[F_TMIN] != 0:
@@ -205,65 +373,81 @@ def learn_outer(u, prod, tgt, tx, A, B, SV, r_conn, rounding, acc_lo, acc_hi, cn
     n_xa = 0
     for i in range(n_pre):
         n_xa += tx[i] > 0
+    nR = 0
+    for j in range(n_post):
+        nR += ty[j] > 0
     for p in range(prod.shape[0]):
-        g = prod[p, P_TARGET]
-        # the generic path's count: every synapse of the rows where the product is evaluated
+        if prod[p, P_DEP] == D_Y0 and prod[p, P_CROSS]:
+            for i in range(n_pre):
+                A[p, i] = wrap32(A[p, i] * G[p, 1, i])
+    big = np.int64(1) << 30
+    for g in range(3):
+        if not tgt[g, G_ACTIVE]:
+            continue
+        # the generic path's count: every synapse of the rows where an x0 / u product is evaluated, and the
+        # post-spike columns of the other rows where a y0 product is
         n_full = n_pre if (u != 0 and tgt[g, G_HAS_U]) else (n_xa if tgt[g, G_HAS_X0] else 0)
-        cnt[CNT_SYN_W + g] += n_full * n_post
-        dep = prod[p, P_DEP]
-        if dep == D_U and u == 0:
-            continue
-        Bv = B[p, 1] if dep == D_X0 else B[p, 0]
-        nc = 0
-        b_max = np.int64(0)
-        for j in range(n_post):              # a reduction (vector lanes); the int64 rows compact below
-            b = Bv[j]
-            nc += b != 0
-            b_max = max(b_max, abs(b))
-        if nc == 0:
-            continue
-        # branch-free compaction of the rows (irregular density); an x0 product's A is 0 on the rows
-        # without a pre spike (build_factors), so A != 0 selects the rows its term can touch
-        Ap = A[p]
-        n_rows = 0
+        cnt[CNT_SYN_W + g] += n_full * n_post + ((n_pre - n_full) * nR if tgt[g, G_HAS_Y0] else 0)
+        # the target's products, in rule order; bit q of mask[i]: product ps[q] is active on row i
+        n_ps = 0
+        for p in range(prod.shape[0]):
+            if prod[p, P_TARGET] == g:
+                ps[n_ps] = p
+                n_ps += 1
         for i in range(n_pre):
-            rows[n_rows] = i
-            n_rows += Ap[i] != 0
-        if n_rows == 0:
-            continue
-        a_max = np.int64(0)
-        for r in range(n_rows):
-            a_max = max(a_max, abs(Ap[rows[r]]))
-        sh = tgt[g, G_SHIFT]
-        lo = tgt[g, G_LO]
-        hi = tgt[g, G_HI]
-        thr = round_threshold(r_conn, sh, rounding)
-        rs = prod[p, P_RSHIFT]
-        ls = prod[p, P_LSHIFT]
-        big = np.int64(1) << 30
-        prod_max = a_max * b_max if a_max < big and b_max < big else big * big
-        narrow = (prod_max < (np.int64(1) << 31) and (((prod_max >> rs) + 1) << ls) <= acc_hi and acc_hi < big
-                  and max(abs(lo), abs(hi)) < (big >> sh))
-        d_max = (((prod_max >> rs) + 1) << ls >> sh) + 1
-        if narrow and g != T_T and SV.itemsize == 2 and max(abs(lo), abs(hi)) + d_max < 32767:
-            _rows_int16_delta(g, p, rows, n_rows, A, Bv, SV, n_post, rs, ls, sh, thr, lo, hi, b32, d16)
-            hit = False
-        elif narrow:
-            sat_lo, sat_hi, _, _ = fused_bounds(tgt[g, G_SAT], False, acc_lo, acc_hi)
-            hit = _rows_int32(g, p, rows, n_rows, A, Bv, SV, n_post, rs, ls, sh, thr, acc_lo, acc_hi, sat_lo,
-                              sat_hi, lo, hi, b32)
-        else:
-            if 4 * nc < n_post:              # few columns: compact them
+            mask[i] = 0
+        narrow = acc_hi < big and max(abs(tgt[g, G_LO]), abs(tgt[g, G_HI])) < (big >> tgt[g, G_SHIFT])
+        for q in range(n_ps):
+            p = ps[q]
+            if prod[p, P_DEP] == D_U and u == 0:
+                continue
+            Bv = _col_part(prod, B, p)
+            b_max = np.int64(0)
+            for j in range(n_post):
+                b_max = max(b_max, abs(Bv[j]))
+            if b_max == 0:
+                continue
+            Ap = A[p]
+            a_max = np.int64(0)
+            for i in range(n_pre):
+                mask[i] |= np.int64(Ap[i] != 0) << q
+                a_max = max(a_max, abs(Ap[i]))
+            prod_max = a_max * b_max if a_max < big and b_max < big else big * big
+            rs = prod[p, P_RSHIFT]
+            ls = prod[p, P_LSHIFT]
+            narrow = narrow and prod_max < (np.int64(1) << 31) and (((prod_max >> rs) + 1) << ls) <= acc_hi
+        hit = False
+        multi_all = g == T_T and n_ps > 1
+        if not multi_all:
+            for q in range(n_ps):
+                p = ps[q]
+                bit = np.int64(1) << q
+                n_rows = 0
+                for i in range(n_pre):          # branch-free compaction of the rows where only p is active
+                    rows[n_rows] = i
+                    n_rows += mask[i] == bit
+                if n_rows == 0:
+                    continue
+                Bv = _col_part(prod, B, p)
                 nc = 0
+                b_max = np.int64(0)
                 for j in range(n_post):
-                    b = Bv[j]
-                    cols[nc] = j
-                    bcol[nc] = b
-                    nc += b != 0
-            else:
-                nc = -1
-            hit = _rows_int64(g, p, dep, tx, A, Bv, SV, n_post, cols, bcol, nc, rs, ls, sh, thr, acc_lo, acc_hi,
-                              lo, hi, tgt[g, G_SAT])
+                    nc += Bv[j] != 0
+                    b_max = max(b_max, abs(Bv[j]))
+                a_max = np.int64(0)
+                for r in range(n_rows):
+                    a_max = max(a_max, abs(A[p, rows[r]]))
+                hit = _single(g, p, rows, n_rows, A, B, prod, tgt, SV, r_conn, rounding, acc_lo, acc_hi, a_max, b_max,
+                              nc, cols, bcol, b32, d16) or hit
+        if n_ps > 1:
+            n_rows = 0
+            for i in range(n_pre):              # rows where several products are active (all touched: tag_1)
+                m = mask[i]
+                rows[n_rows] = i
+                n_rows += (m != 0) if multi_all else ((m & (m - 1)) != 0)
+            if n_rows > 0:
+                hit = _rows_multi(g, ps, n_ps, rows, n_rows, A, B, prod, tgt, SV, r_conn, rounding, acc_lo, acc_hi,
+                                  narrow, b32, bcol) or hit
         if hit:
             fast[F_TMIN] = 1
     return True

@@ -21,24 +21,34 @@ SPECS = [LOIHI, ChipSpec(trace_bits=5, trace_frac_bits=3, tag_bits=5, accumulato
 
 @st.composite
 def outer_rules(draw):
-    """A random rule with one product per target, dependency x0 or u, factors without w / d / t (sgn applies
-    only to those), trace factors with constant offsets; 3F rules take y1..y3 as inputs."""
+    """A random outer rule: one to three products per target, dependencies x0, y0 or u (one u decimation
+    per rule; y0 only where there are post spikes), factors without w / d / t (sgn applies only to those),
+    trace factors with constant offsets (a y0 product's x traces are its cross factors); 3F rules take
+    y1..y3 as inputs."""
     kind = draw(st.sampled_from(["3F", "2F", "plain"]))
     xs = ["x1", "x2"]
     ys = [] if kind == "plain" else ["y1", "y2", "y3"]
     targets = draw(st.lists(st.sampled_from(["dw", "dd", "dt"]), min_size=1, max_size=3, unique=True))
-    dep = draw(st.sampled_from(["x0", "u0", "u1"]))
+    udep = draw(st.sampled_from(["u0", "u1"]))
+    deps = ["x0", udep] + ([] if kind == "plain" else ["y0"])
     kw = {}
     for tg in targets:
-        factors = draw(st.lists(st.sampled_from(xs + ys), min_size=0, max_size=2, unique=True))
-        parts = [dep]
-        for f in factors:
-            if draw(st.booleans()):
-                parts.append(f"({f}{draw(st.sampled_from(['+1', '-2']))})")
-            else:
-                parts.append(f)
-        mant = draw(st.sampled_from(["", "3*", "-1*", "-5*"]))
-        kw[tg] = f"{mant}2^{draw(st.integers(-4, 1))}*" + "*".join(parts)
+        terms = []
+        for _ in range(draw(st.integers(1, 3))):
+            dep = draw(st.sampled_from(deps))
+            factors = draw(st.lists(st.sampled_from(xs + ys), min_size=0, max_size=2, unique=True))
+            parts = [dep]
+            for f in factors:
+                if draw(st.booleans()):
+                    parts.append(f"({f}{draw(st.sampled_from(['+1', '-2']))})")
+                else:
+                    parts.append(f)
+            mant = draw(st.sampled_from(["", "3*", "-1*", "-5*"]))
+            terms.append(f"{mant}2^{draw(st.integers(-4, 1))}*" + "*".join(parts))
+        expr = terms[0]
+        for t in terms[1:]:
+            expr += f" - {t[1:]}" if t.startswith("-") else f" + {t}"
+        kw[tg] = expr
     ytr = {} if kind != "2F" else dict(y1_impulse=7, y1_tau=4, y2_impulse=30.5, y2_tau=10, y3_impulse=2, y3_tau=2)
     return LearningRule(x1_impulse=draw(st.sampled_from([0, 12.5, 40])), x1_tau=draw(st.sampled_from([0, 3, 20])),
                         x2_impulse=draw(st.sampled_from([0, 6])), x2_tau=draw(st.sampled_from([0, 5])),
@@ -82,8 +92,11 @@ def test_outer_rules_match_reference(rule, spec, sign_mode, rounding, pre_rate, 
 @pytest.mark.parametrize("rule, outer", [
     (LearningRule(dw="-2^-3*u0*x1*y2", x1_impulse=20, x1_tau=2, kind="3F", rng_seed=1), True),
     (LearningRule(dt="3*2^-2*x0*x1*y2", x1_impulse=20, x1_tau=2, kind="3F", rng_seed=1), True),
-    (LearningRule(dw="u0*x1*y2 + x0*y1", x1_impulse=20, x1_tau=2, kind="3F", rng_seed=1), False),   # 2 products
-    (LearningRule(dw="y0*x1", x1_impulse=20, x1_tau=2, rng_seed=1), False),                        # y0
+    (LearningRule(dw="u0*x1*y2 + x0*y1", x1_impulse=20, x1_tau=2, kind="3F", rng_seed=1), True),    # 2 products
+    (LearningRule(dw="y0*x1", x1_impulse=20, x1_tau=2, kind="2F", rng_seed=1), True),              # y0
+    (LearningRule(dw="-x0*y1 + y0*x1", x1_impulse=20, x1_tau=2, y1_impulse=9, y1_tau=3, kind="2F", rng_seed=1),
+     True),                                                                                          # pair STDP
+    (LearningRule(dw="x0*y1 + u0*w*2^-4", rng_seed=1, kind="2F"), False),                           # one reads w
     (LearningRule(dw="u0*w*2^-4", rng_seed=1), False),                                              # reads w
     (LearningRule(dw="x0*y1", y1_impulse=3, y1_tau=2, t_epoch=2, rng_seed=1), False),               # t_epoch 2
 ])
@@ -91,9 +104,9 @@ def test_which_programs_are_outer(rule, outer):
     assert outer_program(compile_program(rule, LOIHI)) is outer
 
 
-def _engines(rule, W, tag_1):
-    fast = LearningDenseEngine(W, rule, tag_1=tag_1)
-    slow = LearningDenseEngine(W, rule, tag_1=tag_1)
+def _engines(rule, W, tag_1, rounding="stochastic"):
+    fast = LearningDenseEngine(W, rule, tag_1=tag_1, rounding=rounding)
+    slow = LearningDenseEngine(W, rule, tag_1=tag_1, rounding=rounding)
     slow._fast[F_OUTER] = 0                         # the generic evaluation (learn_rows) only
     return fast, slow
 
@@ -111,6 +124,30 @@ def test_fast_and_generic_paths_agree_on_everything_and_counters():
     np.testing.assert_array_equal(fast._SV, slow._SV)
     np.testing.assert_array_equal(fast._cnt, slow._cnt)
     assert fast.counters.total_synapse_updates == 30 * 40 * 60 + int(S.sum()) * 40
+
+
+@pytest.mark.parametrize("dt, rounding", [(False, "stochastic"), (True, "stochastic"), (True, "floor")])
+def test_fast_and_generic_paths_agree_on_pair_stdp(dt, rounding):
+    """Pair STDP (two products on w, x0 and y0) and the same on tag_1 with tags at their lowest value:
+    weights, tags, traces and synapse counters as the generic evaluation, many post spikes and few.
+    With floor rounding Lava's clip leaves an untouched t_min where it is, so the fast path runs with
+    t_min present, and a row without a pre spike clips at the zero x0 term before the y0 term adds."""
+    rng = np.random.default_rng(4)
+    stdp = "-3*2^-1*x0*y1 + 5*2^-2*y0*x1"
+    rule = LearningRule(dw=stdp, dt=stdp if dt else None, x1_impulse=30, x1_tau=6, y1_impulse=20, y1_tau=4,
+                        kind="2F", rng_seed=3)
+    W = rng.integers(-200, 200, (40, 60))
+    tag_1 = np.where(rng.random((40, 60)) < 0.1, -257, rng.integers(-250, 250, (40, 60)))
+    fast, slow = _engines(rule, W, tag_1, rounding)
+    S = rng.random((40, 60)) < 0.2
+    bap = rng.random((40, 40)) < np.linspace(0.02, 0.9, 40)[:, None]
+    for e in (fast, slow):
+        e.run(40, S, bap=bap)
+    np.testing.assert_array_equal(fast._SV, slow._SV)
+    np.testing.assert_array_equal(fast._xtr, slow._xtr)
+    np.testing.assert_array_equal(fast._ytr, slow._ytr)
+    np.testing.assert_array_equal(fast._cnt, slow._cnt)
+    assert not np.array_equal(fast.weights, W)
 
 
 def test_tag_at_lowest_value_takes_the_generic_epoch_then_the_fast_path_again():
