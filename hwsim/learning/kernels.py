@@ -158,7 +158,7 @@ def learn_epoch(t, prog, state, scratch, r_xd, r_xi, r_yd, r_yi, r_conn, traces_
         done = False
         if fast[F_OUTER] != 0:
             done = learn_outer(u, prod, tgt, tx, ty, A, B, G, SV, r_conn, par[PAR_ROUNDING], par[PAR_ACC_LO],
-                               par[PAR_ACC_HI], cnt, gb[3], gb[4], fast, rows, raw_pre, a32, d16, small)
+                               par[PAR_ACC_HI], cnt, gb[3], gb[4], fast, rows, raw_pre, a32, d16, small, acc)
         if not done:               # the generic evaluation also reads the finished terms and the post spikes R
             nR = np.int64(0)
             for j in range(ty.shape[0]):

@@ -235,6 +235,29 @@ def _rows_int64(g, p, rows, n_rows, A, Bv, SV, n_post, cols, bcol, nc, rs, ls, s
     return hit
 
 
+@njit(cache=True)
+def _narrow32(prod, p, tgt, g, acc_hi, a_max, b_max):
+    """True when product p's terms, ``|A| <= a_max`` and ``|B| <= b_max``, can neither wrap int32 nor leave
+    the accumulator, and target g's values shifted by ``sh`` fit int32 lanes."""
+    big = np.int64(1) << 30
+    prod_max = a_max * b_max if a_max < big and b_max < big else big * big
+    lo = tgt[g, G_LO]
+    hi = tgt[g, G_HI]
+    return (prod_max < (np.int64(1) << 31) and (((prod_max >> prod[p, P_RSHIFT]) + 1) << prod[p, P_LSHIFT]) <= acc_hi
+            and acc_hi < big and max(abs(lo), abs(hi)) < (big >> tgt[g, G_SHIFT]))
+
+
+@njit(cache=True)
+def _delta16_exact(g, p, prod, tgt, acc_hi, a_max, b_max):
+    """True when product p alone on w or tag_2 (not tag_1) can take the int16 delta form: int32 terms
+    (:func:`_narrow32`) and ``|lo|, |hi| + max|delta|`` inside int16 (the caller checks the storage)."""
+    if g == T_T or not _narrow32(prod, p, tgt, g, acc_hi, a_max, b_max):
+        return False
+    prod_max = a_max * b_max
+    d_max = (((prod_max >> prod[p, P_RSHIFT]) + 1) << prod[p, P_LSHIFT] >> tgt[g, G_SHIFT]) + 1
+    return max(abs(tgt[g, G_LO]), abs(tgt[g, G_HI])) + d_max < 32767
+
+
 @njit(cache=True, inline="always")
 def _col_part(prod, B, p):
     """Product p's column part: ``B[p, 1]`` for an x0 product (the y factors at the pre spike, step 1),
@@ -257,15 +280,10 @@ def _single(g, p, rows, n_rows, A, B, prod, tgt, SV, r_conn, rounding, acc_lo, a
     thr = round_threshold(r_conn, sh, rounding)
     rs = prod[p, P_RSHIFT]
     ls = prod[p, P_LSHIFT]
-    big = np.int64(1) << 30
-    prod_max = a_max * b_max if a_max < big and b_max < big else big * big
-    narrow = (prod_max < (np.int64(1) << 31) and (((prod_max >> rs) + 1) << ls) <= acc_hi and acc_hi < big
-              and max(abs(lo), abs(hi)) < (big >> sh))
-    d_max = (((prod_max >> rs) + 1) << ls >> sh) + 1
-    if narrow and g != T_T and SV.itemsize == 2 and max(abs(lo), abs(hi)) + d_max < 32767:
+    if SV.itemsize == 2 and _delta16_exact(g, p, prod, tgt, acc_hi, a_max, b_max):
         _rows_int16_delta(g, p, rows, n_rows, A, Bv, SV, n_post, rs, ls, sh, thr, lo, hi, b32, d16)
         return False
-    if narrow:
+    if _narrow32(prod, p, tgt, g, acc_hi, a_max, b_max):
         sat_lo, sat_hi, _, _ = fused_bounds(tgt[g, G_SAT], False, acc_lo, acc_hi)
         return _rows_int32(g, p, rows, n_rows, A, Bv, SV, n_post, rs, ls, sh, thr, acc_lo, acc_hi, sat_lo, sat_hi,
                            lo, hi, b32)
@@ -351,11 +369,81 @@ def _rows_multi(g, ps, n_ps, rows, n_rows, A, B, prod, tgt, SV, r_conn, rounding
 
 
 @njit(cache=True)
+def _rows_split(g, ps, n_ps, dq, rows, n_rows, A, B, prod, tgt, SV, r_conn, rounding, acc_lo, acc_hi, cols, acc, Bg,
+                b32, d16):
+    """The rows ``rows`` of a w / tag_2 target with int16 storage where several products are active, when
+    one product ``ps[dq]`` has a dense column part and the others' column parts are non-zero on few
+    columns only (pair STDP at low post rates: ``x0*y1`` dense, ``y0*x1`` on the post spikes). Off those
+    few columns the dense product is the only non-zero term: its single-product delta in int16 lanes
+    (the caller checked it is exact, as for :func:`_rows_int16_delta`); on them (``cols``: the union of
+    the sparse products' columns) Lava's full int64 sequence from the old values, over the gathered
+    column parts ``Bg[q]`` (scratch (>= n_ps, n_post)), in vector lanes. ``acc``: int64 scratch (n_post).
+    tag_1 never comes here (no ``t_min`` case to track)."""
+    n_post = B.shape[2]
+    sh = tgt[g, G_SHIFT]
+    lo = tgt[g, G_LO]
+    hi = tgt[g, G_HI]
+    thr = round_threshold(r_conn, sh, rounding)
+    sat_lo, sat_hi, _, _ = fused_bounds(tgt[g, G_SAT], False, acc_lo, acc_hi)
+    c = max(0, (1 << sh) - 1 - thr)
+    pd = ps[dq]
+    Bd = _col_part(prod, B, pd)
+    for j in range(n_post):
+        b32[j] = Bd[j]
+    nc = 0                                 # the columns where a sparse product is non-zero
+    for j in range(n_post):
+        nz = False
+        for q in range(n_ps):
+            if q != dq:
+                nz = nz or _col_part(prod, B, ps[q])[j] != 0
+        cols[nc] = j
+        nc += nz
+    for q in range(n_ps):
+        Bq = _col_part(prod, B, ps[q])
+        for k in range(nc):
+            Bg[q, k] = Bq[cols[k]]
+    rs32 = np.int32(prod[pd, P_RSHIFT])
+    ls32 = np.int32(prod[pd, P_LSHIFT])
+    sh32 = np.int32(sh)
+    c32 = np.int32(c)
+    lo16 = np.int16(lo)
+    hi16 = np.int16(hi)
+    a_prev = np.int64(0)
+    for r in range(n_rows):
+        i = rows[r]
+        row = SV[g, i]
+        for k in range(nc):
+            acc[k] = np.int64(row[cols[k]]) << sh
+        a_d = A[pd, i]
+        if a_d != 0:
+            if a_d != a_prev:
+                a_prev = a_d
+                a32 = np.int32(a_d)
+                for j in range(n_post):
+                    d16[j] = np.int16(_delta32(a32, b32[j], rs32, ls32, c32, sh32))
+            for j in range(n_post):
+                v = np.int16(row[j] + d16[j])
+                row[j] = min(max(v, lo16), hi16)
+        for q in range(n_ps):
+            p = ps[q]
+            a = A[p, i]
+            rs = prod[p, P_RSHIFT]
+            ls = prod[p, P_LSHIFT]
+            Bgq = Bg[q]
+            for k in range(nc):
+                acc[k] = clip(acc[k] + finish_term(wrap32(a * Bgq[k]), rs, ls, acc_lo, acc_hi), acc_lo, acc_hi)
+        for k in range(nc):
+            x = clip(acc[k], sat_lo, sat_hi)
+            row[cols[k]] = clip((x + c) >> sh, lo, hi)
+
+
+@njit(cache=True)
 def learn_outer(u, prod, tgt, tx, ty, A, B, G, SV, r_conn, rounding, acc_lo, acc_hi, cnt, cols, bcol, fast, rows, mask,
-                b32, d16, ps):
+                b32, d16, ps, Bg):
     """One epoch of an outer program on ``SV`` (3, n_pre, n_post), after ``build_factors``. ``cols``
     and ``bcol`` (int64, n_post), ``rows`` and ``mask`` (int64, n_pre), ``b32`` (int32, n_post), ``d16``
-    (int16, n_post) and ``ps`` (int64, >= MAX_PRODUCTS) are scratch; ``A`` is overwritten (a y0 product's cross factors ``G`` are folded into
+    (int16, n_post), ``ps`` (int64, >= MAX_PRODUCTS) and ``Bg`` (int64, (k, n_post); split rows for up to k
+    products) are scratch; ``A`` is overwritten (a y0 product's cross factors ``G`` are folded into
     its row part). Returns False, having changed nothing, when this epoch needs the generic evaluation
     (the ``t_min`` case of the module docstring).
 
@@ -446,8 +534,38 @@ def learn_outer(u, prod, tgt, tx, ty, A, B, G, SV, r_conn, rounding, acc_lo, acc
                 rows[n_rows] = i
                 n_rows += (m != 0) if multi_all else ((m & (m - 1)) != 0)
             if n_rows > 0:
-                hit = _rows_multi(g, ps, n_ps, rows, n_rows, A, B, prod, tgt, SV, r_conn, rounding, acc_lo, acc_hi,
-                                  narrow, b32, bcol) or hit
+                # one product with a dense column part, the others' on few columns: split rows
+                dq = -1
+                n_dense = 0
+                n_sparse_cols = 0
+                for q in range(n_ps):
+                    Bv = _col_part(prod, B, ps[q])
+                    nc = 0
+                    for j in range(n_post):
+                        nc += Bv[j] != 0
+                    if 4 * nc >= n_post:
+                        n_dense += 1
+                        dq = q
+                    else:
+                        n_sparse_cols += nc
+                split = (not multi_all and n_dense == 1 and 4 * n_sparse_cols < n_post and SV.itemsize == 2
+                         and n_post >= 32 and n_ps <= Bg.shape[0])
+                if split:
+                    p = ps[dq]
+                    Bv = _col_part(prod, B, p)
+                    b_max = np.int64(0)
+                    for j in range(n_post):
+                        b_max = max(b_max, abs(Bv[j]))
+                    a_max = np.int64(0)
+                    for r in range(n_rows):
+                        a_max = max(a_max, abs(A[p, rows[r]]))
+                    split = _delta16_exact(g, p, prod, tgt, acc_hi, a_max, b_max)
+                if split:
+                    _rows_split(g, ps, n_ps, dq, rows, n_rows, A, B, prod, tgt, SV, r_conn, rounding, acc_lo, acc_hi,
+                                cols, bcol, Bg, b32, d16)
+                else:
+                    hit = _rows_multi(g, ps, n_ps, rows, n_rows, A, B, prod, tgt, SV, r_conn, rounding, acc_lo,
+                                      acc_hi, narrow, b32, bcol) or hit
         if hit:
             fast[F_TMIN] = 1
     return True
