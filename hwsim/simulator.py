@@ -262,7 +262,10 @@ class Simulator:
                                    acc32=np.zeros((B, p.n_acc32), np.int32), acc64=np.zeros((B, p.n_acc64), np.int64),
                                    y=np.zeros((B, p.n_comp), np.int32),
                                    vh=np.zeros((B, history_len(self.net), p.n_comp), np.int32))
-            self._engines = [[self._new_engine(lk.proj) for _ in range(B)] for lk in self._links]
+            self._engines = []
+            for lk in self._links:          # the batch instances start identical: replicas of the first
+                first = self._new_engine(lk.proj)
+                self._engines.append([first] + [first.replica() for _ in range(B - 1)])
             self._scratch = [[_link_scratch(lk) for _ in range(B)] for lk in self._links]
             if self._links:
                 self._no_hist = np.zeros((0, 1, 1, 1), self._engines[0][0].dtype)

@@ -118,6 +118,41 @@ def test_step_and_run_agree_and_record():
     np.testing.assert_array_equal(wa[1], e3.weights)      # after step 10
 
 
+@pytest.mark.parametrize("name", ["stdp", "three_targets", "rstdp"])
+def test_replica_is_an_independent_engine_in_the_same_state(name):
+    """A replica (fresh, and mid-run across a random-draw window) runs exactly as an engine built and run
+    the same way, and running it leaves the original untouched (and the other way round)."""
+    rule = RULES[name]
+    n_pre, n_post, T = 9, 6, 5000
+    W = np.random.default_rng(2).integers(-200, 200, (n_post, n_pre))
+    S, kw = _inputs(rule, n_pre, n_post, T, seed=3, rates=(0.3, 0.3))
+    S2, kw2 = _inputs(rule, n_pre, n_post, T, seed=4, rates=(0.3, 0.3))
+    orig = LearningDenseEngine(W, rule)
+    twin = orig.replica()                      # fresh replica, run on other inputs first, in two calls
+    twin.run(2500, S2[:2500], **{k: v[:2500] for k, v in kw2.items()})   # (the second drops old draws)
+    twin.run(T - 2500, S2[2500:], **{k: v[2500:] for k, v in kw2.items()})
+    control = LearningDenseEngine(W, rule)
+    control.run(T, S2, **kw2)
+    _check_engines_equal(twin, control)
+    orig.run(4200, S[:4200], **{k: v[:4200] for k, v in kw.items()})   # the original is untouched by the twin
+    mid = orig.replica()
+    for e in (orig, mid):
+        e.run(T - 4200, S[4200:], **{k: v[4200:] for k, v in kw.items()})
+    fresh = LearningDenseEngine(W, rule)
+    fresh.run(T, S, **kw)
+    _check_engines_equal(orig, fresh)
+    _check_engines_equal(mid, fresh)
+
+
+def _check_engines_equal(a, b):
+    for attr in ("weights", "tag_1", "tag_2", "x1", "x2", "y1", "y2", "y3"):
+        np.testing.assert_array_equal(getattr(a, attr), getattr(b, attr))
+    assert a.t == b.t
+    ca, cb = a.counters, b.counters
+    assert (ca.steps, ca.epochs, ca.trace_updates, ca.synapse_updates, ca.syn_ops) == \
+        (cb.steps, cb.epochs, cb.trace_updates, cb.synapse_updates, cb.syn_ops)
+
+
 def test_long_run_crosses_random_windows():
     """More draws than one pre-generated chunk of the random streams (4096)."""
     rule = LearningRule(dw="x0*y1 - y0*x1 + u0*2^-7*x1*y1", x1_impulse=24.5, x1_tau=6,
