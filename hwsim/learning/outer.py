@@ -166,29 +166,26 @@ def _rows_int16_delta(g, p, rows, n_rows, A, Bv, SV, n_post, rs, ls, sh, thr, lo
                 uniform = False
     if uniform and nc > 0:
         b1 = np.int32(b_one)
-        if 16 * nc > n_post:
+        masked = 16 * nc > n_post
+        if masked:
             for j in range(n_post):
                 d16[j] = np.int16(1) if Bv[j] != 0 else np.int16(0)
-            for r in range(n_rows):
-                i = rows[r]
-                d = np.int16(_delta32(np.int32(A[p, i]), b1, rs32, ls32, c32, sh32))
-                if d == 0:
-                    continue
-                row = SV[g, i]
-                for j in range(n_post):
-                    v = np.int16(row[j] + d16[j] * d)
-                    row[j] = min(max(v, lo16), hi16)
         else:
             m = 0
             for j in range(n_post):
                 b32[m] = j
                 m += Bv[j] != 0
-            for r in range(n_rows):
-                i = rows[r]
-                d = np.int16(_delta32(np.int32(A[p, i]), b1, rs32, ls32, c32, sh32))
-                if d == 0:
-                    continue
-                row = SV[g, i]
+        for r in range(n_rows):
+            i = rows[r]
+            d = np.int16(_delta32(np.int32(A[p, i]), b1, rs32, ls32, c32, sh32))
+            if d == 0:
+                continue
+            row = SV[g, i]
+            if masked:
+                for j in range(n_post):
+                    v = np.int16(row[j] + d16[j] * d)
+                    row[j] = min(max(v, lo16), hi16)
+            else:
                 for k in range(nc):
                     j = b32[k]
                     v = np.int16(row[j] + d)
@@ -256,6 +253,26 @@ def _delta16_exact(g, p, prod, tgt, acc_hi, a_max, b_max):
     prod_max = a_max * b_max
     d_max = (((prod_max >> prod[p, P_RSHIFT]) + 1) << prod[p, P_LSHIFT] >> tgt[g, G_SHIFT]) + 1
     return max(abs(tgt[g, G_LO]), abs(tgt[g, G_HI])) + d_max < 32767
+
+
+@njit(cache=True)
+def _col_stats(Bv):
+    """(number of non-zero entries, max |entry|) of a column part."""
+    nc = 0
+    b_max = np.int64(0)
+    for j in range(Bv.shape[0]):
+        nc += Bv[j] != 0
+        b_max = max(b_max, abs(Bv[j]))
+    return nc, b_max
+
+
+@njit(cache=True)
+def _rows_max(A, p, rows, n_rows):
+    """max |A[p, i]| over the ``n_rows`` rows ``rows``."""
+    a_max = np.int64(0)
+    for r in range(n_rows):
+        a_max = max(a_max, abs(A[p, rows[r]]))
+    return a_max
 
 
 @njit(cache=True, inline="always")
@@ -468,7 +485,6 @@ def learn_outer(u, prod, tgt, tx, ty, A, B, G, SV, r_conn, rounding, acc_lo, acc
         if prod[p, P_DEP] == D_Y0 and prod[p, P_CROSS]:
             for i in range(n_pre):
                 A[p, i] = wrap32(A[p, i] * G[p, 1, i])
-    big = np.int64(1) << 30
     for g in range(3):
         if not tgt[g, G_ACTIVE]:
             continue
@@ -484,15 +500,12 @@ def learn_outer(u, prod, tgt, tx, ty, A, B, G, SV, r_conn, rounding, acc_lo, acc
                 n_ps += 1
         for i in range(n_pre):
             mask[i] = 0
-        narrow = acc_hi < big and max(abs(tgt[g, G_LO]), abs(tgt[g, G_HI])) < (big >> tgt[g, G_SHIFT])
+        narrow = True                   # every active product's terms fit int32 lanes (_rows_multi)
         for q in range(n_ps):
             p = ps[q]
             if prod[p, P_DEP] == D_U and u == 0:
                 continue
-            Bv = _col_part(prod, B, p)
-            b_max = np.int64(0)
-            for j in range(n_post):
-                b_max = max(b_max, abs(Bv[j]))
+            _, b_max = _col_stats(_col_part(prod, B, p))
             if b_max == 0:
                 continue
             Ap = A[p]
@@ -500,10 +513,7 @@ def learn_outer(u, prod, tgt, tx, ty, A, B, G, SV, r_conn, rounding, acc_lo, acc
             for i in range(n_pre):
                 mask[i] |= np.int64(Ap[i] != 0) << q
                 a_max = max(a_max, abs(Ap[i]))
-            prod_max = a_max * b_max if a_max < big and b_max < big else big * big
-            rs = prod[p, P_RSHIFT]
-            ls = prod[p, P_LSHIFT]
-            narrow = narrow and prod_max < (np.int64(1) << 31) and (((prod_max >> rs) + 1) << ls) <= acc_hi
+            narrow = narrow and _narrow32(prod, p, tgt, g, acc_hi, a_max, b_max)
         hit = False
         multi_all = g == T_T and n_ps > 1
         if not multi_all:
@@ -516,15 +526,8 @@ def learn_outer(u, prod, tgt, tx, ty, A, B, G, SV, r_conn, rounding, acc_lo, acc
                     n_rows += mask[i] == bit
                 if n_rows == 0:
                     continue
-                Bv = _col_part(prod, B, p)
-                nc = 0
-                b_max = np.int64(0)
-                for j in range(n_post):
-                    nc += Bv[j] != 0
-                    b_max = max(b_max, abs(Bv[j]))
-                a_max = np.int64(0)
-                for r in range(n_rows):
-                    a_max = max(a_max, abs(A[p, rows[r]]))
+                nc, b_max = _col_stats(_col_part(prod, B, p))
+                a_max = _rows_max(A, p, rows, n_rows)
                 hit = _single(g, p, rows, n_rows, A, B, prod, tgt, SV, r_conn, rounding, acc_lo, acc_hi, a_max, b_max,
                               nc, cols, bcol, b32, d16) or hit
         if n_ps > 1:
@@ -539,10 +542,7 @@ def learn_outer(u, prod, tgt, tx, ty, A, B, G, SV, r_conn, rounding, acc_lo, acc
                 n_dense = 0
                 n_sparse_cols = 0
                 for q in range(n_ps):
-                    Bv = _col_part(prod, B, ps[q])
-                    nc = 0
-                    for j in range(n_post):
-                        nc += Bv[j] != 0
+                    nc, _ = _col_stats(_col_part(prod, B, ps[q]))
                     if 4 * nc >= n_post:
                         n_dense += 1
                         dq = q
@@ -552,14 +552,8 @@ def learn_outer(u, prod, tgt, tx, ty, A, B, G, SV, r_conn, rounding, acc_lo, acc
                          and n_post >= 32 and n_ps <= Bg.shape[0])
                 if split:
                     p = ps[dq]
-                    Bv = _col_part(prod, B, p)
-                    b_max = np.int64(0)
-                    for j in range(n_post):
-                        b_max = max(b_max, abs(Bv[j]))
-                    a_max = np.int64(0)
-                    for r in range(n_rows):
-                        a_max = max(a_max, abs(A[p, rows[r]]))
-                    split = _delta16_exact(g, p, prod, tgt, acc_hi, a_max, b_max)
+                    _, b_max = _col_stats(_col_part(prod, B, p))
+                    split = _delta16_exact(g, p, prod, tgt, acc_hi, _rows_max(A, p, rows, n_rows), b_max)
                 if split:
                     _rows_split(g, ps, n_ps, dq, rows, n_rows, A, B, prod, tgt, SV, r_conn, rounding, acc_lo, acc_hi,
                                 cols, bcol, Bg, b32, d16)
