@@ -114,100 +114,93 @@ def learn_phase(ti, t, b, s_row, inp, y, ring, lrn, lctr, ovf, policy):
     slot = ring[(t + 1) % r]
     for k in range(meta.shape[0]):
         # compiled without reference counting (``_nrt=False``) and reading the typed lists borrowed
-        # (hwsim.kernels.borrow): the caller holds them; len(links) == n_links * batch, len(hist) == n_links
+        # (hwsim.kernels.borrow): the caller holds them; len(links) == n_links * batch, len(hist) == n_links.
+        # Everything below and everything it calls only reads and writes arrays the caller owns and
+        # allocates nothing (the scratch holds the work arrays). The link's body is written here, not
+        # in a function of its own: passing its ~50 arrays as arguments once more cost ~25 % of a small
+        # STDP network's step (docs/hwsim.md)
         scratch, args = borrowed_item(links, k * batch + b)
-        if _learn_link(ti, t, b, k, s_row, inp, y, slot, meta, scratch, args, borrowed_item(hist, k), every,
-                       lctr, ovf, policy):
-            return k
-    return -1
-
-
-@njit(cache=True, _nrt=False)
-def _learn_link(ti, t, b, k, s_row, inp, y, slot, meta, scratch, args, hist_k, every, lctr, ovf, policy):
-    """Link k of :func:`learn_phase` (instance b, step t): True if an int32 wrap stops the run
-    (RAISE). Compiled without reference counting (``_nrt=False``): it and everything it calls only read
-    and write arrays the caller owns, and allocate nothing (the scratch holds their work arrays)."""
-    a_buff, s_in, bap, Y, use_y, P, MY, MA, MB = scratch
-    par = args[0][0]
-    SV = args[1][S_SV]
-    cnt = args[1][S_CNT]
-    acc = args[3][X_ACC]
-    src0 = meta[k, M_SRC0]
-    n_pre = meta[k, M_NPRE]
-    dst0 = meta[k, M_DST0]
-    n_post = meta[k, M_NPOST]
-    graded = meta[k, M_GRADED] != 0
-    # views at the offsets (the loops below then read contiguously: an index ``o + i`` of a possibly
-    # negative ``o`` compiles to a gather for numba's wrap-around)
-    dst_slot = slot[dst0:dst0 + n_post]
-    if graded:
-        src = inp[src0:src0 + n_pre]
-        for i in range(n_pre):
-            P[i] = src[i]
-            s_in[i] = src[i] != 0
-    elif meta[k, M_SRC_INPUT] != 0:
-        src = inp[src0:src0 + n_pre]
-        for i in range(n_pre):
-            s_in[i] = src[i] != 0
-    else:
-        s_src = s_row[src0:src0 + n_pre]
-        for i in range(n_pre):
-            s_in[i] = s_src[i] != 0
-    use_bap = meta[k, M_BAP] != 0
-    if use_bap:
-        s_dst = s_row[dst0:dst0 + n_post]
-        for j in range(n_post):
-            bap[j] = s_dst[j] != 0
-    for q in range(3):
-        y0 = meta[k, M_Y1 + q]
-        if y0 >= 0:
-            if meta[k, M_YPOP1 + q] != 0:
-                yq = y[y0:y0 + n_post]
-                for j in range(n_post):
-                    Y[q, j] = yq[j]
-            else:
-                iq = inp[y0:y0 + n_post]
-                for j in range(n_post):
-                    Y[q, j] = iq[j]
-    tr0 = cnt[CNT_TRACE_UPDATES]
-    syn0 = cnt[CNT_SYN_W] + cnt[CNT_SYN_D] + cnt[CNT_SYN_T]
-    w0 = cnt[CNT_SYN_W]
-    m0 = meta[k, M_MIR_SRC]
-    if m0 >= 0:
-        ym = y[m0:m0 + n_post]
-        for j in range(n_post):
-            MY[j] = ym[j]
-        ops, m_wrap = dense_backward_graded(SV[0], MY, meta[k, M_MIR_EXP], MA, MB)
-        md = meta[k, M_MIR_DST]
-        m_wrap += add_wrap32(slot[md:md + n_pre], MB)
-        lctr[ti, k, L_MIRROR_OPS] += ops
-        if m_wrap != 0:
-            ovf[meta[k, M_MIR_DSTPOP]] += m_wrap
+        hist_k = borrowed_item(hist, k)
+        a_buff, s_in, bap, Y, use_y, P, MY, MA, MB = scratch
+        par = args[0][0]
+        SV = args[1][S_SV]
+        cnt = args[1][S_CNT]
+        acc = args[3][X_ACC]
+        src0 = meta[k, M_SRC0]
+        n_pre = meta[k, M_NPRE]
+        dst0 = meta[k, M_DST0]
+        n_post = meta[k, M_NPOST]
+        graded = meta[k, M_GRADED] != 0
+        # views at the offsets (the loops below then read contiguously: an index ``o + i`` of a possibly
+        # negative ``o`` compiles to a gather for numba's wrap-around)
+        dst_slot = slot[dst0:dst0 + n_post]
+        if graded:
+            src = inp[src0:src0 + n_pre]
+            for i in range(n_pre):
+                P[i] = src[i]
+                s_in[i] = src[i] != 0
+        elif meta[k, M_SRC_INPUT] != 0:
+            src = inp[src0:src0 + n_pre]
+            for i in range(n_pre):
+                s_in[i] = src[i] != 0
+        else:
+            s_src = s_row[src0:src0 + n_pre]
+            for i in range(n_pre):
+                s_in[i] = s_src[i] != 0
+        use_bap = meta[k, M_BAP] != 0
+        if use_bap:
+            s_dst = s_row[dst0:dst0 + n_post]
+            for j in range(n_post):
+                bap[j] = s_dst[j] != 0
+        for q in range(3):
+            y0 = meta[k, M_Y1 + q]
+            if y0 >= 0:
+                if meta[k, M_YPOP1 + q] != 0:
+                    yq = y[y0:y0 + n_post]
+                    for j in range(n_post):
+                        Y[q, j] = yq[j]
+                else:
+                    iq = inp[y0:y0 + n_post]
+                    for j in range(n_post):
+                        Y[q, j] = iq[j]
+        tr0 = cnt[CNT_TRACE_UPDATES]
+        syn0 = cnt[CNT_SYN_W] + cnt[CNT_SYN_D] + cnt[CNT_SYN_T]
+        w0 = cnt[CNT_SYN_W]
+        m0 = meta[k, M_MIR_SRC]
+        if m0 >= 0:
+            ym = y[m0:m0 + n_post]
+            for j in range(n_post):
+                MY[j] = ym[j]
+            ops, m_wrap = dense_backward_graded(SV[0], MY, meta[k, M_MIR_EXP], MA, MB)
+            md = meta[k, M_MIR_DST]
+            m_wrap += add_wrap32(slot[md:md + n_pre], MB)
+            lctr[ti, k, L_MIRROR_OPS] += ops
+            if m_wrap != 0:
+                ovf[meta[k, M_MIR_DSTPOP]] += m_wrap
+                if policy == RAISE:
+                    return k
+        if graded:
+            _, n_wrap = dense_forward_graded(SV[0], P, par[PAR_WEIGHT_EXP], acc[0], a_buff, args[3][X_ROWS],
+                                             args[3][X_A32], weight_bound(args[0][4]))
+        else:
+            _, n_wrap = dense_forward(SV[0], s_in, par[PAR_WEIGHT_EXP], acc[0], a_buff, args[3][X_ROWS],
+                                      args[3][X_A32], weight_bound(args[0][4]))
+        learn_step(t, s_in, bap, use_bap, Y[0], Y[1], Y[2], use_y, args, P, graded)    # inlined: one call site
+        n_wrap += add_wrap32(dst_slot, a_buff)
+        if n_wrap != 0:
+            ovf[meta[k, M_DSTPOP]] += n_wrap
             if policy == RAISE:
-                return True
-    if graded:
-        _, n_wrap = dense_forward_graded(SV[0], P, par[PAR_WEIGHT_EXP], acc[0], a_buff, args[3][X_ROWS],
-                                         args[3][X_A32], weight_bound(args[0][4]))
-        learn_step(t, s_in, bap, use_bap, Y[0], Y[1], Y[2], use_y, args, P)
-    else:
-        _, n_wrap = dense_forward(SV[0], s_in, par[PAR_WEIGHT_EXP], acc[0], a_buff, args[3][X_ROWS],
-                                  args[3][X_A32], weight_bound(args[0][4]))
-        learn_step(t, s_in, bap, use_bap, Y[0], Y[1], Y[2], use_y, args)
-    n_wrap += add_wrap32(dst_slot, a_buff)
-    if n_wrap != 0:
-        ovf[meta[k, M_DSTPOP]] += n_wrap
-        if policy == RAISE:
-            return True
-    lctr[ti, k, L_TRACE] += cnt[CNT_TRACE_UPDATES] - tr0
-    lctr[ti, k, L_SYN_UPDATES] += cnt[CNT_SYN_W] + cnt[CNT_SYN_D] + cnt[CNT_SYN_T] - syn0
-    lctr[ti, k, L_WRITES] += cnt[CNT_SYN_W] - w0
-    if every > 0 and (ti + 1) % every == 0:
-        h = hist_k[(ti + 1) // every - 1, b]
-        W = SV[0]
-        for i in range(W.shape[0]):
-            for j in range(W.shape[1]):
-                h[i, j] = W[i, j]
-    return False
+                return k
+        lctr[ti, k, L_TRACE] += cnt[CNT_TRACE_UPDATES] - tr0
+        lctr[ti, k, L_SYN_UPDATES] += cnt[CNT_SYN_W] + cnt[CNT_SYN_D] + cnt[CNT_SYN_T] - syn0
+        lctr[ti, k, L_WRITES] += cnt[CNT_SYN_W] - w0
+        if every > 0 and (ti + 1) % every == 0:
+            h = hist_k[(ti + 1) // every - 1, b]
+            W = SV[0]
+            for i in range(W.shape[0]):
+                for j in range(W.shape[1]):
+                    h[i, j] = W[i, j]
+    return -1
 
 
 @njit(cache=True)

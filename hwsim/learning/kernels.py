@@ -81,7 +81,7 @@ from .traces import overwrite_value, post_epoch1, pre_epoch1, recv_spikes, trace
 
 
 # ---- the engine's entry points: arguments grouped as LearningDenseEngine.kernel_args -------------
-#   The per-step entry points (learn_step, engine_step; hwsim.kernels.engine._learn_link) compile with
+#   The per-step entry points (learn_step, engine_step; hwsim.kernels.engine.learn_phase) compile with
 #   ``_nrt=False``: no reference counts on the ~50 arrays of these tuples at every call and unpacking
 #   (they cost more than a small network's learning arithmetic). So nothing they call may allocate:
 #   every work array is in ``scratch`` (a kernel that allocates fails to compile there).
@@ -134,7 +134,7 @@ def one_pass_epoch(prog, state):
     return prog[0][PAR_T_EPOCH] == 1 and fast[F_OUTER] != 0 and (fast[F_TMIN] == 0 or not prog[4][T_T, G_ACTIVE])
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def learn_epoch(t, prog, state, scratch, r_xd, r_xi, r_yd, r_yi, r_conn, traces_done=False):
     """``run_lrn`` at step t (t % t_epoch == 0): traces over the epoch, then dw, dd, dt (the fast path
     of :mod:`.outer` where the program is outer, else :func:`learn_rows`). ``r_*``: this epoch's draws.
@@ -184,8 +184,8 @@ def learn_epoch(t, prog, state, scratch, r_xd, r_xi, r_yd, r_yi, r_conn, traces_
         ty[j] = 0
 
 
-@njit(cache=True, _nrt=False)
-def learn_step(t, s_in, bap, use_bap, y1, y2, y3, use_y, args, payload=None):
+@njit(cache=True, _nrt=False, inline="always")
+def learn_step(t, s_in, bap, use_bap, y1, y2, y3, use_y, args, payload=None, graded=True):
     """The learning part of step t (1-based) of a LearningDense, for a simulator that does the
     dense accumulation itself: record the pre spikes ``s_in`` and bap spikes of step t in the
     traces (``recv_traces``), take the 3F inputs, and at the end of an epoch learn (``run_lrn``).
@@ -196,9 +196,13 @@ def learn_step(t, s_in, bap, use_bap, y1, y2, y3, use_y, args, payload=None):
     Trace random draws are indexed ``d - r_off`` (draw d = 2t-1, 2t), connection draws
     ``n - c_off`` (``offs = [r_off, c_off]``) (epoch n = t / t_epoch). ``use_y`` holds three flags for y1..y3 (3F only); an
     unused input reads as zeros. With graded pre spikes (``GradedSpikeCfg.OVERWRITE``), ``payload``
-    holds the step's payloads in [0, 255]: a spiking pre neuron's x1 becomes :func:`overwrite_value`
-    of its payload after the spike phase (the rule's x1 impulse is 0, so the regular impulse adds
-    nothing), as Lava's ``_process_pre_spikes``.
+    holds the step's payloads in [0, 255] and ``graded`` is True: a spiking pre neuron's x1 becomes
+    :func:`overwrite_value` of its payload after the spike phase (the rule's x1 impulse is 0, so the
+    regular impulse adds nothing), as Lava's ``_process_pre_spikes``; ``graded`` False ignores
+    ``payload`` (binary spikes).
+
+    Inlined into its callers (``inline="always"``, numba IR), as is :func:`learn_epoch`: a call would
+    pass the ~50 arrays of ``args`` once more, which cost ~10 % of a small STDP network's step.
     """
     prog, state, rng, scratch = args
     par = prog[0]
@@ -210,7 +214,8 @@ def learn_step(t, s_in, bap, use_bap, y1, y2, y3, use_y, args, payload=None):
     c_off = offs[1]
     T = par[PAR_T_EPOCH]
     kind = par[PAR_KIND]
-    if one_pass_epoch(prog, state):
+    one_pass = one_pass_epoch(prog, state)
+    if one_pass:
         # one step per epoch: the spike phase, the trace history and the epoch's end in one pass per side
         # (traces.pre_epoch1 / post_epoch1: the operations below and learn_epoch's, per neuron), then the
         # rest of learn_epoch
@@ -218,7 +223,7 @@ def learn_step(t, s_in, bap, use_bap, y1, y2, y3, use_y, args, payload=None):
         d = 2 * t - r_off
         trace_max = par[PAR_TRACE_MAX]
         if payload is not None:
-            n_tr = pre_epoch1(s_in, payload, True, xtr, tx, scratch[X_HX], decay, tau_nz, imp_int, imp_frac,
+            n_tr = pre_epoch1(s_in, payload, graded, xtr, tx, scratch[X_HX], decay, tau_nz, imp_int, imp_frac,
                               r_xd[d], r_xi[d], trace_max)
         else:
             n_tr = pre_epoch1(s_in, s_in, False, xtr, tx, scratch[X_HX], decay, tau_nz, imp_int, imp_frac,
@@ -226,28 +231,29 @@ def learn_step(t, s_in, bap, use_bap, y1, y2, y3, use_y, args, payload=None):
         n_tr += post_epoch1(bap, use_bap and kind != KIND_PLAIN, kind == KIND_3F, kind == KIND_2F, y1, y2, y3, use_y,
                             ytr, ty, scratch[X_HY], decay, tau_nz, imp_int, imp_frac, need, r_yd[d], r_yi[d],
                             trace_max)
-        cnt[CNT_STEPS] += 1
         cnt[CNT_TRACE_UPDATES] += n_tr
-        learn_epoch(t, prog, state, scratch, r_xd[d], r_xi[d], r_yd[d], r_yi[d], r_conn[t - c_off], True)
-        return
-    te = t % T
-    if te == 0:
-        te = T
-    recv_spikes(te, s_in, bap, use_bap and kind != KIND_PLAIN, xtr, ytr, tx, ty, imp_int, imp_frac,
-                r_yi[2 * t - 1 - r_off], par[PAR_TRACE_MAX])
-    if payload is not None:
-        for i in range(s_in.shape[0]):
-            if s_in[i]:
-                xtr[0, i] = overwrite_value(payload[i])
-    if kind == KIND_3F:
-        for j in range(ytr.shape[1]):
-            ytr[0, j] = y1[j] if use_y[0] else 0
-            ytr[1, j] = y2[j] if use_y[1] else 0
-            ytr[2, j] = y3[j] if use_y[2] else 0
+    else:
+        te = t % T
+        if te == 0:
+            te = T
+        recv_spikes(te, s_in, bap, use_bap and kind != KIND_PLAIN, xtr, ytr, tx, ty, imp_int, imp_frac,
+                    r_yi[2 * t - 1 - r_off], par[PAR_TRACE_MAX])
+        if payload is not None:
+            if graded:
+                for i in range(s_in.shape[0]):
+                    if s_in[i]:
+                        xtr[0, i] = overwrite_value(payload[i])
+        if kind == KIND_3F:
+            for j in range(ytr.shape[1]):
+                ytr[0, j] = y1[j] if use_y[0] else 0
+                ytr[1, j] = y2[j] if use_y[1] else 0
+                ytr[2, j] = y3[j] if use_y[2] else 0
     cnt[CNT_STEPS] += 1
-    if t % T == 0:
+    if one_pass or t % T == 0:
+        # one call site: learn_step and learn_epoch are inlined into their callers (numba IR), and each
+        # call site would compile the epoch's code again
         d = 2 * t - r_off
-        learn_epoch(t, prog, state, scratch, r_xd[d], r_xi[d], r_yd[d], r_yi[d], r_conn[t // T - c_off])
+        learn_epoch(t, prog, state, scratch, r_xd[d], r_xi[d], r_yd[d], r_yi[d], r_conn[t // T - c_off], one_pass)
 
 
 @njit(cache=True, _nrt=False)
