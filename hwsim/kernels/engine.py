@@ -117,8 +117,9 @@ def learn_phase(ti, t, b, s_row, inp, y, ring, lrn, lctr, ovf, policy):
         # (hwsim.kernels.borrow): the caller holds them; len(links) == n_links * batch, len(hist) == n_links.
         # Everything below and everything it calls only reads and writes arrays the caller owns and
         # allocates nothing (the scratch holds the work arrays). The link's body is written here, not
-        # in a function of its own: passing its ~50 arrays as arguments once more cost ~25 % of a small
-        # STDP network's step (docs/hwsim.md)
+        # in a function of its own, and learn_step / learn_epoch are inlined: numba copies the ~50
+        # arrays of a tuple argument at every call, and the three calls cost ~10 % of a small STDP
+        # network's step (docs/hwsim.md, "The link's call chain inlined")
         scratch, args = borrowed_item(links, k * batch + b)
         hist_k = borrowed_item(hist, k)
         a_buff, s_in, bap, Y, use_y, P, MY, MA, MB = scratch

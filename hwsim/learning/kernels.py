@@ -201,8 +201,9 @@ def learn_step(t, s_in, bap, use_bap, y1, y2, y3, use_y, args, payload=None, gra
     regular impulse adds nothing), as Lava's ``_process_pre_spikes``; ``graded`` False ignores
     ``payload`` (binary spikes).
 
-    Inlined into its callers (``inline="always"``, numba IR), as is :func:`learn_epoch`: a call would
-    pass the ~50 arrays of ``args`` once more, which cost ~10 % of a small STDP network's step.
+    Inlined into its callers (``inline="always"``, numba IR), as is :func:`learn_epoch`: each call
+    would copy the ~50 arrays of ``args`` once more (with the Simulator's former per-link function,
+    ~10 % of a small STDP network's step; docs/hwsim.md).
     """
     prog, state, rng, scratch = args
     par = prog[0]
