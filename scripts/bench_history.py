@@ -95,14 +95,22 @@ def run_source(commit: str, source: str, *args: str, timeout: float = 3600.0) ->
     """Run ``source`` (Python text) in a fresh interpreter with the tree of ``commit`` as the working
     directory and the only importable project, as ``python -c source OUT *args``: the source writes
     its outputs into ``OUT`` (``sys.argv[1]``, a fresh directory, returned; the caller deletes it)."""
-    tree = checkout(commit)
+    return run_source_in(checkout(commit), source, *args, timeout=timeout, what=f"the baseline at {commit}")
+
+
+def run_source_in(tree: Path, source: str, *args: str, timeout: float = 3600.0, what: str = "") -> Path:
+    """:func:`run_source` in the source tree ``tree`` (``ROOT``: the current one, for a measurement
+    that must run in a fresh interpreter as its baseline does, e.g. ``bench_learning.simulator_stdp``)."""
     out = Path(tempfile.mkdtemp(prefix="hwlearn-history-"))
-    r = subprocess.run([sys.executable, "-c", source, str(out), *args], cwd=tree, env=_env(tree),
+    env = _env(tree)
+    if Path(tree).resolve() == ROOT.resolve() and "NUMBA_CACHE_DIR" in os.environ:
+        env["NUMBA_CACHE_DIR"] = os.environ["NUMBA_CACHE_DIR"]     # the current tree keeps its cache
+    r = subprocess.run([sys.executable, "-c", source, str(out), *args], cwd=tree, env=env,
                        capture_output=True, text=True, timeout=timeout, check=False)
     if r.returncode != 0:
         shutil.rmtree(out, ignore_errors=True)
         tail = "\n".join(r.stderr.strip().splitlines()[-15:])
-        raise RuntimeError(f"the baseline at {commit} failed (exit {r.returncode}):\n{tail}")
+        raise RuntimeError(f"{what or tree} failed (exit {r.returncode}):\n{tail}")
     return out
 
 

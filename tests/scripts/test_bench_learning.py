@@ -38,6 +38,9 @@ def test_former_step_loop_from_history_learns_the_same_weights():
     r = simulator_stdp(16, 8, 40, 2, input_rate=0.3, repeats=1)
     assert r["step_loop_commit"] == bench_history.resolve(bench_history.FILED)
     assert r["identical_weights"] is True and r["speedup_vs_step_loop"] > 0
+    # the compiled side is timed in a fresh interpreter too (the same source as the old side)
+    assert r["compiled_fresh_equals_in_process"] is True and len(r["compiled_seconds"]) == 1
+    assert r["compiled_in_process_us_per_step_median"] > 0
 
 
 def test_circuit_kernel_from_history():
