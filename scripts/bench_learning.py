@@ -34,7 +34,7 @@ Simulator of ``bench_history.FILED``, whose learning path was a per-step Python 
 static network with T = 1, then every learning projection of every instance), run from git history on
 the same network (built by the same ``_stdp_net`` source) and the same input. Both sides are timed by
 the same source (``_STDP_TIMED``), each in a fresh interpreter of its own (``compiled_in_process_*``:
-the compiled side timed inside this process as well, which reads slower after the sections before it).
+the compiled side timed inside this process as well, after the sections before it).
 ``identical_weights``: all three runs learned the same weights; ``speedup_vs_step_loop`` = old seconds / new seconds (medians). Goal
 >= 50 (``STDP_GOAL``). Sizes: small networks where the loop's per-step cost dominates, and
 784-512-10 where the learning arithmetic dominates.
@@ -210,9 +210,9 @@ def simulator_stdp(n_in, n_hidden, T, batch, input_rate=0.1, repeats=3, seed=0, 
 
     Both sides run the same source (``_STDP_TIMED``) in a fresh interpreter of their own, one after the
     other: the comparison is symmetric. Timed inside the benchmark's own process, after the OTTT and
-    Lava sections, the compiled side reads slower (AMD EPYC: 4.3-5.5 us/step at 64-32, B=1, against
-    2.9-3.3 in a fresh interpreter); ``compiled_in_process_us_per_step_median`` keeps that figure
-    (the hidden rate is read from that run)."""
+    Lava sections, the compiled side read 4.3-5.5 us/step at 64-32, B=1, in three runs on AMD EPYC
+    where a fresh interpreter read 2.9-3.3 (and 2.8 against 3.0 in a later run);
+    ``compiled_in_process_us_per_step_median`` keeps that figure (the hidden rate is read from that run)."""
     import tempfile
 
     rng = np.random.default_rng(seed + 1)
