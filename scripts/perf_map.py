@@ -59,7 +59,7 @@ def compiled_functions():
         raise RuntimeError("scripts/perf_map.py needs `nm` (binutils) on PATH")
     seen, found = set(), {}
     for obj in gc.get_objects():
-        if not isinstance(obj, CPUDispatcher):
+        if not issubclass(type(obj), CPUDispatcher):     # type(): no __class__ lookup on proxies (torch warns)
             continue
         for cres in list(obj.overloads.values()):
             lib = cres.library
