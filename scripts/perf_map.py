@@ -77,9 +77,9 @@ def compiled_functions():
     return found
 
 
-def write_map(path: str | None = None) -> tuple[str, int]:
+def write_map(path: str | None = None) -> tuple[str, dict]:
     """Write perf's map of :func:`compiled_functions` (default ``/tmp/perf-<pid>.map``); returns
-    ``(path, number of functions)``."""
+    ``(path, the functions written)``."""
     path = path or f"/tmp/perf-{os.getpid()}.map"
     funcs = compiled_functions()
     tmp = path + ".part"
@@ -88,21 +88,24 @@ def write_map(path: str | None = None) -> tuple[str, int]:
             size, name = funcs[addr]
             f.write(f"{addr:x} {size:x} {name}\n")
     os.replace(tmp, path)
-    return path, len(funcs)
+    return path, funcs
 
 
 def _ottt(reps: int, samples: int) -> None:
-    from scripts.bench_learning import _bench_network
+    import inspect
 
-    chip, X, y, _ = _bench_network(784, 512, 10, 8, samples, 0.1, 0, 0.14)
+    from scripts.bench_learning import _bench_network, simulator_ottt_steps_per_s
+
+    d = {k: p.default for k, p in inspect.signature(simulator_ottt_steps_per_s).parameters.items()}
+    chip, X, y, _ = _bench_network(d["n_in"], d["n_hidden"], d["n_out"], d["T"], samples, d["input_rate"], d["seed"],
+                                   d["hidden_rate"])                # the bench's network, whatever its defaults
     chip.train(X[:2], y[:2])                             # compile
-    path, n = write_map()
-    print(f"map {path}: {n} functions", flush=True)
-    with open(path) as f:
-        if "hwsim" not in f.read():
-            print("perf_map: no hwsim kernel in the map: they were loaded from numba's on-disk cache, which "
-                  "keeps no object code; run with NUMBA_CACHE_DIR set to an empty directory", file=sys.stderr,
-                  flush=True)
+    path, funcs = write_map()
+    print(f"map {path}: {len(funcs)} functions", flush=True)
+    if not any("hwsim" in name for _, name in funcs.values()):
+        print("perf_map: no hwsim kernel in the map: they were loaded from numba's on-disk cache, which "
+              "keeps no object code; run with NUMBA_CACHE_DIR set to an empty directory", file=sys.stderr,
+              flush=True)
     print(f"ready {os.getpid()}", flush=True)
     t0 = time.perf_counter()
     for _ in range(reps):
