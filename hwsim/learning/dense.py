@@ -24,6 +24,54 @@ def _send(acc, n_post, weight_exp, a_buff):
     return wraps
 
 
+@njit(cache=True, inline="always")
+def _sum_rows16(W, rows, n, acc16):
+    """``acc16 = sum_r W[rows[r], :]`` in int16 lanes, eight rows per pass over ``acc16`` (one load and
+    store of the sums per eight rows: the pass is bound by those stores otherwise). The caller checked that
+    no partial sum leaves int16; any order of the additions then gives the same integers."""
+    n_post = W.shape[1]
+    for j in range(n_post):
+        acc16[j] = 0
+    r = 0
+    while r + 8 <= n:
+        w0, w1, w2, w3 = W[rows[r]], W[rows[r + 1]], W[rows[r + 2]], W[rows[r + 3]]
+        w4, w5, w6, w7 = W[rows[r + 4]], W[rows[r + 5]], W[rows[r + 6]], W[rows[r + 7]]
+        for j in range(n_post):
+            acc16[j] = np.int16(acc16[j] + (((w0[j] + w1[j]) + (w2[j] + w3[j]))
+                                            + ((w4[j] + w5[j]) + (w6[j] + w7[j]))))
+        r += 8
+    while r < n:
+        w0 = W[rows[r]]
+        for j in range(n_post):
+            acc16[j] = np.int16(acc16[j] + w0[j])
+        r += 1
+
+
+@njit(cache=True, inline="always")
+def _sum_rows32(W, x, rows, n, acc32):
+    """``acc32 = sum_r x[i] W[i, :]`` (``i = rows[r]``) in int32 lanes, four rows per pass; the caller
+    checked that no partial sum leaves int32."""
+    n_post = W.shape[1]
+    for j in range(n_post):
+        acc32[j] = 0
+    r = 0
+    while r + 4 <= n:
+        i0, i1, i2, i3 = rows[r], rows[r + 1], rows[r + 2], rows[r + 3]
+        p0, p1, p2, p3 = np.int32(x[i0]), np.int32(x[i1]), np.int32(x[i2]), np.int32(x[i3])
+        w0, w1, w2, w3 = W[i0], W[i1], W[i2], W[i3]
+        for j in range(n_post):
+            acc32[j] = np.int32(acc32[j] + ((np.int32(w0[j]) * p0 + np.int32(w1[j]) * p1)
+                                            + (np.int32(w2[j]) * p2 + np.int32(w3[j]) * p3)))
+        r += 4
+    while r < n:
+        i0 = rows[r]
+        p0 = np.int32(x[i0])
+        w0 = W[i0]
+        for j in range(n_post):
+            acc32[j] = np.int32(acc32[j] + np.int32(w0[j]) * p0)
+        r += 1
+
+
 @njit(cache=True)
 def _forward_sum(W, x, acc, rows, acc32, w_abs):
     """``acc = sum_i x_i W[i, :]`` (exact integers) over the rows with ``x_i != 0``, for binary (bool) or
@@ -49,23 +97,11 @@ def _forward_sum(W, x, acc, rows, acc32, w_abs):
         same &= v == p0
     if W.itemsize == 2 and same and n * w_abs < (np.int64(1) << 15):
         acc16 = acc32.view(np.int16)[:n_post]
-        for j in range(n_post):
-            acc16[j] = 0
-        for r in range(n):
-            row = W[rows[r]]
-            for j in range(n_post):
-                acc16[j] = np.int16(acc16[j] + row[j])
+        _sum_rows16(W, rows, n, acc16)
         for j in range(n_post):
             acc[j] = np.int64(acc16[j]) * p0
     elif n * (np.int64(1) << (8 * W.itemsize - 1)) * x_max < (np.int64(1) << 31):
-        for j in range(n_post):
-            acc32[j] = 0
-        for r in range(n):
-            i = rows[r]
-            p = np.int32(x[i])
-            row = W[i]
-            for j in range(n_post):
-                acc32[j] = np.int32(acc32[j] + np.int32(row[j]) * p)
+        _sum_rows32(W, x, rows, n, acc32)
         for j in range(n_post):
             acc[j] = acc32[j]
     else:

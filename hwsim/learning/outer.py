@@ -498,6 +498,30 @@ def learn_outer(u, prod, tgt, tx, ty, A, B, G, SV, r_conn, rounding, acc_lo, acc
             if prod[p, P_TARGET] == g:
                 ps[n_ps] = p
                 n_ps += 1
+        hit = False
+        if n_ps == 1:
+            # one product (OTTT's rules): its active rows are those with a non-zero row part, found with
+            # their bound in one pass (the mask below would take three)
+            p = ps[0]
+            if prod[p, P_DEP] == D_U and u == 0:
+                continue
+            nc, b_max = _col_stats(_col_part(prod, B, p))
+            if b_max == 0:
+                continue
+            Ap = A[p]
+            n_rows = 0
+            a_max = np.int64(0)
+            for i in range(n_pre):              # branch-free compaction
+                a = Ap[i]
+                rows[n_rows] = i
+                n_rows += a != 0
+                a_max = max(a_max, abs(a))
+            if n_rows > 0:
+                hit = _single(g, p, rows, n_rows, A, B, prod, tgt, SV, r_conn, rounding, acc_lo, acc_hi, a_max, b_max,
+                              nc, cols, bcol, b32, d16)
+            if hit:
+                fast[F_TMIN] = 1
+            continue
         for i in range(n_pre):
             mask[i] = 0
         narrow = True                   # every active product's terms fit int32 lanes (_rows_multi)
@@ -514,7 +538,6 @@ def learn_outer(u, prod, tgt, tx, ty, A, B, G, SV, r_conn, rounding, acc_lo, acc
                 mask[i] |= np.int64(Ap[i] != 0) << q
                 a_max = max(a_max, abs(Ap[i]))
             narrow = narrow and _narrow32(prod, p, tgt, g, acc_hi, a_max, b_max)
-        hit = False
         multi_all = g == T_T and n_ps > 1
         if not multi_all:
             for q in range(n_ps):

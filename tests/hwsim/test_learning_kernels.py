@@ -259,6 +259,27 @@ def test_dense_forward_sums_equal_numpy_int64_on_every_lane(dtype, rate, pmax, w
         np.testing.assert_array_equal(b, ((ref + 2 ** 31) % 2 ** 32 - 2 ** 31).astype(np.int32))
 
 
+@pytest.mark.parametrize("n_rows", range(0, 18))
+def test_dense_forward_narrow_lanes_every_row_remainder(n_rows):
+    """The int16 lanes sum eight rows per pass and the int32 lanes four: every remainder of the row count
+    (0..17 spiking rows at random positions) against numpy's int64 sum, on int16 lanes (binary spikes,
+    |w| <= 255: 17 rows fit), int32 lanes (two payload values) and a 16-bit extreme (w = -2**15)."""
+    rng = np.random.default_rng(100 + n_rows)
+    n_pre, n_post = 64, 70
+    for w_abs, lo, hi in ((255, -256, 255), (2 ** 15, -2 ** 15, 2 ** 15 - 1)):
+        W = rng.integers(lo, hi + 1, (n_pre, n_post)).astype(np.int16)
+        W[rng.integers(0, n_pre), :3] = lo
+        s = np.zeros(n_pre, bool)
+        s[rng.choice(n_pre, n_rows, replace=False)] = True
+        P = s * rng.choice([3, 200], n_pre)
+        for x in (s, P.astype(np.int64)):
+            a = np.zeros(n_post, np.int32)
+            K.dense_forward_graded(W, np.asarray(x, np.int64), 0, np.zeros(n_post, np.int64), a,
+                                   np.zeros(n_pre, np.int64), np.zeros(n_post, np.int32), w_abs)
+            ref = (W.astype(np.int64) * np.asarray(x, np.int64)[:, None]).sum(axis=0)
+            np.testing.assert_array_equal(a, ref.astype(np.int32))
+
+
 @pytest.mark.parametrize("density", [0.0, 0.1, 0.5, 1.0])
 def test_dense_backward_sums_equal_numpy_int64_on_both_passes(density):
     """The mirror's transpose sums (one strided pass per non-zero value when under a quarter of ``y``
