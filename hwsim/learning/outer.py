@@ -282,6 +282,15 @@ def _col_part(prod, B, p):
     return B[p, 1] if prod[p, P_DEP] == D_X0 else B[p, 0]
 
 
+@njit(cache=True, inline="always")
+def _active_stats(prod, B, p, u):
+    """:func:`_col_stats` of product p's column part this epoch; ``(0, 0)`` for a u product in an epoch
+    without u (inactive: no synapse takes its term)."""
+    if prod[p, P_DEP] == D_U and u == 0:
+        return 0, np.int64(0)
+    return _col_stats(_col_part(prod, B, p))
+
+
 @njit(cache=True)
 def _single(g, p, rows, n_rows, A, B, prod, tgt, SV, r_conn, rounding, acc_lo, acc_hi, a_max, b_max, nc, cols,
             bcol, b32, d16):
@@ -503,9 +512,7 @@ def learn_outer(u, prod, tgt, tx, ty, A, B, G, SV, r_conn, rounding, acc_lo, acc
             # one product (OTTT's rules): its active rows are those with a non-zero row part, found with
             # their bound in one pass (the mask below would take three)
             p = ps[0]
-            if prod[p, P_DEP] == D_U and u == 0:
-                continue
-            nc, b_max = _col_stats(_col_part(prod, B, p))
+            nc, b_max = _active_stats(prod, B, p, u)
             if b_max == 0:
                 continue
             Ap = A[p]
@@ -527,9 +534,7 @@ def learn_outer(u, prod, tgt, tx, ty, A, B, G, SV, r_conn, rounding, acc_lo, acc
         narrow = True                   # every active product's terms fit int32 lanes (_rows_multi)
         for q in range(n_ps):
             p = ps[q]
-            if prod[p, P_DEP] == D_U and u == 0:
-                continue
-            _, b_max = _col_stats(_col_part(prod, B, p))
+            _, b_max = _active_stats(prod, B, p, u)
             if b_max == 0:
                 continue
             Ap = A[p]
