@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hwsim import ChipSpec, Network, SpecError
 from hwsim.counters import estimate
@@ -14,9 +16,11 @@ from hwsim.learning import LearningDenseEngine, LearningRule, reward_modulated_s
 from hwsim.mapper import map_network
 from hwsim.simulator import Simulator
 
+from .test_learning_outer import SPECS, outer_rules
+
 
 # ---------------------------------------------------------------------------------------------
-# reference: Lava's processes step by step (dense, binary, no delays; LIF without bias)
+# reference: Lava's processes step by step (dense, binary or graded-overwrite pre spikes, no delays; LIF without bias)
 # ---------------------------------------------------------------------------------------------
 def _lif(u, v, a, pop):
     p = u * (4096 - (pop.du + 1))
@@ -42,7 +46,8 @@ def reference_run(net: Network, inputs: dict, T: int):
     v = {k: p.v_init.astype(np.int64) for k, p in pops.items()}
     buf = {k: np.zeros(net.node(p.dst).size, np.int64) for k, p in net.projections.items()}
     eng = {k: LearningDenseEngine(p.weights, p.learning, weight_exp=p.weight_exp,
-                                  num_weight_bits=p.num_weight_bits, sign_mode=p.sign_mode)
+                                  num_weight_bits=p.num_weight_bits, sign_mode=p.sign_mode, spec=net.spec,
+                                  graded_spike_cfg=p.graded_spike_cfg, rounding=p.rounding)
            for k, p in net.projections.items() if p.learning is not None}
     out = {"s": {k: [] for k in pops}, "u": {k: [] for k in pops}, "v": {k: [] for k in pops},
            "w": {k: [] for k in eng}}
@@ -58,7 +63,8 @@ def reference_run(net: Network, inputs: dict, T: int):
             if p.src in pops:
                 s = spk[p.src]
             else:
-                s = np.asarray(inputs.get(p.src, np.zeros((T, net.node(p.src).size))))[t - 1] != 0
+                s = np.asarray(inputs.get(p.src, np.zeros((T, net.node(p.src).size), np.int64)))[t - 1]
+                s = s if p.graded_spike_cfg == "overwrite" else s != 0      # payloads, or binary spikes
             if q in eng:
                 bap = spk[p.dst] if p.bap else None
                 ys = {k: np.asarray(inputs[i])[t - 1] for k, i in p.third_factor.items() if i in inputs}
@@ -173,6 +179,57 @@ def test_missing_inputs_are_silent():
     rec = Simulator(net).run(5)
     ref = reference_run(net, {}, 5)
     np.testing.assert_array_equal(rec.weights["w"], ref["engines"]["w"].weights)
+
+
+# ---------------------------------------------------------------------------------------------
+# wide int16 rows (n_post >= 32): the learning phase's forward sums and its int16 delta rows
+# ---------------------------------------------------------------------------------------------
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rule=outer_rules(), spec=st.sampled_from(SPECS), sign_mode=st.sampled_from(["mixed", "excitatory"]),
+       rounding=st.sampled_from(["stochastic", "nearest", "floor"]), pre_rate=st.sampled_from([0.1, 0.5]),
+       n_post=st.sampled_from([33, 64]), seed=st.integers(0, 1000))
+def test_wide_int16_rows_match_engine(rule, spec, sign_mode, rounding, pre_rate, n_post, seed):
+    """Random outer rules (one to three products per target, x0 / u / y0 dependencies, every rounding) on
+    wide int16 rows (n_post >= 32: the outer path's delta vectors, masked and compacted columns), run by
+    the Simulator's compiled learning phase: spikes, u, v, weights and tags at every step equal the
+    step-by-step engine's."""
+    rng = np.random.default_rng(seed)
+    n_pre, T = 40, 16
+    net = Network(spec=spec)
+    net.add_input("in", n_pre)
+    net.add_population("h", n_post, du=4095, dv=2048, vth=60)
+    lo, hi = spec.weight_range(sign_mode)
+    kw = {}
+    x = {"in": (rng.random((T, n_pre)) < pre_rate).astype(np.int8)}
+    if rule.kind == "3F":
+        for k in ("y1", "y2", "y3"):
+            net.add_input(k, n_post, graded=True)
+            x[k] = rng.integers(-200, 200, (T, n_post))
+        kw["third_factor"] = {"y1": "y1", "y2": "y2", "y3": "y3"}
+    net.connect_dense("w", "in", "h", rng.integers(lo, hi + 1, (n_post, n_pre)), learning=rule,
+                      sign_mode=sign_mode, num_weight_bits=spec.weight_bits, rounding=rounding, **kw)
+    assert_matches_reference(net, x, T, min_change=0)
+
+
+@pytest.mark.parametrize("n_post", [16, 64])
+@pytest.mark.parametrize("payload", [1, 40, 255])
+def test_ottt_first_layer_forward_sum_matches_engine(n_post, payload):
+    """OTTT's first layer, ``dw = -2^-7 x0 x1 y2``: binary spikes (payload 1) or graded spikes of one
+    payload (the forward sum in int16 lanes, multiplied by the payload); wide (64) and narrow (16) rows:
+    spikes, u, v, weights and tags equal the step-by-step engine's at every step."""
+    rng = np.random.default_rng(n_post + payload)
+    n_pre, T = 50, 24
+    graded = payload > 1
+    net = Network()
+    net.add_input("in", n_pre, graded=graded)
+    net.add_input("err", n_post, graded=True)
+    net.add_population("h", n_post, du=4095, dv=2048, vth=2000 if graded else 20)
+    rule = LearningRule(dw="-1*2^-7*x0*x1*y2", x1_impulse=0 if graded else 60, x1_tau=4, kind="3F", rng_seed=3)
+    net.connect_dense("w", "in", "h", rng.integers(-30, 31, (n_post, n_pre)), learning=rule,
+                      third_factor={"y2": "err"}, graded_spike_cfg="overwrite" if graded else "regular")
+    x = {"in": (rng.random((T, n_pre)) < 0.3) * payload, "err": rng.integers(-127, 128, (T, n_post))}
+    rec, _ = assert_matches_reference(net, x, T)
+    assert rec.spikes["h"].sum() > 0
 
 
 # ---------------------------------------------------------------------------------------------
