@@ -190,9 +190,10 @@ def test_missing_inputs_are_silent():
        n_post=st.sampled_from([33, 64]), seed=st.integers(0, 1000))
 def test_wide_int16_rows_match_engine(rule, spec, sign_mode, rounding, pre_rate, n_post, seed):
     """Random outer rules (one to three products per target, x0 / u / y0 dependencies, every rounding) on
-    wide int16 rows (n_post >= 32: the outer path's delta vectors, masked and compacted columns), run by
-    the Simulator's compiled learning phase: spikes, u, v, weights and tags at every step equal the
-    step-by-step engine's."""
+    wide int16 rows (n_post >= 32, where the outer path's wide int16 forms apply), run by the Simulator's
+    compiled learning phase: spikes, u, v, weights and tags at every step equal the step-by-step
+    engine's. Some random rules change no weight in 16 steps (a tag-only rule), so no change is
+    required (``min_change=0``); the OTTT test below requires one."""
     rng = np.random.default_rng(seed)
     n_pre, T = 40, 16
     net = Network(spec=spec)
