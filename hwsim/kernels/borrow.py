@@ -1,4 +1,4 @@
-"""Reading a numba typed list without reference counts, for the per-step learning phase.
+"""Typed lists for the learning phase: reading one without reference counts, and making one fast.
 
 ``lst[i]`` in compiled code increments the reference count of every array in the item (an atomic add
 each, and a decrement when the item goes out of scope): for the learning links, tuples of ~50 arrays,
@@ -11,12 +11,12 @@ the caller guarantees ``0 <= i < len(lst)``.
 from __future__ import annotations
 
 from llvmlite import ir
-from numba import types
+from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 from numba.typed.typedobjectutils import _container_get_data
 
-__all__ = ["borrowed_item"]
+__all__ = ["borrowed_item", "empty_copy"]
 
 
 @intrinsic
@@ -42,3 +42,15 @@ def borrowed_item(typingctx, lst, index):
         return context.data_model_manager[list_ty.item_type].load_from_data_pointer(builder, ptr)
 
     return sig, codegen
+
+
+@njit(cache=True)
+def empty_copy(lst):
+    """A new, empty typed list of the type of ``lst`` (``numba.typed.List``; ``lst`` is not changed).
+
+    ``numba.typed.List(lsttype=...)`` types its item type in Python on every call (~60 us for a
+    learning link's tuple of ~60 arrays, ~200 us where the interpreter's caches are cold); this
+    call types only ``lst`` (~2 us), so a template list of each type makes new lists for ~6 us."""
+    out = lst.copy()
+    out.clear()
+    return out

@@ -21,7 +21,11 @@ Arguments are grouped into tuples of flat arrays (built by :mod:`hwsim.program`)
     prj = (prj_acc, prj_wide, prj_ndst, prj_nslot, prj_dst0, prj_exp, prj_wrap24)
     cnt = (sc_ptr, sc_core, sc_nsyn, sc_bytes)
     lrn = None for a network without learning projections (the branch is compiled away), else
-          (meta, links, hist, every, batch, host, uv0): see :func:`learn_phase` and :func:`host_ops`
+          (meta, every, batch, host, uv0), with the typed lists ``links`` and ``hist`` passed beside it
+          (None without learning): :func:`learn_phase` and :func:`host_ops` take them joined,
+          ``(meta, links, hist, every, batch, host, uv0)``. The lists are separate arguments because
+          numba's dispatcher types a tuple holding a typed list in Python (~130 us a call for a
+          learning link's ~60 arrays) and a typed list on its own in ~2 us
 
 Learning projections (Lava ``LearningDense``) run as phase 6 of the same step, after the static
 hand-off: each accumulates the step's pre spikes with its current weights into the input of
@@ -85,6 +89,13 @@ def count_event(g, sc_ptr, sc_core, sc_nsyn, sc_bytes, cstep):
         row[C_SYN_OPS] += sc_nsyn[k]
         row[C_MESSAGES] += 1
         row[C_SYN_BYTES] += sc_bytes[k]
+
+
+@njit(cache=True, inline="always")
+def _joined(lrn, links, hist):
+    """The learning arguments of :func:`learn_phase` / :func:`host_ops`: ``(meta, links, hist, every,
+    batch, host, uv0)`` from the runner's ``lrn = (meta, every, batch, host, uv0)`` and the two lists."""
+    return lrn[0], links, hist, lrn[1], lrn[2], lrn[3], lrn[4]
 
 
 @njit(cache=True, _nrt=False, no_cpython_wrapper=True)
@@ -251,8 +262,8 @@ def host_ops(ti, b, lrn, u, v, ring, acc32, acc64, y, vh, lctr):
 
 @njit(cache=True)
 def run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, u, v, ring, acc32, acc64, y, vh,
-                 ev_ptr, ev_src, ev_val, rec_spk, probe_u, rec_u, probe_v, rec_v, probe_y, rec_y, ctr, ovf, lrn, b,
-                 lctr):
+                 ev_ptr, ev_src, ev_val, rec_spk, probe_u, rec_u, probe_v, rec_v, probe_y, rec_y, ctr, ovf, lrn, links,
+                 hist, b, lctr):
     """Run ``T`` steps of one instance from Lava time step ``t0`` (the steps are t0+1 .. t0+T).
 
     State arrays ``u``, ``v`` (int32, N), ``ring`` (int32, R x N), ``acc32``, ``acc64``, ``y`` (int32,
@@ -261,8 +272,8 @@ def run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, u, v, ring, acc32,
     ``rec_spk`` (int8, T x N; spiking kinds), ``rec_u``/``rec_v``/``rec_y`` (int32, T x n_probe),
     ``ctr`` (int64, T x n_cores x N_COUNTERS) and ``ovf`` (int64, per population) are added to.
     ``ev_ptr`` (T+1) indexes this instance's input events ``ev_src`` (source) and ``ev_val``.
-    ``lrn`` (None without learning), ``b`` (the instance) and ``lctr`` (this thread's learning
-    counters) drive :func:`learn_phase`.
+    ``lrn``, ``links``, ``hist`` (None without learning), ``b`` (the instance) and ``lctr`` (this
+    thread's learning counters) drive :func:`learn_phase`.
 
     Returns ``(status, row, compartment, var)``: status 0 when all steps ran, 1 when the RAISE
     policy stopped at an overflow of ``var`` (0: u, 1: v) in ``compartment`` at record ``row``, or
@@ -378,27 +389,28 @@ def run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, u, v, ring, acc32,
                         return 1, ti, prj_dst0[q], 2 + q      # var >= 2: synaptic input of projection var - 2
         # -- 6. learning projections -------------------------------------------------------------
         if lrn is not None:
-            kw = learn_phase(ti, t, b, s_row, inp, y, ring, lrn, lctr, ovf, policy)
+            kw = learn_phase(ti, t, b, s_row, inp, y, ring, _joined(lrn, links, hist), lctr, ovf, policy)
             if kw >= 0:
                 return 1, ti, lrn[0][kw, M_DST0], 2 + lrn[0][kw, M_PRJ]
             for e in range(ev_ptr[ti], ev_ptr[ti + 1]):
                 inp[ev_src[e]] = 0
-            K = lrn[5][0]
-            if K > 0 and (lrn[5][3] + ti + 1) % K == 0:
-                host_ops(ti, b, lrn, u, v, ring, acc32, acc64, y, vh, lctr)
+            host = lrn[3]
+            K = host[0]
+            if K > 0 and (host[3] + ti + 1) % K == 0:
+                host_ops(ti, b, _joined(lrn, links, hist), u, v, ring, acc32, acc64, y, vh, lctr)
     return 0, 0, 0, 0
 
 
 @njit(cache=True)
 def run_serial(T, t0, policy, n_in_src, neu, syn, prj, cnt, U, V, RING, ACC32, ACC64, Y, VH,
                EV_PTR, ev_src, ev_val, REC_SPK, probe_u, REC_U, probe_v, REC_V, probe_y, REC_Y, CTR, OVF, STATUS, lrn,
-               LCTR):
+               links, hist, LCTR):
     """``run_instance`` over the batch axis (axis 0 of the state and record arrays), one thread.
     ``LCTR`` (n_chunks, T, n_links, N_LEARN_COUNTERS) receives the learning counters in chunk 0."""
     for b in range(U.shape[0]):
         st = run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, U[b], V[b], RING[b], ACC32[b],
                           ACC64[b], Y[b], VH[b], EV_PTR[b], ev_src, ev_val, REC_SPK[b], probe_u, REC_U[b], probe_v,
-                          REC_V[b], probe_y, REC_Y[b], CTR[0], OVF[b], lrn, b, LCTR[0])
+                          REC_V[b], probe_y, REC_Y[b], CTR[0], OVF[b], lrn, links, hist, b, LCTR[0])
         STATUS[b, 0] = st[0]
         STATUS[b, 1] = st[1]
         STATUS[b, 2] = st[2]
@@ -408,7 +420,7 @@ def run_serial(T, t0, policy, n_in_src, neu, syn, prj, cnt, U, V, RING, ACC32, A
 @njit(cache=True, parallel=True)
 def run_parallel(T, t0, policy, n_in_src, neu, syn, prj, cnt, U, V, RING, ACC32, ACC64, Y, VH,
                  EV_PTR, ev_src, ev_val, REC_SPK, probe_u, REC_U, probe_v, REC_V, probe_y, REC_Y, CTR, OVF, STATUS,
-                 lrn, LCTR):
+                 lrn, links, hist, LCTR):
     """Independent instances in parallel: chunk ``ch`` of ``CTR.shape[0]`` runs instances
     ``ch, ch + n_chunks, ...`` and adds its counters into ``CTR[ch]`` and ``LCTR[ch]`` (summed by
     the caller). Each instance of a learning projection has its own state (``lrn``)."""
@@ -417,7 +429,8 @@ def run_parallel(T, t0, policy, n_in_src, neu, syn, prj, cnt, U, V, RING, ACC32,
         for b in range(ch, U.shape[0], n_chunks):
             st = run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, U[b], V[b], RING[b], ACC32[b],
                               ACC64[b], Y[b], VH[b], EV_PTR[b], ev_src, ev_val, REC_SPK[b], probe_u, REC_U[b],
-                              probe_v, REC_V[b], probe_y, REC_Y[b], CTR[ch], OVF[b], lrn, b, LCTR[ch])
+                              probe_v, REC_V[b], probe_y, REC_Y[b], CTR[ch], OVF[b], lrn, links, hist, b,
+                              LCTR[ch])
             STATUS[b, 0] = st[0]
             STATUS[b, 1] = st[1]
             STATUS[b, 2] = st[2]

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 import json
+from functools import lru_cache
 
 import numpy as np
 
@@ -79,8 +80,9 @@ class RandomStreams:
     """
 
     def __init__(self, seed: int, imp_hi: int, chunk: int = 4096):
-        self._gens = [np.random.default_rng(seed + k) for k in range(4)]
-        self._conn_gen = np.random.default_rng(CONN_SEED)
+        self._seed = int(seed)
+        self._gen_objs = None       # the five generators (trace 0..3, connection), made on first draw,
+        self._gen_states = None     # or, until then, their states (shared, read only); None: freshly seeded
         self._imp_hi = int(imp_hi)
         self._chunk = int(chunk)
         self.trace = [np.empty(0, np.float64), np.empty(0, np.int64), np.empty(0, np.float64),
@@ -89,6 +91,33 @@ class RandomStreams:
         self.n_trace = 0            # draws held: trace[k][:n_trace], conn[:n_conn]
         self.n_conn = 0
         self.offs = np.zeros(2, np.int64)
+
+    @classmethod
+    def started(cls, seed: int, imp_hi: int, chunk: int = 4096) -> "RandomStreams":
+        """The streams after ``ensure(0, 0, 0, 0)`` (what an engine holds at construction), as a copy of
+        a cached prototype: seeding five generators and drawing the first windows takes ~130 us, a
+        copy ~15 us (a Simulator builds its engines on every fresh run)."""
+        return _started_prototype(int(seed), int(imp_hi), int(chunk)).replica()
+
+    def _generators(self) -> list:
+        """The generators ``[x decay, x impulse, y decay, y impulse, connection]``, made when first needed."""
+        if self._gen_objs is None:
+            if self._gen_states is None:
+                self._gen_objs = [np.random.default_rng(self._seed + k) for k in range(4)]
+                self._gen_objs.append(np.random.default_rng(CONN_SEED))
+            else:
+                self._gen_objs = [_generator_in(st) for st in self._gen_states]
+            self._gen_states = None
+        return self._gen_objs
+
+    def _states(self) -> list:
+        """The generators' states (bit_generator.state dicts), without making generators."""
+        if self._gen_objs is not None:
+            return [g.bit_generator.state for g in self._gen_objs]
+        if self._gen_states is not None:
+            return list(self._gen_states)
+        return [np.random.default_rng(self._seed + k).bit_generator.state for k in range(4)] + [
+            np.random.default_rng(CONN_SEED).bit_generator.state]
 
     @property
     def r_off(self) -> int:
@@ -101,7 +130,7 @@ class RandomStreams:
         return int(self.offs[1])
 
     def _draw(self, k: int, n: int) -> np.ndarray:
-        g = self._gens[k]
+        g = self._generators()[k]
         if k in (0, 2):
             return g.random(n)
         return g.integers(0, self._imp_hi, size=n, dtype=np.int64)
@@ -110,8 +139,10 @@ class RandomStreams:
         """An independent copy: the same generator states and draws held (a new stream built with the same
         seed and advanced as far gives the same), without seeding and drawing again."""
         new = object.__new__(RandomStreams)
-        new._gens = [_copy_generator(g) for g in self._gens]
-        new._conn_gen = _copy_generator(self._conn_gen)
+        new._seed = self._seed
+        new._gen_objs = None
+        # the states are shared while neither side has drawn (nothing changes a state dict)
+        new._gen_states = self._gen_states if self._gen_objs is None else tuple(self._states())
         new._imp_hi, new._chunk = self._imp_hi, self._chunk
         new.trace = [a.copy() for a in self.trace]
         new.conn = self.conn.copy()
@@ -122,15 +153,14 @@ class RandomStreams:
     def state_dict(self) -> dict:
         """Everything needed to continue the streams exactly: generator states (JSON text, their
         integers exceed int64) and the windows of draws held."""
-        return {"gens": [json.dumps(g.bit_generator.state) for g in self._gens],
-                "conn_gen": json.dumps(self._conn_gen.bit_generator.state),
+        states = self._states()
+        return {"gens": [json.dumps(st) for st in states[:4]], "conn_gen": json.dumps(states[4]),
                 "trace": [a[:self.n_trace].copy() for a in self.trace], "conn": self.conn[:self.n_conn].copy(),
                 "r_off": self.r_off, "c_off": self.c_off}
 
     def load_state_dict(self, d: dict) -> None:
-        for g, st in zip(self._gens, d["gens"]):
-            g.bit_generator.state = json.loads(st)
-        self._conn_gen.bit_generator.state = json.loads(d["conn_gen"])
+        self._gen_objs = None
+        self._gen_states = tuple(json.loads(st) for st in list(d["gens"]) + [d["conn_gen"]])
         self.trace = [np.array(a) for a in d["trace"]]
         self.conn = np.array(d["conn"])
         self.n_trace, self.n_conn = self.trace[0].shape[0], self.conn.shape[0]
@@ -141,6 +171,9 @@ class RandomStreams:
         ``(bufs, n)``, the buffers the same objects unless they had to grow."""
         drop = first - int(self.offs[k])
         if drop > self._chunk:
+            for j in range(len(bufs)):      # a window past the draws held: the draws between are skipped
+                if drop > n:
+                    draw(j, drop - n)
             keep = max(n - drop, 0)
             for a in bufs:
                 a[:keep] = a[n - keep:n]
@@ -167,14 +200,32 @@ class RandomStreams:
         available, dropping older ones (the same draws, in the same order, whatever the calls)."""
         self.trace, self.n_trace = self._window(self.trace, self.n_trace, 0, trace_first, trace_last, self._draw)
         (self.conn,), self.n_conn = self._window([self.conn], self.n_conn, 1, conn_first, conn_last,
-                                                 lambda j, m: self._conn_gen.random(m))
+                                                 lambda j, m: self._generators()[4].random(m))
 
 
-def _copy_generator(g: np.random.Generator) -> np.random.Generator:
-    """An independent generator in ``g``'s state (half the time of ``copy.deepcopy``)."""
-    bg = type(g.bit_generator)(0)
-    bg.state = g.bit_generator.state
+def _generator_in(state: dict) -> np.random.Generator:
+    """A new generator in the bit-generator state ``state`` (a ``bit_generator.state`` dict)."""
+    bg = getattr(np.random, state["bit_generator"])(0)
+    bg.state = state
     return np.random.Generator(bg)
+
+
+@lru_cache(maxsize=256)
+def _program_for(rule: LearningRule, spec: ChipSpec, sign_mode: str) -> LearningProgram:
+    """``compile_program(rule, spec, sign_mode)``, compiled once per distinct rule, spec and sign mode
+    (~0.1 ms each; a Simulator builds its engines on every fresh run). Engines share the program;
+    nothing writes it (the kernels read it, and :meth:`LearningDenseEngine.replica` shares it too)."""
+    return compile_program(rule, spec, sign_mode)
+
+
+@lru_cache(maxsize=64)
+def _started_prototype(seed: int, imp_hi: int, chunk: int) -> RandomStreams:
+    """``RandomStreams(seed, imp_hi, chunk)`` after ``ensure(0, 0, 0, 0)``, kept to be copied
+    (:meth:`RandomStreams.started`); nothing draws from it or changes it."""
+    rs = RandomStreams(seed, imp_hi, chunk)
+    rs.ensure(0, 0, 0, 0)
+    rs._gen_states, rs._gen_objs = tuple(rs._states()), None      # its copies share these
+    return rs
 
 
 @dataclass(frozen=True)
@@ -302,7 +353,7 @@ class LearningDenseEngine:
         self.rule = rule
         self.spec = spec
         self.sign_mode = sign_mode
-        self.program: LearningProgram = compile_program(rule, spec, sign_mode)
+        self.program: LearningProgram = _program_for(rule, spec, sign_mode)
         n_post, n_pre = w.shape
         self.n_pre, self.n_post = int(n_pre), int(n_post)
         tag_hi = (1 << spec.tag_bits) - 1
@@ -355,8 +406,8 @@ class LearningDenseEngine:
         # fast path of outer-product rules (hwsim.learning.outer); derived, not part of the state
         self._fast = np.zeros(N_FAST, np.int64)
         self._fast[F_OUTER] = int(outer_program(p))
-        self.rng = RandomStreams(rule.rng_seed, p.imp_rand_hi)
-        self.rng.ensure(0, 0, 0, 0)   # draw 0 is taken at construction, as Lava's __init__ does
+        self.rng = RandomStreams.started(rule.rng_seed, p.imp_rand_hi)   # draw 0 is taken at construction,
+        # as Lava's __init__ does
 
     def replica(self) -> "LearningDenseEngine":
         """An independent copy of this engine in its current state (synaptic variables, traces, counters,

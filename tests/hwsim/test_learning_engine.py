@@ -204,6 +204,49 @@ def test_random_windows_keep_their_buffers_and_draws():
                                       b[:rs2.n_trace if b is not rs2.conn else rs2.n_conn])
 
 
+def _numpy_draws(seed, hi, chunk, n_chunks):
+    """Draws 0 .. n_chunks * chunk - 1 of the four trace streams and the connection stream, from
+    numpy's generators directly (blocks of ``chunk``, as RandomStreams draws them)."""
+    gens = [np.random.default_rng(seed + k) for k in range(4)]
+    trace = [np.concatenate([g.random(chunk) if k in (0, 2) else g.integers(0, hi, chunk, dtype=np.int64)
+                             for _ in range(n_chunks)]) for k, g in enumerate(gens)]
+    conn_g = np.random.default_rng(CONN_SEED)
+    return trace, np.concatenate([conn_g.random(chunk) for _ in range(n_chunks)])
+
+
+def test_started_streams_are_fresh_streams_and_independent():
+    """``RandomStreams.started`` (a copy of a cached prototype, generators made only when drawing past
+    the first window) holds what a new stream after ``ensure(0, 0, 0, 0)`` holds, continues as numpy's
+    generators do, and copies of it (and of its replicas) draw independently; a state_dict taken before
+    any generator was made resumes the same draws."""
+    chunk, seed, hi = 32, 5, 1 << 7
+    want, want_conn = _numpy_draws(seed, hi, chunk, 8)
+    fresh = RandomStreams(seed, hi, chunk=chunk)
+    fresh.ensure(0, 0, 0, 0)
+    a = RandomStreams.started(seed, hi, chunk=chunk)
+    assert a.state_dict()["gens"] == fresh.state_dict()["gens"]
+    st0 = a.state_dict()
+    b = a.replica()
+    a.ensure(0, 6 * chunk, 0, 6 * chunk)              # a draws past its window; b and the prototype do not move
+    for k in range(4):
+        np.testing.assert_array_equal(a.trace[k][:6 * chunk + 1], want[k][:6 * chunk + 1])
+    np.testing.assert_array_equal(a.conn[:6 * chunk + 1], want_conn[:6 * chunk + 1])
+    c = RandomStreams.started(seed, hi, chunk=chunk)
+    assert c.state_dict()["gens"] == st0["gens"] and b.state_dict()["gens"] == st0["gens"]
+    for rs in (b, c):
+        rs.ensure(3 * chunk, 7 * chunk, 2 * chunk, 7 * chunk)
+        for k in range(4):
+            np.testing.assert_array_equal(rs.trace[k][3 * chunk - rs.r_off:7 * chunk + 1 - rs.r_off],
+                                          want[k][3 * chunk:7 * chunk + 1])
+        np.testing.assert_array_equal(rs.conn[2 * chunk - rs.c_off:7 * chunk + 1 - rs.c_off],
+                                      want_conn[2 * chunk:7 * chunk + 1])
+    d = RandomStreams(seed + 1, hi, chunk=chunk)       # other seeds: a state saved before any draw
+    d.load_state_dict(st0)
+    d.ensure(0, 5 * chunk, 0, 5 * chunk)
+    np.testing.assert_array_equal(d.trace[1][:5 * chunk + 1], want[1][:5 * chunk + 1])
+    np.testing.assert_array_equal(d.conn[:5 * chunk + 1], want_conn[:5 * chunk + 1])
+
+
 def test_counters_are_event_counts():
     rule = LearningRule(dw="x0*y1 + y0*x1", dt="y0*x1", x1_impulse=16, x1_tau=4, y1_impulse=16,
                         y1_tau=4, rng_seed=1)
