@@ -84,7 +84,8 @@ N_META = 21
 @njit(cache=True, inline="always")
 def count_event(g, sc_ptr, sc_core, sc_nsyn, sc_bytes, cstep):
     """Count one message of source ``g`` into the step's per-core counters ``cstep`` (n_cores x N_COUNTERS)."""
-    for k in range(uint64(sc_ptr[g]), uint64(sc_ptr[g + 1])):
+    gu = uint64(g)
+    for k in range(uint64(sc_ptr[gu]), uint64(sc_ptr[gu + uint64(1)])):
         row = cstep[uint64(sc_core[k])]
         row[C_SYN_OPS] += sc_nsyn[k]
         row[C_MESSAGES] += 1
@@ -300,7 +301,7 @@ def run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, u, v, ring, acc32,
         t = t0 + ti + 1
         slot = ring[t % r]
         # -- 1. compartments ------------------------------------------------------------------
-        ns = 0
+        ns = uint64(0)         # spikes of the step (unsigned: no wrap-around test on the compaction stores)
         for blk in range(blk_c0.shape[0]):
             p = blk_pop[blk]
             kind = pop_kind[p]
@@ -323,7 +324,7 @@ def run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, u, v, ring, acc32,
                     for c in range(uint64(c0), uint64(c1)):      # branch-free compaction
                         spk_idx[ns] = c
                         spk_val[ns] = y[c]
-                        ns += y[c] != 0
+                        ns += uint64(y[c] != 0)
                 ctr[ti, core, C_SPIKES] += n_msg
                 ctr[ti, core, C_ACTIVE] += n_act
                 continue
@@ -349,7 +350,7 @@ def run_instance(T, t0, policy, n_in_src, neu, syn, prj, cnt, u, v, ring, acc32,
                     spk_idx[ns] = c
                     spk_val[ns] = sc
                     rec_spk[ti, c] = sc
-                    ns += sc != 0
+                    ns += uint64(sc != 0)
             ctr[ti, core, C_SPIKES] += n_spk
             ctr[ti, core, C_ACTIVE] += n_act
         # -- 2. probes ------------------------------------------------------------------------

@@ -74,13 +74,14 @@ def deliver(g, payload, seg_ptr, seg_kind, seg_proj, seg_base, seg_woff, seg_iof
     call with a dozen array arguments costs as much as adding a 500-synapse row.
     """
     n_wrap = 0
-    for sg in range(seg_ptr[g], seg_ptr[g + 1]):
+    gu = uint64(g)
+    for sg in range(uint64(seg_ptr[gu]), uint64(seg_ptr[gu + uint64(1)])):
         kind = seg_kind[sg]
         wo = uint64(seg_woff[sg])
         io = uint64(seg_ioff[sg])
         n = uint64(seg_len[sg])
         base = uint64(seg_base[sg])
-        q = seg_proj[sg]
+        q = uint64(seg_proj[sg])
         active[q] |= 1
         nw = 0
         if kind == K_CONTIG_BIN8:
