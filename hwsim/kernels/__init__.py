@@ -8,7 +8,7 @@ Modules, bottom up:
   (shift by ``weight_exp``) into the per-compartment input ring.
 * :mod:`.conv`    -- unrolling a 2-D convolution into per-source fan-out lists.
 * :mod:`.events`  -- validation and compaction of input arrays into event lists.
-* :mod:`.borrow`  -- reading a typed list's item without reference counts (the learning phase).
+* :mod:`.borrow`  -- typed lists for the learning phase: an item read without reference counts, new lists fast.
 * :mod:`.engine`  -- the whole time loop of one network instance, and its batched (prange) driver.
 * :mod:`.mapping` -- greedy packing of compartments onto cores.
 
