@@ -25,7 +25,7 @@ Arguments are grouped into tuples of flat arrays (built by :mod:`hwsim.program`)
           (None without learning): :func:`learn_phase` and :func:`host_ops` take them joined,
           ``(meta, links, hist, every, batch, host, uv0)``. The lists are separate arguments because
           numba's dispatcher types a tuple holding a typed list in Python (~130 us a call for a
-          learning link's ~60 arrays) and a typed list on its own in ~2 us
+          learning link's ~50 arrays) and a typed list on its own in ~2 us
 
 Learning projections (Lava ``LearningDense``) run as phase 6 of the same step, after the static
 hand-off: each accumulates the step's pre spikes with its current weights into the input of

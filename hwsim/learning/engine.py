@@ -111,13 +111,10 @@ class RandomStreams:
         return self._gen_objs
 
     def _states(self) -> list:
-        """The generators' states (bit_generator.state dicts), without making generators."""
-        if self._gen_objs is not None:
-            return [g.bit_generator.state for g in self._gen_objs]
-        if self._gen_states is not None:
+        """The generators' states (bit_generator.state dicts), without making generators from stored states."""
+        if self._gen_objs is None and self._gen_states is not None:
             return list(self._gen_states)
-        return [np.random.default_rng(self._seed + k).bit_generator.state for k in range(4)] + [
-            np.random.default_rng(CONN_SEED).bit_generator.state]
+        return [g.bit_generator.state for g in self._generators()]
 
     @property
     def r_off(self) -> int:
@@ -171,8 +168,8 @@ class RandomStreams:
         ``(bufs, n)``, the buffers the same objects unless they had to grow."""
         drop = first - int(self.offs[k])
         if drop > self._chunk:
-            for j in range(len(bufs)):      # a window past the draws held: the draws between are skipped
-                if drop > n:
+            if drop > n:                    # a window past the draws held: the draws between are skipped
+                for j in range(len(bufs)):
                     draw(j, drop - n)
             keep = max(n - drop, 0)
             for a in bufs:
@@ -406,8 +403,8 @@ class LearningDenseEngine:
         # fast path of outer-product rules (hwsim.learning.outer); derived, not part of the state
         self._fast = np.zeros(N_FAST, np.int64)
         self._fast[F_OUTER] = int(outer_program(p))
-        self.rng = RandomStreams.started(rule.rng_seed, p.imp_rand_hi)   # draw 0 is taken at construction,
-        # as Lava's __init__ does
+        # draw 0 is taken at construction, as Lava's __init__ does
+        self.rng = RandomStreams.started(rule.rng_seed, p.imp_rand_hi)
 
     def replica(self) -> "LearningDenseEngine":
         """An independent copy of this engine in its current state (synaptic variables, traces, counters,
