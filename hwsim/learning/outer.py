@@ -463,7 +463,7 @@ def _rows_split(g, ps, n_ps, dq, rows, n_rows, A, B, prod, tgt, SV, r_conn, roun
             row[cols[k]] = clip((x + c) >> sh, lo, hi)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def learn_outer(u, prod, tgt, tx, ty, A, B, G, SV, r_conn, rounding, acc_lo, acc_hi, cnt, cols, bcol, fast, rows, mask,
                 b32, d16, ps, Bg):
     """One epoch of an outer program on ``SV`` (3, n_pre, n_post), after ``build_factors``. ``cols``
@@ -516,13 +516,14 @@ def learn_outer(u, prod, tgt, tx, ty, A, B, G, SV, r_conn, rounding, acc_lo, acc
             if b_max == 0:
                 continue
             Ap = A[p]
-            n_rows = 0
             a_max = np.int64(0)
-            for i in range(n_pre):              # branch-free compaction
-                a = Ap[i]
-                rows[n_rows] = i
-                n_rows += a != 0
-                a_max = max(a_max, abs(a))
+            for i in range(n_pre):              # vectorises; the compaction's chain below does not
+                a_max = max(a_max, abs(Ap[i]))
+            n_rows = 0
+            if a_max != 0:
+                for i in range(n_pre):          # branch-free compaction
+                    rows[n_rows] = i
+                    n_rows += Ap[i] != 0
             if n_rows > 0:
                 hit = _single(g, p, rows, n_rows, A, B, prod, tgt, SV, r_conn, rounding, acc_lo, acc_hi, a_max, b_max,
                               nc, cols, bcol, b32, d16)

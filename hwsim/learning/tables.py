@@ -19,7 +19,7 @@ def build_tables(prod, fac, fac_c, u, tx, ty, Hx, Hy, A, B, G, TA, TB, raw_pre, 
     build_terms(prod, fac, fac_c, A, B, G, TA, TB, acc_lo, acc_hi)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def build_factors(prod, fac, fac_c, u, tx, ty, Hx, Hy, A, B, G, raw_pre, raw_post):
     """Per-epoch factor tables of every product (the fast path of :mod:`.outer` reads ``A`` and ``B``
     only; :func:`build_terms` finishes the terms the generic evaluation reads).

@@ -89,7 +89,7 @@ def trace_history(H, tr, tspk, base, decay, tau_nz, imp_int, imp_frac, r_decay, 
 #      pass over the neurons per side: recv_spikes, the graded overwrite, the 3F inputs, trace_history's
 #      step 1 and learn_epoch's copy of the traces, in Lava's order per neuron -----------------------------
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def pre_epoch1(s_in, payload, graded, xtr, tx, Hx, decay, tau_nz, imp_int, imp_frac, r_decay, r_imp, trace_max):
     """The pre side of a step of a ``t_epoch == 1`` engine: ``tx = 1`` at a spike, the graded overwrite of x1
     (``graded``; ``payload`` in [0, 255]), then ``H[1] = decay(x) + impulse`` (:func:`trace_history`'s step
@@ -135,7 +135,7 @@ def pre_epoch1(s_in, payload, graded, xtr, tx, Hx, decay, tau_nz, imp_int, imp_f
     return count
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def post_epoch1(bap, use_bap, kind3, kind2, y1, y2, y3, use_y, ytr, ty, Hy, decay, tau_nz, imp_int, imp_frac, need,
                 r_decay, r_imp, trace_max):
     """The post side of a step of a ``t_epoch == 1`` engine: ``ty = 1`` at a bap, the 3F inputs (``kind3``:
