@@ -205,7 +205,8 @@ def learn_step(t, s_in, bap, use_bap, y1, y2, y3, use_y, args, payload=None, gra
     would copy the ~50 arrays of ``args`` once more (with the Simulator's former per-link function,
     ~10 % of a small STDP network's step; docs/hwsim.md). So are the one-step epoch's callees
     (``pre_epoch1``, ``post_epoch1``, ``build_factors``, ``learn_outer``), whose calls pushed 70-150
-    words of flattened array arguments each: 3-5 % of an OTTT_O step, for ~20 % more compile time.
+    words of flattened array arguments each: 4-10 % of an OTTT_O step (interleaved A/B), for ~20 % more
+    compile time.
     """
     prog, state, rng, scratch = args
     par = prog[0]

@@ -257,7 +257,7 @@ def _delta16_exact(g, p, prod, tgt, acc_hi, a_max, b_max):
 
 @njit(cache=True)
 def _col_stats(Bv):
-    """(number of non-zero entries, max |entry|) of a column part."""
+    """(number of non-zero entries, max |entry|) of a column part (or of a product's row part)."""
     nc = 0
     b_max = np.int64(0)
     for j in range(Bv.shape[0]):
@@ -509,18 +509,17 @@ def learn_outer(u, prod, tgt, tx, ty, A, B, G, SV, r_conn, rounding, acc_lo, acc
                 n_ps += 1
         hit = False
         if n_ps == 1:
-            # one product (OTTT's rules): its active rows are those with a non-zero row part, found with
-            # their bound in one pass (the mask below would take three)
+            # one product (OTTT's rules): its active rows are those with a non-zero row part, counted with
+            # their bound in a pass that vectorises, then compacted in a pass of their own (the compaction's
+            # chain does not vectorise; the mask below would take three passes)
             p = ps[0]
             nc, b_max = _active_stats(prod, B, p, u)
             if b_max == 0:
                 continue
             Ap = A[p]
-            a_max = np.int64(0)
-            for i in range(n_pre):              # vectorises; the compaction's chain below does not
-                a_max = max(a_max, abs(Ap[i]))
+            n_active, a_max = _col_stats(Ap)
             n_rows = 0
-            if a_max != 0:
+            if n_active > 0:
                 for i in range(n_pre):          # branch-free compaction
                     rows[n_rows] = i
                     n_rows += Ap[i] != 0
