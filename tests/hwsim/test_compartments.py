@@ -422,3 +422,38 @@ def test_kernels_agree_with_the_lava_models_arithmetic(seed, t, s, vals, lut, lu
     learning_block(fb.copy(), v24.astype(np.int32), y, 0, n, 0, 0, vth << 6, L, 0, L.size, lut_shift, s,
                    seed % 2 ** 63, t, -128, 127)
     np.testing.assert_array_equal(y, learning_y(fb, v24, vth, lut, lut_shift, s, seed % 2 ** 63, t, 7))
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2 ** 63 - 1), t=st.integers(1, 2 ** 40), s=st.integers(-32, 62),
+       vals=st.lists(st.integers(-(2 ** 31), 2 ** 31 - 1), min_size=1, max_size=40),
+       lut=st.lists(st.integers(0, 255), min_size=1, max_size=9), lut_shift=st.integers(0, 20),
+       vth=st.integers(0, 2 ** 17 - 1), off=st.integers(0, 5), k_off=st.integers(0, 3), p_off=st.integers(0, 7),
+       l_off=st.integers(0, 4))
+def test_learning_block_at_offsets_agrees_with_the_lava_models_arithmetic(seed, t, s, vals, lut, lut_shift, vth,
+                                                                          off, k_off, p_off, l_off):
+    """A block that starts inside its population (``c0 > pop0``), a partner and a table at offsets in
+    their arrays: the block's outputs are the Lava models' (compartment index k = c - pop0 in the random
+    stream), its input slot is cleared, and nothing outside ``c0 .. c1-1`` is written."""
+    from hwsim.export.lava_kinds import learning_y
+    from hwsim.kernels.compartments import learning_block
+
+    n = len(vals)
+    a = np.array(vals, np.int64)
+    v24 = np.clip(a >> 8, -(2 ** 23 - 1), 2 ** 23 - 1)
+    n_pop = k_off + n                             # the population: k_off compartments before the block
+    vh = np.full(p_off + n_pop + 3, 12345, np.int32)
+    vh[p_off + k_off:p_off + n_pop] = v24
+    table = np.concatenate([np.full(l_off, 7), lut, [9, 9]]).astype(np.int64)
+    c0 = off + k_off
+    slot = np.full(c0 + n + 2, 77, np.int32)
+    slot[c0:c0 + n] = a.astype(np.int32)
+    y = np.full(c0 + n + 2, -5, np.int32)
+    msg, act = learning_block(slot, vh, y, c0, c0 + n, off, p_off, vth << 6, table, l_off, len(lut), lut_shift, s,
+                              seed, t, -128, 127)
+    full = learning_y(np.concatenate([np.zeros(k_off, np.int64), a]).astype(np.int32),
+                      np.concatenate([np.zeros(k_off, np.int64), v24]), vth, lut, lut_shift, s, seed, t, 7)
+    np.testing.assert_array_equal(y[c0:c0 + n], full[k_off:])
+    assert (y[:c0] == -5).all() and (y[c0 + n:] == -5).all()
+    assert (slot[c0:c0 + n] == 0).all() and (slot[:c0] == 77).all() and (slot[c0 + n:] == 77).all()
+    assert msg == int(np.count_nonzero(full[k_off:])) and act == int(np.count_nonzero(a))
