@@ -112,16 +112,9 @@ def splitmix64(x):
 
 
 @njit(cache=True, inline="always")
-def counter_key(seed, t):
-    """The per-(population seed, time step t) part of :func:`counter_bits`: ``mix(seed ^ t * STEP)``
-    (uint64), computed once per step by a loop over a population's compartments."""
-    return splitmix64(uint64(seed) ^ (uint64(t) * uint64(_STEP)))
-
-
-@njit(cache=True, inline="always")
 def counter_bits(seed, t, c):
     """64 random bits for (population seed, time step t, compartment c): ``mix(mix(seed ^ t * STEP) ^ c)``."""
-    return splitmix64(counter_key(seed, t) ^ uint64(c))
+    return splitmix64(splitmix64(uint64(seed) ^ (uint64(t) * uint64(_STEP))) ^ uint64(c))
 
 
 @njit(cache=True, inline="always")

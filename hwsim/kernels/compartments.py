@@ -15,7 +15,7 @@ compartments with a non-zero input or output. ``y`` stays within ``[y_lo, y_hi]`
 """
 from numba import int64, njit, uint64
 
-from .arith import counter_bits, counter_key, splitmix64, stochastic_shift
+from .arith import counter_bits, stochastic_shift
 
 
 @njit(cache=True, inline="always")
@@ -74,13 +74,12 @@ def learning_block(slot, vh_row, y, c0, c1, pop0, partner0, vth6, lut, lut0, n_l
         # mispredictions cost more than the pass (a clamped load, multiplied by ok)
         safe = uint64(0 if idx < 0 else (n_lut - 1 if idx >= n_lut else idx))
         ys[i] = table[safe] * int64(ok)
-    key = counter_key(seed, t)           # counter_bits(seed, t, k) == splitmix64(key ^ k)
     n_msg = 0
     n_act = 0
     for i in range(n):
         fb = int64(fbs[i])
         fbs[i] = 0
-        bits = splitmix64(key ^ uint64(k0 + i)) if sh > 0 else uint64(0)
+        bits = counter_bits(seed, t, k0 + i) if sh > 0 else uint64(0)    # LLVM hoists its per-step half
         yv = _sr_clip(fb * int64(ys[i]), sh, bits, y_lo, y_hi)
         ys[i] = yv
         n_msg += yv != 0
